@@ -1,0 +1,89 @@
+"""Command line: `resnet-tflite` (list, info, convert, edgetpu, micro, bench, report, ...) and `resnet-train`.
+
+Heavy imports (TensorFlow) happen inside the commands that need them, so `--help` is instant.
+"""
+from __future__ import annotations
+
+import json
+
+import click
+
+from keras_resnet import specs
+from keras_resnet.errors import cli_errors
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="resnet-tflite")
+def main():
+    """Every ResNet of He et al. 2016, from Keras to int8 TFLite, Edge TPU and microcontrollers."""
+
+
+def model_options(func):
+    """Options shared by commands that build a registered model; None means the model's default."""
+    options = [
+        click.option("--input-size", type=click.IntRange(min=1), help="Square input side (default: model's)."),
+        click.option("--classes", type=int, help="Number of classes (default: model's)."),
+        click.option("--preact/--no-preact", default=None, help="Pre-activation blocks."),
+        click.option("--width", type=float, help="Channel multiplier."),
+        click.option("--variant", type=click.Choice(specs.VARIANTS), help="Layout: v1.5 (torchvision) or v1."),
+        click.option("--shortcut", type=click.Choice(["A", "B", "C", "none"]), help="Shortcut option."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def build_from_options(name, input_size=None, shortcut=None, **overrides):
+    """A registered model built with the CLI's overrides."""
+    from keras_resnet.models import create_model
+
+    if input_size is not None:
+        overrides["input_shape"] = (input_size, input_size, 3)
+    if shortcut is not None:
+        overrides["shortcut"] = None if shortcut == "none" else shortcut
+    return create_model(name, **overrides)
+
+
+@main.command("list", context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@cli_errors
+def list_command(as_json):
+    """List every registered model with its trainable parameters and MACs at its default input."""
+    table = specs.model_table()
+    if as_json:
+        click.echo(json.dumps(table, indent=2))
+        return
+    click.echo(f"{'model':<12}{'family':<10}{'blocks':<16}{'input':>7}{'shortcut':>10}{'params':>14}{'MACs':>16}")
+    for name in specs.list_models():
+        s, row = specs.REGISTRY[name], table[name]
+        blocks = f"{s.block[:6]} {'-'.join(map(str, s.blocks))}"
+        click.echo(f"{name:<12}{s.family:<10}{blocks:<16}{s.input_size:>7}{str(s.shortcut or '-'):>10}"
+                   f"{row['trainable_params']:>14,}{row['macs']:>16,}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("model")
+@model_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@cli_errors
+def info(model, as_json, **options):
+    """Profile MODEL (a registered name or a .keras file): stages, parameters, MACs, peak memory."""
+    from keras_resnet.profiler import format_profile, profile
+
+    if model.endswith(".keras"):
+        from keras_resnet.io import load_keras_model
+
+        net = load_keras_model(model)
+    else:
+        net = build_from_options(model, **options)
+    result = profile(net)
+    click.echo(json.dumps(result, indent=2) if as_json else format_profile(result))
+
+
+def train_main():
+    """Entry point of `resnet-train` (the training command)."""
+    from keras_resnet.train_cli import train
+
+    train()

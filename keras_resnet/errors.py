@@ -1,0 +1,34 @@
+"""How the command line reports failure: one clear line on stderr, a non-zero exit, no traceback."""
+from __future__ import annotations
+
+import functools
+import sys
+
+
+class UserError(Exception):
+    """A problem with what the user asked for; its message says what is wrong and what to do."""
+
+
+# Exceptions whose message is meant for the user (ours and the standard ones raised on bad input).
+EXPECTED = (UserError, ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+            PermissionError, OSError)
+
+
+def one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or err.__class__.__name__
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
+def cli_errors(func):
+    """Turn expected exceptions into `error: ...` (exit 1) and Ctrl-C into `interrupted` (exit 130)."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except KeyboardInterrupt:
+            print("interrupted: stopped cleanly, no partial output was left", file=sys.stderr)
+            sys.exit(130)
+        except EXPECTED as err:
+            print(f"error: {one_line(err)}", file=sys.stderr)
+            sys.exit(1)
+    return wrapper

@@ -1,0 +1,86 @@
+"""Reading and writing files safely: atomic writes, and model loading that never runs a stranger's code."""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+
+from keras_resnet.errors import UserError
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix=""):
+    """Yield a temporary path beside `path`; rename it into place only if the block succeeds.
+
+    A crash, kill or Ctrl-C at any moment leaves either the old file or the new one, never a partial one.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise UserError(f"Output directory {directory} does not exist; create it first. Received: {path}")
+    if not os.access(directory, os.W_OK):
+        raise UserError(f"Output directory {directory} is not writable. Received: {path}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix or ".tmp", dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_bytes(path, data: bytes) -> None:
+    """Write `data` to `path` atomically (fsync'd before the rename)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def write_text(path, text: str) -> None:
+    write_bytes(path, text.encode())
+
+
+def readable_file(path, what="file") -> str:
+    """`path` as a string if it is an existing, readable, non-empty file; a clear error otherwise."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise UserError(f"{what} not found: {path}. Check the path. Received: {path}")
+    if os.path.isdir(path):
+        raise UserError(f"{what} {path} is a directory, expected a file. Received: {path}")
+    if not os.access(path, os.R_OK):
+        raise UserError(f"{what} {path} is not readable (permissions). Received: {path}")
+    if os.path.getsize(path) == 0:
+        raise UserError(f"{what} {path} is empty (0 bytes). Received: {path}")
+    return path
+
+
+def load_keras_model(path, unsafe: bool = False):
+    """Load a `.keras` file, SavedModel directory or legacy `.h5` model in Keras' safe mode.
+
+    Safe mode refuses `Lambda` layers, whose deserialisation runs arbitrary Python from the file; pass
+    `unsafe=True` (CLI: `--unsafe-load`) only for files you trust.
+    """
+    import keras
+
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        if not os.path.exists(os.path.join(path, "saved_model.pb")):
+            raise UserError(f"{path} is a directory but not a SavedModel (no saved_model.pb). Received: {path}")
+        return keras.layers.TFSMLayer(path, call_endpoint="serving_default")
+    readable_file(path, "Model file")
+    if not path.endswith((".keras", ".h5", ".hdf5")):
+        raise UserError(f"{path}: expected a .keras file, a legacy .h5 model or a SavedModel directory. "
+                        f"Received: {path}")
+    try:
+        return keras.saving.load_model(path, safe_mode=not unsafe, compile=False)
+    except ValueError as err:
+        if "Lambda" in str(err) or "safe_mode" in str(err):
+            raise UserError(f"{path} contains a Lambda layer, which can run arbitrary code; refusing it. "
+                            "Pass --unsafe-load only if you trust the file.") from None
+        raise UserError(f"{path} is not a loadable Keras model: {str(err).splitlines()[0]}") from None
+    except (OSError, KeyError, EOFError) as err:
+        raise UserError(f"{path} is not a valid Keras model file ({err.__class__.__name__}). "
+                        f"Received: {path}") from None

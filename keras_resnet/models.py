@@ -1,0 +1,191 @@
+"""Model builders and the registry: every architecture of the spec table as a Keras functional model."""
+from __future__ import annotations
+
+import sys
+
+import keras
+from keras import layers
+
+from keras_resnet import specs
+from keras_resnet.blocks import Layout, batchnorm, conv, stage
+from keras_resnet.specs import Spec
+
+POOLINGS = (None, "avg", "max")
+
+
+def _input_shape(spec: Spec, input_shape) -> tuple:
+    """Validated (height, width, channels); None spatial dims are allowed without the top."""
+    shape = tuple(input_shape) if input_shape is not None else (spec.input_size, spec.input_size, 3)
+    if len(shape) != 3:
+        raise ValueError(f"input_shape must be (height, width, channels). Received: input_shape={input_shape!r}")
+    height, width, channels = shape
+    if channels is None or channels < 1:
+        raise ValueError(f"input_shape needs at least 1 channel. Received: input_shape={input_shape!r}")
+    smallest = 32 if spec.family == "imagenet" else 4  # the network's total stride
+    for side in (height, width):  # None: any size (global pooling makes the top size-independent)
+        if side is not None and side < smallest:
+            raise ValueError(
+                f"{spec.name} downsamples by {smallest}: inputs must be at least {smallest}x{smallest}. "
+                f"Received: input_shape={input_shape!r}"
+            )
+    return shape
+
+
+def _preprocessing(x, preprocess):
+    """Fold input normalisation into the graph, so the model takes raw 0-255 pixels."""
+    if preprocess is None:
+        return x
+    if isinstance(preprocess, str):
+        if preprocess not in specs.PREPROCESSING:
+            raise ValueError(
+                f"preprocess must be one of {sorted(specs.PREPROCESSING)}, a (mean, std) pair or None. "
+                f"Received: preprocess={preprocess!r}"
+            )
+        preprocess = specs.PREPROCESSING[preprocess]
+    mean, std = preprocess
+    return layers.Normalization(mean=list(mean), variance=[s * s for s in std], name="preprocess")(x)
+
+
+def _stem(x, spec: Spec, layout: Layout, width: float):
+    filters = specs.scaled(spec.stem_width, width)
+    if spec.family == "cifar":
+        x = conv(x, layout, filters, 3, 1, "conv1", feeds_batchnorm=not layout.preact)
+    else:
+        x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
+        x = layers.Conv2D(filters, 7, strides=2, use_bias=layout.use_bias(not layout.preact),
+                          kernel_initializer="he_normal", name="conv1_conv")(x)
+    if not layout.preact:
+        x = batchnorm(x, layout, "conv1_bn")
+        x = layers.Activation("relu", name="conv1_relu")(x)
+    if spec.family == "imagenet":
+        x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
+        x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    return x
+
+
+def build(
+    spec: Spec,
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape=None,
+    pooling: str | None = None,
+    classes: int | None = None,
+    classifier_activation="softmax",
+    name: str | None = None,
+    *,
+    preact: bool = False,
+    width: float = 1.0,
+    variant: str = "v1.5",
+    shortcut: str | None = "default",
+    preprocess=None,
+    framework: str = "keras",
+) -> keras.Model:
+    """Build `spec` as a Keras functional model (the arguments of keras.applications, plus ours).
+
+    preact: pre-activation blocks. width: channel multiplier. variant: "v1.5" (torchvision layout) or "v1"
+    (keras.applications). shortcut: "A", "B", "C" or None for a plain net (default: the spec's). preprocess:
+    "cifar10", "imagenet", "unit", (mean, std) or None, folded into the graph. framework: "keras" or
+    "tf_keras" for a Keras 2 twin (what TensorFlow Model Optimization needs) with the same names.
+    """
+    if framework not in ("keras", "tf_keras"):
+        raise ValueError(f"framework must be 'keras' or 'tf_keras'. Received: framework={framework!r}")
+    if framework == "tf_keras":
+        from keras_resnet.twin import to_tf_keras
+
+        return to_tf_keras(build(spec, include_top, weights, input_tensor, input_shape, pooling, classes,
+                                 classifier_activation, name, preact=preact, width=width, variant=variant,
+                                 shortcut=shortcut, preprocess=preprocess))
+    if variant not in specs.VARIANTS:
+        raise ValueError(f"variant must be one of {specs.VARIANTS}. Received: variant={variant!r}")
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be None, 'avg' or 'max'. Received: pooling={pooling!r}")
+    if not width > 0:
+        raise ValueError(f"width must be a positive multiplier. Received: width={width!r}")
+    classes = spec.classes if classes is None else classes
+    if include_top and (not isinstance(classes, int) or classes < 1):
+        raise ValueError(f"classes must be a whole number >= 1. Received: classes={classes!r}")
+    if shortcut != "default":
+        spec = specs.with_shortcut(spec, shortcut)
+    # Keras walks the graph recursively (building, saving, converting): ResNet-1202 is ~3,600 layers deep.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20 * sum(spec.blocks) * len(spec.widths) + 1000))
+    layout = Layout(variant, preact, spec.shortcut)
+
+    if input_tensor is None:
+        inputs = keras.Input(_input_shape(spec, input_shape), name="image")
+        x = inputs
+    else:
+        _input_shape(spec, input_tensor.shape[1:])
+        inputs = keras.utils.get_source_inputs(input_tensor)
+        x = input_tensor
+    x = _preprocessing(x, preprocess)
+    x = _stem(x, spec, layout, width)
+    strides = [1] + [2] * (len(spec.blocks) - 1)
+    for i, (filters, blocks) in enumerate(zip(spec.widths, spec.blocks)):
+        next_stride = strides[i + 1] if i + 1 < len(strides) else 1
+        x = stage(x, spec.block, layout, specs.scaled(filters, width), blocks, strides[i],
+                  f"conv{i + 2}", next_stride)
+    if preact:
+        x = batchnorm(x, layout, "post_bn")
+        x = layers.Activation("relu", name="post_relu")(x)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    model = keras.Model(inputs, x, name=name or _default_name(spec, preact, width, variant))
+    if weights is not None:
+        from keras_resnet.weights import load_weights
+
+        load_weights(model, weights)
+    return model
+
+
+def _default_name(spec: Spec, preact: bool, width: float, variant: str) -> str:
+    name = spec.name + ("_preact" if preact else "") + (f"_w{width:g}" if width != 1 else "")
+    return name + ("_v1" if variant == "v1" else "")
+
+
+def create_model(name: str, **overrides) -> keras.Model:
+    """Build a registered model by name; keyword arguments that are None are ignored (CLI defaults)."""
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return build(specs.get_spec(name), **overrides)
+
+
+def ResNetCIFAR(depth: int, **kwargs) -> keras.Model:
+    """Any CIFAR ResNet of depth 6n+2 (paper Section 4.2); `shortcut=None` gives the plain net."""
+    return build(specs.cifar_spec(depth), **kwargs)
+
+
+def _builder(spec_name: str):
+    spec = specs.REGISTRY[spec_name]
+
+    def builder(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+                classes=spec.classes, classifier_activation="softmax", name=None, **options):
+        return build(spec, include_top, weights, input_tensor, input_shape, pooling, classes,
+                     classifier_activation, name, **options)
+
+    builder.__name__ = builder.__qualname__ = f"ResNet{spec.depth}"
+    builder.__doc__ = (
+        f"ResNet-{spec.depth} ({spec.family}: {spec.block} blocks {spec.blocks}, default shortcut "
+        f"{spec.shortcut}, {spec.input_size}x{spec.input_size} input).\n\nArguments as in "
+        "keras.applications, plus preact, width, variant, shortcut, preprocess and framework: see "
+        "`keras_resnet.models.build`."
+    )
+    return builder
+
+
+ResNet18 = _builder("resnet18")
+ResNet34 = _builder("resnet34")
+ResNet50 = _builder("resnet50")
+ResNet101 = _builder("resnet101")
+ResNet152 = _builder("resnet152")
+ResNet8 = _builder("resnet8")
+ResNet20 = _builder("resnet20")
+ResNet32 = _builder("resnet32")
+ResNet44 = _builder("resnet44")
+ResNet56 = _builder("resnet56")
+ResNet110 = _builder("resnet110")
+ResNet1202 = _builder("resnet1202")

@@ -1,0 +1,49 @@
+"""The command line: listing, profiling, and one clear line for bad input."""
+import json
+
+import pytest
+
+from conftest import run_cli
+from keras_resnet import specs
+
+
+def test_list_shows_every_model_with_counts():
+    result = run_cli("resnet-tflite", "list")
+    assert result.returncode == 0, result.stderr
+    for name in specs.list_models():
+        assert name in result.stdout
+    assert "11,689,512" in result.stdout and "269,722" in result.stdout  # trainable, as papers count
+    table = json.loads(run_cli("resnet-tflite", "list", "--json").stdout)
+    assert table["resnet18"]["trainable_params"] == 11_689_512
+
+
+def test_list_needs_no_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys; from keras_resnet.cli import main; sys.argv=['resnet-tflite','list']\n"
+            "try:\n    main()\nexcept SystemExit: pass\nassert 'tensorflow' not in sys.modules, 'imported TF'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_info_prints_the_paper_table():
+    result = run_cli("resnet-tflite", "info", "resnet20")
+    assert result.returncode == 0, result.stderr
+    assert "conv4" in result.stdout and "8x8x64" in result.stdout and "40,813,184" in result.stdout
+    data = json.loads(run_cli("resnet-tflite", "info", "resnet8", "--json", "--input-size", "64").stdout)
+    assert data["input_shape"] == [64, 64, 3] and data["trainable_params"] == 75_290
+
+
+@pytest.mark.parametrize("args,message", [
+    (["info", "resnet05"], "Did you mean"),
+    (["info", "resnet18", "--input-size", "16"], "at least 32x32"),
+    (["info", "resnet18", "--classes", "0"], "classes must be"),
+    (["info", "missing.keras"], "not found"),
+])
+def test_bad_input_gets_one_clear_line(args, message):
+    result = run_cli("resnet-tflite", *args)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], result.stderr
