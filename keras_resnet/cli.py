@@ -4,6 +4,7 @@ Heavy imports (TensorFlow) happen inside the commands that need them, so `--help
 """
 from __future__ import annotations
 
+import importlib
 import json
 
 import click
@@ -13,8 +14,25 @@ from keras_resnet.errors import cli_errors
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
+# Commands defined in their own modules, imported only when used: command name -> "module:attribute".
+LAZY_COMMANDS = {
+}
 
-@click.group(context_settings=CONTEXT)
+
+class LazyGroup(click.Group):
+    """A click group whose commands may live in other modules, imported on first use."""
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx, name):
+        if name in LAZY_COMMANDS:
+            module, attribute = LAZY_COMMANDS[name].split(":")
+            return getattr(importlib.import_module(module), attribute)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT)
 @click.version_option(package_name="resnet-tflite")
 def main():
     """Every ResNet of He et al. 2016, from Keras to int8 TFLite, Edge TPU and microcontrollers."""

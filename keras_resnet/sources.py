@@ -1,0 +1,230 @@
+"""Labelled image sources, one syntax everywhere: `folder:PATH`, `npz:PATH`, `tfds:NAME[:SPLIT]`.
+
+Training, calibration, evaluation and the device benchmark all name data this way. This module needs only
+NumPy and Pillow (and tensorflow-datasets for `tfds:`), so the device harness can use it without
+TensorFlow. tf.data pipelines for training live in `keras_resnet.data`, built on the listings made here.
+
+- `folder:PATH`: `PATH/<class>/*.jpg|png` (a held-out fraction becomes the test split, chosen by a
+  stable hash of each file's path), or `PATH/train/<class>` + `PATH/test/<class>`. Classes are the
+  sorted folder names.
+- `npz:PATH`: arrays `x` (uint8, NHWC) and `y` (integers), optionally `classes`; or `x_train`, `y_train`,
+  `x_test`, `y_test`. Loaded without pickle.
+- `tfds:NAME[:SPLIT]`: a tensorflow-datasets dataset prepared in `TFDS_DATA_DIR` (or TFDS' default dir).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from keras_resnet.errors import UserError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+SPLITS = ("train", "test")
+VALIDATION_FRACTION = 0.1  # of a folder without train/ and test/, held out as its test split
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str  # "folder", "npz" or "tfds"
+    location: str  # path, or tfds dataset name
+    split: str | None = None  # tfds split named in the source string, e.g. "train[:10%]"
+
+    def __str__(self):
+        return f"{self.kind}:{self.location}" + (f":{self.split}" if self.split else "")
+
+
+@dataclass
+class Images:
+    """Decoded images of one split: x uint8 (N, H, W, 3), y int64 (N,), class names, and what was skipped."""
+
+    x: np.ndarray
+    y: np.ndarray
+    classes: list[str]
+    skipped: list[str] = field(default_factory=list)
+
+    def __len__(self):
+        return len(self.y)
+
+
+def parse(text: str) -> Source:
+    """Parse a source string; a bare existing path is taken as folder: (or npz: for a .npz file)."""
+    if not isinstance(text, str) or not text:
+        raise UserError(f"A data source is folder:PATH, npz:PATH or tfds:NAME[:SPLIT]. Received: {text!r}")
+    kind, _, rest = text.partition(":")
+    if kind == "tfds":
+        name, _, split = rest.partition(":")
+        if not name:
+            raise UserError(f"tfds: needs a dataset name, e.g. tfds:cifar10. Received: {text!r}")
+        return Source("tfds", name, split or None)
+    if kind in ("folder", "npz"):
+        if not rest:
+            raise UserError(f"{kind}: needs a path, e.g. {kind}:data/images. Received: {text!r}")
+        return Source(kind, rest)
+    if os.path.exists(text):
+        return Source("npz" if text.endswith(".npz") else "folder", text)
+    raise UserError(f"Unknown data source {text!r}: use folder:PATH, npz:PATH or tfds:NAME[:SPLIT] "
+                    f"(a bare path must exist). Received: {text!r}")
+
+
+def _class_dirs(path: str) -> list[str]:
+    return sorted(d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d)) and not d.startswith("."))
+
+
+def _held_out(relative_path: str, fraction: float) -> bool:
+    """Stable membership of the held-out split: the same file lands in the same split on every machine."""
+    digest = hashlib.sha1(relative_path.encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < fraction
+
+
+def list_folder(path: str, split: str, fraction: float = VALIDATION_FRACTION):
+    """(files, labels, classes) of a folder source's split, in a stable order."""
+    if split not in SPLITS:
+        raise UserError(f"split must be 'train' or 'test'. Received: split={split!r}")
+    if not os.path.isdir(path):
+        what = "is a file, not a folder" if os.path.exists(path) else "does not exist"
+        raise UserError(f"Image folder {path} {what}. Received: folder:{path}")
+    has_splits = all(os.path.isdir(os.path.join(path, s)) for s in SPLITS)
+    root = os.path.join(path, split) if has_splits else path
+    classes = _class_dirs(root)
+    if has_splits:
+        other = _class_dirs(os.path.join(path, "test" if split == "train" else "train"))
+        if other != classes:
+            raise UserError(f"{path}: train/ and test/ hold different classes "
+                            f"({sorted(set(classes) ^ set(other))} differ). Received: folder:{path}")
+    if not classes:
+        raise UserError(f"{root} has no class subfolders: put images in {root}/<class>/*.jpg. "
+                        f"Received: folder:{path}")
+    files, labels = [], []
+    for label, name in enumerate(classes):
+        class_dir = os.path.join(root, name)
+        for file in sorted(os.listdir(class_dir)):
+            if not file.lower().endswith(IMAGE_SUFFIXES):
+                continue
+            relative = f"{name}/{file}"
+            if not has_splits and _held_out(relative, fraction) != (split == "test"):
+                continue
+            files.append(os.path.join(class_dir, file))
+            labels.append(label)
+    if not files:
+        raise UserError(f"{root} has class folders but no images (.jpg/.png) in its {split} split. "
+                        f"Received: folder:{path}")
+    return files, np.asarray(labels, np.int64), classes
+
+
+def decode(path: str, size: tuple[int, int] | None = None) -> np.ndarray:
+    """One image file as uint8 RGB (H, W, 3), resized (bilinear) to `size` = (height, width) if given."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        if size is not None and image.size != (size[1], size[0]):
+            image = image.resize((size[1], size[0]), Image.BILINEAR)
+        return np.asarray(image, dtype=np.uint8)
+
+
+def _select(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
+    """Indices of up to `limit` examples, class-balanced (round-robin over classes), seeded and stable."""
+    if limit is None or limit >= len(labels):
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    per_class = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
+    order = [idx[i] for i in range(max(map(len, per_class))) for idx in per_class if i < len(idx)]
+    return np.sort(np.asarray(order[:limit]))
+
+
+def _load_folder(source: Source, split, limit, size, seed) -> Images:
+    files, labels, classes = list_folder(source.location, split)
+    keep = _select(labels, limit, seed)
+    images, kept, skipped = [], [], []
+    for i in keep:
+        try:
+            images.append(decode(files[i], size))
+            kept.append(labels[i])
+        except (OSError, ValueError) as err:
+            skipped.append(f"{files[i]}: {err.__class__.__name__}")
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} unreadable image(s) in {source}, e.g. {skipped[0]}", stacklevel=3)
+    if not images:
+        raise UserError(f"No readable images in {source} ({split} split). Received: {source}")
+    shapes = {im.shape for im in images}
+    if len(shapes) > 1:
+        raise UserError(f"{source} holds images of different sizes {sorted(shapes)[:3]}; pass a size to "
+                        f"resize them. Received: {source}")
+    return Images(np.stack(images), np.asarray(kept, np.int64), classes, skipped)
+
+
+def _load_npz(source: Source, split, limit, size, seed) -> Images:
+    path = source.location
+    if not os.path.isfile(path):
+        raise UserError(f"npz file not found: {path}. Received: {source}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (ValueError, OSError) as err:
+        raise UserError(f"{path} is not a readable .npz of arrays ({err}). Received: {source}") from None
+    x_key, y_key = (f"x_{split}", f"y_{split}") if f"x_{split}" in arrays else ("x", "y")
+    if x_key not in arrays or y_key not in arrays:
+        raise UserError(f"{path} needs arrays x and y (or x_train/y_train, x_test/y_test); it has "
+                        f"{sorted(arrays)}. Received: {source}")
+    x, y = arrays[x_key], arrays[y_key].astype(np.int64).reshape(-1)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3) or len(x) != len(y):
+        raise UserError(f"{path}: x must be uint8 (N, H, W, 3) with one label per image; got x{x.shape}, "
+                        f"y{y.shape}. Received: {source}")
+    if x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)
+    classes = [str(c) for c in arrays["classes"]] if "classes" in arrays else [str(i) for i in range(int(y.max()) + 1)]
+    keep = _select(y, limit, seed)
+    x = np.asarray(x[keep], np.uint8)
+    if size is not None and x.shape[1:3] != tuple(size):
+        from PIL import Image
+
+        x = np.stack([np.asarray(Image.fromarray(im).resize((size[1], size[0]), Image.BILINEAR)) for im in x])
+    return Images(x, y[keep], classes)
+
+
+def _load_tfds(source: Source, split, limit, size, seed) -> Images:
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise UserError("tfds: sources need tensorflow-datasets (pip install 'resnet-tflite[tf]')") from None
+    tfds_split = source.split or split
+    try:
+        builder = tfds.builder(source.location, data_dir=os.environ.get("TFDS_DATA_DIR"))
+    except Exception as err:  # noqa: BLE001 - tfds raises many types for an unknown name
+        raise UserError(f"Unknown tensorflow-datasets dataset {source.location!r}: {err}") from None
+    if not builder.is_prepared():
+        raise UserError(f"{source.location} is not prepared in {builder.data_dir}: prepare it with "
+                        f"`tfds build {source.location}` (needs network) and set TFDS_DATA_DIR, or use a "
+                        f"folder: source. Received: {source}")
+    data = tfds.as_numpy(builder.as_dataset(split=tfds_split, as_supervised=True))
+    xs, ys = [], []
+    for image, label in data:
+        xs.append(image)
+        ys.append(int(label))
+    y = np.asarray(ys, np.int64)
+    keep = _select(y, limit, seed)
+    x = np.stack([xs[i] for i in keep])
+    if x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)
+    names = builder.info.features["label"].names
+    return Images(x, y[keep], list(names))
+
+
+_LOADERS = {"folder": _load_folder, "npz": _load_npz, "tfds": _load_tfds}
+
+
+def load(source, split: str = "test", limit: int | None = None, size=None, seed: int = 0) -> Images:
+    """Decode up to `limit` labelled images (class-balanced) of one split of `source` into memory.
+
+    For calibration, evaluation and device benchmarks: a few hundred to a few thousand images.
+    """
+    source = parse(source) if isinstance(source, str) else source
+    if limit is not None and limit < 1:
+        raise UserError(f"limit must be at least 1. Received: limit={limit}")
+    return _LOADERS[source.kind](source, split, limit, size, seed)
