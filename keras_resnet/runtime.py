@@ -2,23 +2,72 @@
 from __future__ import annotations
 
 import os
+import platform
 
 import numpy as np
+
+from keras_resnet.errors import UserError
+
+# The Edge TPU runtime's library name on each platform (what pycoral's `load_edgetpu_delegate` loads).
+EDGETPU_LIBRARIES = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
+EDGETPU_CUSTOM_OP = b"edgetpu-custom-op"
+
+
+def interpreter_module():
+    """LiteRT's `interpreter` module, or tflite_runtime's on older device images."""
+    try:
+        from ai_edge_litert import interpreter
+    except ImportError:
+        try:
+            from tflite_runtime import interpreter
+        except ImportError:
+            raise ImportError("No TFLite runtime: install one with `pip install ai-edge-litert`") from None
+    return interpreter
 
 
 def interpreter_class():
     """LiteRT's Interpreter, or tflite_runtime's on older device images."""
+    return interpreter_module().Interpreter
+
+
+def load_delegate(library: str, options: dict | None = None):
+    """An external delegate loaded from a shared library; a clear error naming the library if it fails."""
     try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        try:
-            from tflite_runtime.interpreter import Interpreter
-        except ImportError:
-            raise ImportError("No TFLite runtime: install one with `pip install ai-edge-litert`") from None
-    return Interpreter
+        return interpreter_module().load_delegate(library, options)
+    except (ValueError, RuntimeError, OSError) as err:
+        detail = " ".join(str(err).split()) or err.__class__.__name__
+        raise UserError(f"Could not load the delegate library {library}: {detail}. Check the path and that "
+                        f"it is built for this platform ({platform.system()} {platform.machine()}).") from None
+
+
+def edgetpu_library(system: str | None = None) -> str:
+    """The Edge TPU runtime library to load on this platform (`system` as `platform.system()` names it)."""
+    system = system or platform.system()
+    if system not in EDGETPU_LIBRARIES:
+        raise UserError(f"The Edge TPU runtime exists for Linux, macOS and Windows, not {system}. "
+                        f"Received: platform {system}")
+    return EDGETPU_LIBRARIES[system]
+
+
+def edgetpu_delegate(device: str | None = None):
+    """The Edge TPU delegate; a clear error when the runtime library or the device is missing."""
+    library = edgetpu_library()
+    try:
+        return interpreter_module().load_delegate(library, {"device": device} if device else None)
+    except (ValueError, RuntimeError, OSError) as err:
+        detail = " ".join(str(err).split()) or err.__class__.__name__
+        raise UserError(f"No usable Edge TPU: loading {library} failed ({detail}). Install the Edge TPU "
+                        f"runtime (libedgetpu1-std, see tflite/README.md) and plug in or enable the device. "
+                        f"Received: --edgetpu") from None
+
+
+def is_edgetpu_compiled(model_bytes: bytes) -> bool:
+    """True when the model holds Edge TPU custom ops (made by edgetpu_compiler), which only the delegate runs."""
+    return EDGETPU_CUSTOM_OP in model_bytes
 
 
 def runtime_version() -> str:
+    """Name and version of the installed TFLite runtime, e.g. "ai-edge-litert 2.3.0"."""
     for module in ("ai_edge_litert", "tflite_runtime"):
         try:
             from importlib.metadata import version
@@ -37,6 +86,7 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Integer tensor values back to the floats they stand for."""
     return (q.astype(np.float32) - zero_point) * np.float32(scale)
 
 
@@ -70,8 +120,13 @@ class TFLiteModel:
         return self.input["dtype"]
 
     def _prepare(self, x: np.ndarray) -> np.ndarray:
-        if np.issubdtype(self.input_dtype, np.integer) and not np.issubdtype(x.dtype, np.integer):
-            scale, zero_point = self.input["quantization"]
+        """Pixels (float or uint8, in the model's own units) as the input tensor holds them.
+
+        A quantized input is always quantized with its own (scale, zero point): casting uint8 pixels
+        straight to an int8 input would wrap 128-255 to negative values, a silent preprocessing bug.
+        """
+        scale, zero_point = self.input["quantization"]
+        if np.issubdtype(self.input_dtype, np.integer) and scale > 0:
             return quantize(x, scale, zero_point, self.input_dtype)
         return x.astype(self.input_dtype, copy=False)
 
@@ -99,6 +154,45 @@ class TFLiteModel:
 
 
 def _builtin_without_default_delegates():
-    from ai_edge_litert.interpreter import OpResolverType
+    """The op resolver that skips the default XNNPACK delegate (plain reference/optimized CPU kernels)."""
+    return interpreter_module().OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
 
-    return OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+
+# Builtin operators whose multiply-accumulates `model_macs` counts: everything a ResNet spends time in.
+_MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+def model_macs(model_bytes: bytes) -> int | None:
+    """Multiply-accumulates of one inference, counted from the flatbuffer's conv and dense ops.
+
+    None when LiteRT's flatbuffer schema is not installed (tflite_runtime only) or when the model holds
+    custom ops (an Edge TPU-compiled model), whose work cannot be counted from the file.
+    """
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:
+        return None
+    model = schema.Model.GetRootAs(bytearray(model_bytes), 0)
+    names = {getattr(schema.BuiltinOperator, name): name for name in _MAC_OPS}
+    total = 0
+    for g in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(g)
+        for i in range(graph.OperatorsLength()):
+            op = graph.Operators(i)
+            code = model.OperatorCodes(op.OpcodeIndex())
+            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            if builtin == schema.BuiltinOperator.CUSTOM:
+                return None
+            if builtin in names:
+                total += _op_macs(names[builtin], graph, op)
+    return total
+
+
+def _op_macs(name: str, graph, op) -> int:
+    """MACs of one conv / depthwise conv / fully-connected op: output elements x the reduction length."""
+    output = graph.Tensors(op.Outputs(0)).ShapeAsNumpy()
+    weights = graph.Tensors(op.Inputs(1)).ShapeAsNumpy()
+    reduction = {"CONV_2D": weights[1:].prod(),  # (out, kh, kw, in)
+                 "DEPTHWISE_CONV_2D": weights[1:3].prod(),  # (1, kh, kw, out)
+                 "FULLY_CONNECTED": weights[-1]}[name]  # (out, in)
+    return int(np.prod(output, dtype=np.int64) * int(reduction))
