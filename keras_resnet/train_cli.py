@@ -1,0 +1,69 @@
+"""`resnet-train MODEL --data SOURCE --out RUN_DIR [options]`: the command over `keras_resnet.train.fit`.
+
+Every hyper-parameter of the recipe table (`keras_resnet.recipes`) is an option; options left out take the
+recipe's value, and the final values are written to RUN_DIR/config.json.
+"""
+from __future__ import annotations
+
+import json
+
+import click
+
+from keras_resnet import recipes
+from keras_resnet.cli import CONTEXT
+from keras_resnet.errors import cli_errors
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("model")
+@click.option("--data", "data_source", required=True, help="folder:PATH, npz:PATH or tfds:NAME[:SPLIT].")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
+@click.option("--recipe", type=click.Choice(sorted(recipes.RECIPES)), default="cifar", show_default=True,
+              help="The paper's CIFAR or ImageNet recipe, or fine-tuning.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Training epochs (instead of --steps).")
+@click.option("--steps", type=click.IntRange(min=1), help="Training iterations, rounded to whole epochs.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Global batch size.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Peak learning rate.")
+@click.option("--schedule", type=click.Choice(recipes.SCHEDULES), help="step (paper), cosine or onecycle.")
+@click.option("--boundaries", help="Step schedule: comma-separated fractions of training, e.g. 0.5,0.75.")
+@click.option("--decay", type=float, help="Step schedule: lr multiplier at each boundary.")
+@click.option("--momentum", type=float, help="SGD momentum.")
+@click.option("--nesterov/--no-nesterov", default=None, help="Nesterov momentum.")
+@click.option("--weight-decay", type=float, help="Weight decay, PyTorch semantics (coupled, through momentum).")
+@click.option("--warmup-steps", type=click.IntRange(min=0), help="Warm-up iterations.")
+@click.option("--warmup-lr", type=float, help="Warm-up learning rate (start of the ramp).")
+@click.option("--augment", type=click.Choice(recipes.AUGMENTATIONS), help="Augmentation (default: recipe's).")
+@click.option("--holdout", type=click.IntRange(min=0), help="Training images held out for validation.")
+@click.option("--seed", type=int, help="Seed of initialisation, shuffling and augmentation.")
+@click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its last completed epoch.")
+@click.option("--mixed-precision", type=click.Choice(["auto", "off", "bf16", "fp16"]), default="auto",
+              show_default=True, help="auto: bfloat16 where the hardware has it natively.")
+@click.option("--strategy", type=click.Choice(["auto", "mirrored", "multiworker"]), default="auto",
+              show_default=True, help="tf.distribute strategy; multiworker reads TF_CONFIG.")
+@click.option("--input-size", type=click.IntRange(min=1), help="Square input side (default: model's).")
+@click.option("--width", type=float, help="Channel multiplier.")
+@click.option("--preact/--no-preact", default=None, help="Pre-activation blocks.")
+@click.option("--shortcut", type=click.Choice(["A", "B", "C"]), help="Shortcut option.")
+@cli_errors
+def train(model, data_source, out, recipe, resume, mixed_precision, strategy, input_size, width, preact,
+          shortcut, boundaries, **hyper):
+    """Train MODEL (a registered name or a .keras file to fine-tune) on --data into --out.
+
+    Example: resnet-train resnet20 --data folder:cifar10-jpg --out runs/r20 --epochs 30 --schedule onecycle
+    """
+    from keras_resnet.train import fit
+
+    if boundaries is not None:
+        hyper["boundaries"] = _fractions(boundaries)
+    metrics = fit(model, data_source, out, recipe, resume=resume, mixed_precision=mixed_precision,
+                  strategy=strategy, input_size=input_size,
+                  model_options={"width": width, "preact": preact, "shortcut": shortcut}, **hyper)
+    if metrics:
+        click.echo(json.dumps(metrics, indent=2))
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(f"comma-separated fractions, e.g. 0.5,0.75. Received: {text!r}") from None
