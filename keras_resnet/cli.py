@@ -16,6 +16,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 # Commands defined in their own modules, imported only when used: command name -> "module:attribute".
 LAZY_COMMANDS = {
+    "bench": "keras_resnet.cli_bench:bench",
+    "report": "keras_resnet.cli_bench:report",
 }
 
 
