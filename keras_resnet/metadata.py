@@ -1,0 +1,54 @@
+"""What a device needs to know about a model, embedded in the .tflite file and written beside it.
+
+The record (input quantization, class names, preprocessing, provenance) is stored as JSON in the model's
+`metadata` table under METADATA_NAME, so it travels with the file, and as a `.json` sidecar that people
+and scripts can read. NumPy + flatbuffers only (LiteRT's schema), so devices can read it too.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+METADATA_NAME = "resnet_tflite"
+FILE_IDENTIFIER = b"TFL3"
+
+
+def _schema():
+    from ai_edge_litert import schema_py_generated
+
+    return schema_py_generated
+
+
+def embed(model_bytes: bytes, record: dict) -> bytes:
+    """`model_bytes` with `record` stored as JSON metadata (replacing an earlier record of ours)."""
+    import flatbuffers
+
+    schema = _schema()
+    model = schema.ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(json.dumps(record, sort_keys=True).encode(), dtype=np.uint8)
+    model.buffers = list(model.buffers or []) + [buffer]
+    entry = schema.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = [m for m in (model.metadata or []) if _name(m) != METADATA_NAME] + [entry]
+    builder = flatbuffers.Builder(len(model_bytes) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+def _name(entry) -> str:
+    name = entry.name
+    return name.decode() if isinstance(name, bytes) else (name or "")
+
+
+def read(model_bytes: bytes) -> dict | None:
+    """The record embedded by `embed`, or None when the model carries none."""
+    schema = _schema()
+    model = schema.Model.GetRootAs(bytearray(model_bytes), 0)
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        if (entry.Name() or b"").decode() == METADATA_NAME:
+            return json.loads(model.Buffers(entry.Buffer()).DataAsNumpy().tobytes())
+    return None

@@ -1,0 +1,178 @@
+"""Conversion: int8 that keeps its accuracy, its metadata, verification, eval, QAT, pruning, bad input."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import keras_resnet as kr
+from conftest import run_cli
+from keras_resnet import convert, metadata, sources, specs
+from keras_resnet.runtime import TFLiteModel
+
+
+def op_names_and_dtypes(tflite_bytes):
+    """Builtin op names and the dtypes of every tensor, as the interpreter sees them (no delegate)."""
+    model = TFLiteModel(tflite_bytes, xnnpack=False)
+    ops = {op["op_name"] for op in model.interpreter._get_ops_details()}
+    dtypes = {np.dtype(t["dtype"]).name for t in model.interpreter.get_tensor_details()}
+    return ops, dtypes
+
+
+def random_calibration(shape, n=8):
+    rng = np.random.default_rng(0)
+    return convert.representative_from(rng.integers(0, 256, (n, *shape)).astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, cifar_jpg):
+    """A small CIFAR net trained briefly on real images, so its predictions mean something."""
+    import keras
+
+    model = kr.ResNet8(preprocess="cifar10", width=0.5)
+    data = sources.load(f"folder:{cifar_jpg}", "train", limit=5000)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(data.x.astype("float32"), data.y, batch_size=64, epochs=5, verbose=0)
+    path = tmp_path_factory.mktemp("trained") / "resnet8.keras"
+    model.save(path)
+    return path
+
+
+@pytest.mark.parametrize("io,dtype", [("int8", "int8"), ("uint8", "uint8"), ("float", "float32")])
+def test_int8_models_have_the_asked_io_and_only_int8_builtins(io, dtype):
+    model = kr.ResNet8(preprocess="cifar10")
+    tflite = convert.convert_keras(model, "int8", random_calibration((32, 32, 3)), io)
+    record = convert.quantization_record(tflite)
+    assert record["input"]["dtype"] == dtype and record["output"]["dtype"] == dtype
+    if io != "float":
+        assert record["input"]["scale"] > 0 and record["output"]["scale"] > 0
+    ops, dtypes = op_names_and_dtypes(tflite)
+    boundary = {"QUANTIZE", "DEQUANTIZE"} if io == "float" else {"QUANTIZE"}  # float io converts at the edges
+    assert not any(op.startswith("Flex") or op == "CUSTOM" or (op.endswith("QUANTIZE") and op not in boundary)
+                   for op in ops)
+    assert dtypes <= {"int8", "int32"} | ({"uint8"} if io == "uint8" else set()) | (
+        {"float32"} if io == "float" else set())
+
+
+def test_raw_pixel_input_quantization_is_identity_like():
+    """Preprocessing is in the graph: a uint8 model's input is the pixel itself (scale 1, zero point 0)."""
+    tflite = convert.convert_keras(kr.ResNet8(preprocess="cifar10"), "int8", random_calibration((32, 32, 3), 32),
+                                   "uint8")
+    record = convert.quantization_record(tflite)["input"]
+    assert abs(record["scale"] - 1.0) < 0.01 and record["zero_point"] == 0
+
+
+def test_convert_cli_writes_model_metadata_and_verification(trained, cifar_jpg, tmp_path):
+    out = tmp_path / "model.tflite"
+    result = run_cli("resnet-tflite", "convert", trained, "--out", out, "--int8", "--calib", f"folder:{cifar_jpg}",
+                     "--calib-samples", 200, "--verify", f"folder:{cifar_jpg}", "--limit", 1000)
+    assert result.returncode == 0, result.stderr
+    tflite = out.read_bytes()
+    embedded = metadata.read(tflite)
+    sidecar = json.loads((tmp_path / "model.json").read_text())
+    assert embedded == sidecar
+    assert sidecar["classes"][0] == "airplane" and len(sidecar["classes"]) == 10
+    assert sidecar["preprocessing"]["in_graph"] and sidecar["preprocessing"]["mean"][0] == pytest.approx(125.31)
+    assert sidecar["input"]["dtype"] == "int8" and sidecar["calibration"]["samples"] == 200
+    report = json.loads((tmp_path / "model.eval.json").read_text())["verification"]
+    assert report["keras"]["top1"] > 0.3  # well above chance (0.1): the model learned
+    assert report["agreement_top1"] >= 0.95
+    assert abs(report["keras"]["top1"] - report["tflite"]["top1"]) <= 0.02
+    # eval on the converted file agrees with the verification's TFLite figure
+    result = run_cli("resnet-tflite", "eval", out, "--data", f"folder:{cifar_jpg}", "--limit", 1000)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "model.eval.json").read_text())["top1"] == pytest.approx(report["tflite"]["top1"])
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temporary files left
+
+
+@pytest.mark.parametrize("mode", ["fp16", "dynamic", "int16x8"])
+def test_other_modes_stay_close_to_keras(mode):
+    model = kr.ResNet8(preprocess="cifar10")
+    x = np.random.default_rng(1).integers(0, 256, (4, 32, 32, 3)).astype(np.float32)
+    tflite = convert.convert_keras(model, mode, convert.representative_from(x) if mode == "int16x8" else None)
+    out = TFLiteModel(tflite).run(x)
+    np.testing.assert_allclose(out, model.predict(x, verbose=0), atol=0.02)
+
+
+def test_qat_fine_tunes_and_converts_to_an_accurate_int8_model(trained, cifar_jpg, tmp_path):
+    out = tmp_path / "qat.tflite"
+    result = run_cli("resnet-tflite", "convert", trained, "--out", out, "--int8", "--qat", "--data",
+                     f"folder:{cifar_jpg}", "--train-samples", 1000, "--calib", f"folder:{cifar_jpg}",
+                     "--calib-samples", 100, "--verify", f"folder:{cifar_jpg}", "--limit", 500)
+    assert result.returncode == 0, result.stderr
+    ops, _ = op_names_and_dtypes(out.read_bytes())
+    assert "CONV_2D" in ops and not any(op.startswith("Flex") for op in ops)
+    report = json.loads((tmp_path / "qat.eval.json").read_text())["verification"]
+    assert report["tflite"]["top1"] > 0.3 and report["agreement_top1"] >= 0.8
+
+
+def test_pruning_reaches_its_sparsity_and_compresses(trained, cifar_jpg, tmp_path):
+    plain = tmp_path / "plain.tflite"
+    run_cli("resnet-tflite", "convert", trained, "--out", plain)
+    out = tmp_path / "pruned.tflite"
+    result = run_cli("resnet-tflite", "convert", trained, "--out", out, "--prune", 0.6, "--data",
+                     f"folder:{cifar_jpg}", "--train-samples", 1000, "--epochs", 2,
+                     "--verify", f"folder:{cifar_jpg}", "--limit", 300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "pruned.eval.json").read_text())
+    assert 0.55 <= report["sparsity"] <= 0.65
+    import gzip
+
+    assert report["gzip_bytes"] < 0.75 * len(gzip.compress(plain.read_bytes(), 9))
+    assert report["verification"]["tflite"]["top1"] > 0.2
+
+
+def registry_walk():
+    slow = {"resnet34", "resnet50", "resnet101", "resnet152", "resnet110", "resnet1202", "plain34"}
+    return [pytest.param(n, marks=pytest.mark.slow) if n in slow else n for n in specs.list_models()]
+
+
+@pytest.mark.parametrize("name", registry_walk())
+def test_every_registered_model_converts_to_int8_builtins(name):
+    shape = (32, 32, 3) if specs.REGISTRY[name].family == "cifar" else (64, 64, 3)
+    tflite = convert.convert_keras(kr.create_model(name, input_shape=shape), "int8", random_calibration(shape, 4))
+    ops, dtypes = op_names_and_dtypes(tflite)
+    assert dtypes <= {"int8", "int32"}, dtypes
+    assert not any(op.startswith("Flex") or op in ("CUSTOM", "DEQUANTIZE") for op in ops)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["convert", "missing.keras", "--out", "x.tflite"], "not found"),
+    (["convert", "resnet8", "--out", "x.tflite", "--int8", "--fp16"], "Choose one conversion mode"),
+    (["convert", "resnet8", "--out", "x.tflite", "--int8"], "needs calibration images"),
+    (["convert", "resnet8", "--out", "/nonexistent-dir/x.tflite"], "does not exist"),
+    (["convert", "resnet8", "--out", "x.tflite", "--prune", "-0.5", "--data", "folder:."], "sparsity in [0, 1)"),
+    (["convert", "resnet8", "--out", "x.tflite", "--qat", "--data", "folder:."], "add --int8"),
+    (["convert", "resnt8", "--out", "x.tflite"], "Did you mean"),
+])
+def test_bad_convert_input_gets_one_clear_line(args, message, tmp_path):
+    result = run_cli("resnet-tflite", *args)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    errors = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+
+
+def test_calibration_images_of_the_wrong_size_are_refused(tmp_path):
+    npz = tmp_path / "small.npz"
+    np.savez(npz, x=np.zeros((10, 16, 16, 3), np.uint8), y=np.arange(10) % 2)
+    result = run_cli("resnet-tflite", "convert", "resnet8", "--out", tmp_path / "x.tflite", "--int8",
+                     "--calib", f"npz:{npz}")
+    assert result.returncode == 1 and "16x16x3 but the model takes 32x32x3" in result.stderr
+    assert not (tmp_path / "x.tflite").exists()
+
+
+def test_empty_calibration_folder_is_refused(tmp_path):
+    (tmp_path / "data" / "cats").mkdir(parents=True)
+    result = run_cli("resnet-tflite", "convert", "resnet8", "--out", tmp_path / "x.tflite", "--int8",
+                     "--calib", f"folder:{tmp_path / 'data'}")
+    assert result.returncode == 1 and "no images" in result.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b"TFL3" * 3, b"\x00\x00\x00\x00TFL3" + bytes(range(256)) * 4])
+def test_eval_refuses_empty_truncated_and_corrupt_files(content, tmp_path, cifar_jpg):
+    path = tmp_path / "bad.tflite"
+    path.write_bytes(content)
+    result = run_cli("resnet-tflite", "eval", path, "--data", f"folder:{cifar_jpg}", "--limit", 10)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error:") and len(result.stderr.strip().splitlines()) == 1, result.stderr
