@@ -16,6 +16,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 # Commands defined in their own modules, imported only when used: command name -> "module:attribute".
 LAZY_COMMANDS = {
+    "convert": "keras_resnet.cli_convert:convert",
+    "eval": "keras_resnet.cli_convert:evaluate",
     "bench": "keras_resnet.cli_bench:bench",
     "report": "keras_resnet.cli_bench:report",
 }
