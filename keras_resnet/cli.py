@@ -20,6 +20,8 @@ LAZY_COMMANDS = {
     "eval": "keras_resnet.cli_convert:evaluate",
     "bench": "keras_resnet.cli_bench:bench",
     "report": "keras_resnet.cli_bench:report",
+    "edgetpu": "keras_resnet.cli_deploy:edgetpu",
+    "micro": "keras_resnet.cli_deploy:micro",
 }
 
 

@@ -1,0 +1,239 @@
+"""Read a .tflite flatbuffer without TensorFlow: operators, tensors, shapes, dtypes, quantization, buffers.
+
+Only LiteRT's generated schema (`ai_edge_litert.schema_py_generated`) and NumPy are used, so the device
+side can read models too. A malformed file never crashes the reader: every failure becomes a UserError
+that says what is wrong, and vector lengths are checked against the file size before any loop runs, so
+a corrupted length cannot make the reader spin or exhaust memory.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from keras_resnet.errors import UserError
+
+FILE_IDENTIFIER = b"TFL3"
+# What a corrupted flatbuffer raises while being read (offsets out of range, bad UTF-8, odd numbers).
+MALFORMED = (struct.error, IndexError, ValueError, TypeError, AttributeError, UnicodeDecodeError,
+             OverflowError, KeyError, MemoryError)
+
+
+def _schema():
+    from ai_edge_litert import schema_py_generated
+
+    return schema_py_generated
+
+
+def _enum_names(enum_class) -> dict[int, str]:
+    return {value: name for name, value in vars(enum_class).items() if not name.startswith("_")}
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One tensor of a subgraph; `data_bytes` > 0 means it is a constant stored in the file."""
+
+    index: int
+    name: str
+    dtype: str  # "int8", "float32", ... (the schema's TensorType in lower case)
+    shape: tuple[int, ...]
+    shape_signature: tuple[int, ...]  # -1 marks a dimension only known at run time
+    scale: tuple[float, ...]
+    zero_point: tuple[int, ...]
+    buffer: int
+    data_bytes: int
+
+    @property
+    def is_constant(self) -> bool:
+        return self.data_bytes > 0
+
+    @property
+    def is_dynamic(self) -> bool:
+        return any(d < 0 for d in self.shape_signature) or any(d < 0 for d in self.shape)
+
+    @property
+    def quantized(self) -> bool:
+        return len(self.scale) > 0
+
+
+@dataclass(frozen=True)
+class Operator:
+    """One operator in execution order; `options` holds its builtin options as plain values."""
+
+    index: int
+    opcode: str  # builtin name ("CONV_2D") or "CUSTOM"
+    custom_code: str | None
+    version: int
+    inputs: tuple[int, ...]  # tensor indices, -1 for an omitted optional input
+    outputs: tuple[int, ...]
+    options: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.custom_code if self.opcode == "CUSTOM" and self.custom_code else self.opcode
+
+
+@dataclass(frozen=True)
+class Model:
+    """The main subgraph of a TFLite model plus the file-level facts the tools need."""
+
+    size: int
+    version: int
+    subgraph_count: int
+    tensors: tuple[Tensor, ...]
+    operators: tuple[Operator, ...]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    _data: bytes = field(repr=False, compare=False)
+    _buffer_spans: tuple[tuple[int, int], ...] = field(repr=False, compare=False)
+
+    def tensor(self, index: int) -> Tensor | None:
+        """The tensor at `index`, or None for an omitted optional input (-1)."""
+        return self.tensors[index] if 0 <= index < len(self.tensors) else None
+
+    def constant(self, tensor: Tensor, dtype) -> np.ndarray | None:
+        """A constant tensor's values as `dtype` (e.g. axes, paddings), or None when it has no data."""
+        if not tensor.is_constant or not 0 <= tensor.buffer < len(self._buffer_spans):
+            return None
+        start, size = self._buffer_spans[tensor.buffer]
+        itemsize = np.dtype(dtype).itemsize
+        return np.frombuffer(self._data, dtype=dtype, count=size // itemsize, offset=start).copy()
+
+    def op_names(self) -> list[str]:
+        """Distinct operator names in order of first use."""
+        return list(dict.fromkeys(op.name for op in self.operators))
+
+
+def read_file(path) -> Model:
+    """Read the .tflite file at `path` (a clear error if it is missing, empty or not a TFLite model)."""
+    from keras_resnet.io import readable_file
+
+    path = readable_file(path, "TFLite file")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return read(data)
+    except UserError as err:
+        raise UserError(f"{path}: {err}") from None
+
+
+def read(data: bytes) -> Model:
+    """Parse TFLite flatbuffer bytes into a Model; UserError for anything that is not a valid model."""
+    data = bytes(data)
+    if len(data) < 16 or data[4:8] != FILE_IDENTIFIER:
+        raise UserError("not a TFLite model: no TFL3 identifier (truncated, or another format). "
+                        f"Received: {len(data)} bytes starting {data[:8]!r}")
+    try:
+        return _read(data)
+    except MALFORMED as err:
+        raise UserError(f"damaged TFLite model: the flatbuffer could not be read "
+                        f"({err.__class__.__name__}: {err}). Received: {len(data)} bytes") from None
+
+
+def _checked_length(n: int, data: bytes, what: str) -> int:
+    """A vector length that the file could actually hold (each element takes at least one byte)."""
+    if not 0 <= n <= len(data):
+        raise UserError(f"damaged TFLite model: {what} claims {n} entries in a {len(data)}-byte file. "
+                        f"Received: {n}")
+    return n
+
+
+def _read(data: bytes) -> Model:
+    schema = _schema()
+    root = schema.Model.GetRootAs(data, 0)
+    n_subgraphs = _checked_length(root.SubgraphsLength(), data, "the subgraph list")
+    if n_subgraphs == 0:
+        raise UserError("damaged TFLite model: it has no subgraph. Received: 0 subgraphs")
+    spans = _buffer_spans(root, data)
+    graph = root.Subgraphs(0)
+    tensors = tuple(_tensor(graph.Tensors(i), i, spans, schema)
+                    for i in range(_checked_length(graph.TensorsLength(), data, "the tensor list")))
+    codes = [_opcode(root.OperatorCodes(i), schema)
+             for i in range(_checked_length(root.OperatorCodesLength(), data, "the operator-code list"))]
+    operators = tuple(_operator(graph.Operators(i), i, codes, len(tensors), schema)
+                      for i in range(_checked_length(graph.OperatorsLength(), data, "the operator list")))
+    return Model(size=len(data), version=int(root.Version()), subgraph_count=n_subgraphs, tensors=tensors,
+                 operators=operators, inputs=_indices(graph, "Inputs", data, len(tensors)),
+                 outputs=_indices(graph, "Outputs", data, len(tensors)), _data=data, _buffer_spans=spans)
+
+
+def _buffer_spans(root, data: bytes) -> tuple[tuple[int, int], ...]:
+    """(start, size) of every buffer's bytes in the file: inline data, or an offset/size pair."""
+    spans = []
+    for i in range(_checked_length(root.BuffersLength(), data, "the buffer list")):
+        buffer = root.Buffers(i)
+        if buffer.Offset() > 1:  # large models keep their weights after the flatbuffer
+            start, size = int(buffer.Offset()), int(buffer.Size())
+        elif buffer.DataLength() > 0:
+            start, size = buffer._tab.Vector(buffer._tab.Offset(4)), int(buffer.DataLength())
+        else:
+            start, size = 0, 0
+        if start < 0 or start + size > len(data):
+            raise UserError(f"damaged TFLite model: buffer {i} ({size} bytes at {start}) runs past the end "
+                            f"of the {len(data)}-byte file. Received: buffer {i}")
+        spans.append((start, size))
+    return tuple(spans)
+
+
+def _tensor(t, index: int, spans, schema) -> Tensor:
+    types = _enum_names(schema.TensorType)
+    q = t.Quantization()
+    scale = tuple(float(s) for s in q.ScaleAsNumpy()) if q is not None and q.ScaleLength() else ()
+    zero = tuple(int(z) for z in q.ZeroPointAsNumpy()) if q is not None and q.ZeroPointLength() else ()
+    shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+    signature = tuple(int(d) for d in t.ShapeSignatureAsNumpy()) if t.ShapeSignatureLength() else shape
+    buffer = int(t.Buffer())
+    data_bytes = spans[buffer][1] if 0 <= buffer < len(spans) else 0
+    dtype = types.get(t.Type(), f"type{t.Type()}").lower()
+    name = (t.Name() or b"").decode("utf-8", "replace")
+    return Tensor(index, name, dtype, shape, signature, scale, zero, buffer, data_bytes)
+
+
+def _opcode(code, schema) -> tuple[str, str | None, int]:
+    """(builtin name, custom code, version); the real code is the larger of the two code fields."""
+    names = _enum_names(schema.BuiltinOperator)
+    builtin = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
+    custom = code.CustomCode()
+    custom = custom.decode("utf-8", "replace") if custom else None
+    return names.get(builtin, f"BUILTIN_{builtin}"), custom, int(code.Version())
+
+
+def _operator(op, index: int, codes, n_tensors: int, schema) -> Operator:
+    code = int(op.OpcodeIndex())
+    if not 0 <= code < len(codes):
+        raise UserError(f"damaged TFLite model: operator {index} uses operator code {code}, but the file has "
+                        f"{len(codes)}. Received: {code}")
+    name, custom, version = codes[code]
+    inputs = tuple(int(i) for i in op.InputsAsNumpy()) if op.InputsLength() else ()
+    outputs = tuple(int(i) for i in op.OutputsAsNumpy()) if op.OutputsLength() else ()
+    for i in inputs + outputs:
+        if not -1 <= i < n_tensors:
+            raise UserError(f"damaged TFLite model: operator {index} ({name}) refers to tensor {i}, but the "
+                            f"subgraph has {n_tensors}. Received: {i}")
+    return Operator(index, name, custom, version, inputs, outputs, _options(op, schema))
+
+
+def _options(op, schema) -> dict:
+    """The operator's builtin options as {field: value} (fused activation, strides, dilation, axis...)."""
+    kind = _enum_names(schema.BuiltinOptions).get(op.BuiltinOptionsType())
+    table = op.BuiltinOptions()
+    if not kind or kind == "NONE" or table is None or not hasattr(schema, f"{kind}T"):
+        return {}
+    values = vars(getattr(schema, f"{kind}T").InitFromBuf(table.Bytes, table.Pos))
+    return {key: (value.tolist() if isinstance(value, np.ndarray) else value) for key, value in values.items()}
+
+
+def _indices(graph, what: str, data: bytes, n_tensors: int) -> tuple[int, ...]:
+    if not _checked_length(getattr(graph, f"{what}Length")(), data, f"the subgraph {what.lower()}"):
+        return ()
+    values = tuple(int(i) for i in getattr(graph, f"{what}AsNumpy")())
+    if any(not 0 <= i < n_tensors for i in values):
+        raise UserError(f"damaged TFLite model: subgraph {what.lower()} refer to missing tensors. "
+                        f"Received: {values}")
+    return values
+
+
+def activation_name(options: dict) -> str:
+    """The fused activation of an operator's options ("NONE", "RELU", ...)."""
+    return _enum_names(_schema().ActivationFunctionType).get(options.get("fusedActivationFunction", 0), "NONE")
