@@ -146,7 +146,8 @@ def load_variant(path: str, data: bytes, threads: int, settings: Settings, clock
                                     xnnpack=settings.xnnpack)
     except (ValueError, RuntimeError) as err:
         detail = " ".join(str(err).split())[:200]
-        raise UserError(f"{path} could not be loaded by {runtime.runtime_version()}: {detail}") from None
+        raise UserError(f"{path} is a damaged TFLite model (corrupt, truncated or made for another runtime); "
+                        f"{runtime.runtime_version()} says: {detail}") from None
     load_ns = clock() - start
     name = os.path.splitext(os.path.basename(path))[0]
     return Variant(name, path, data, threads, model, load_ns, compiled)

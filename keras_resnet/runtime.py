@@ -33,11 +33,23 @@ def interpreter_class():
 def load_delegate(library: str, options: dict | None = None):
     """An external delegate loaded from a shared library; a clear error naming the library if it fails."""
     try:
+        _open_library(library)
         return interpreter_module().load_delegate(library, options)
     except (ValueError, RuntimeError, OSError) as err:
         detail = " ".join(str(err).split()) or err.__class__.__name__
         raise UserError(f"Could not load the delegate library {library}: {detail}. Check the path and that "
                         f"it is built for this platform ({platform.system()} {platform.machine()}).") from None
+
+
+def _open_library(library: str) -> None:
+    """Open the shared library first, so a missing one fails here with the loader's message.
+
+    LiteRT's Delegate, when its own dlopen fails, leaves a half-built object whose __del__ prints a
+    traceback at exit; failing before it is constructed keeps the error to one line.
+    """
+    import ctypes
+
+    ctypes.CDLL(library)
 
 
 def edgetpu_library(system: str | None = None) -> str:
@@ -53,6 +65,7 @@ def edgetpu_delegate(device: str | None = None):
     """The Edge TPU delegate; a clear error when the runtime library or the device is missing."""
     library = edgetpu_library()
     try:
+        _open_library(library)
         return interpreter_module().load_delegate(library, {"device": device} if device else None)
     except (ValueError, RuntimeError, OSError) as err:
         detail = " ".join(str(err).split()) or err.__class__.__name__
