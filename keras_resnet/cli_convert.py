@@ -84,7 +84,7 @@ def convert(model, out, io_type, calib, calib_samples, verify_source, limit, qat
     """
     from keras_resnet import convert as conv
     from keras_resnet import metadata, sources
-    from keras_resnet.io import write_bytes
+    from keras_resnet.io import check_writable, write_bytes
 
     mode = _mode(flags)
     if not out.endswith(".tflite"):
@@ -101,9 +101,7 @@ def convert(model, out, io_type, calib, calib_samples, verify_source, limit, qat
         raise UserError(f"--{mode} needs calibration images: pass --calib SOURCE (e.g. folder:data/train).")
     if epochs < 1:
         raise UserError(f"--epochs must be at least 1. Received: {epochs}")
-    out_dir = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(out_dir):
-        raise UserError(f"Output directory {out_dir} does not exist; create it first. Received: {out}")
+    check_writable(out)
 
     net = _load(model, weights, preprocess, unsafe_load)
     shape = conv.model_input_shape(net)

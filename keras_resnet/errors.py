@@ -1,6 +1,7 @@
 """How the command line reports failure: one clear line on stderr, a non-zero exit, no traceback."""
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 
@@ -15,6 +16,10 @@ EXPECTED = (UserError, ValueError, FileNotFoundError, IsADirectoryError, NotADir
 
 
 def one_line(err: BaseException) -> str:
+    """The message of `err` on one line (with what to do for a full disk), at most 400 characters."""
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        where = f" writing {err.filename}" if err.filename else ""
+        return f"No space left on device{where}: free some space and run again (nothing partial was kept)."
     text = " ".join(str(err).split()) or err.__class__.__name__
     return text if len(text) <= 400 else text[:397] + "..."
 

@@ -8,6 +8,30 @@ import tempfile
 from keras_resnet.errors import UserError
 
 
+def _temp_beside(path: str, suffix: str = "") -> str:
+    """A new empty temporary file in `path`'s directory (same filesystem, so renaming is atomic)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise UserError(f"Output directory {directory} does not exist; create it first. Received: {path}")
+    if not os.access(directory, os.W_OK):
+        raise UserError(f"Output directory {directory} is not writable. Received: {path}")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix or ".tmp", dir=directory)
+    except OSError as err:
+        raise UserError(f"Cannot write in {directory} ({err.strerror}): choose a writable directory. "
+                        f"Received: {path}") from None
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
+    return tmp
+
+
+def check_writable(path) -> None:
+    """Fail now, before minutes of work, if `path` could not be written later."""
+    os.unlink(_temp_beside(os.fspath(path)))
+
+
 @contextlib.contextmanager
 def atomic_path(path, suffix=""):
     """Yield a temporary path beside `path`; rename it into place only if the block succeeds.
@@ -15,16 +39,7 @@ def atomic_path(path, suffix=""):
     A crash, kill or Ctrl-C at any moment leaves either the old file or the new one, never a partial one.
     """
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise UserError(f"Output directory {directory} does not exist; create it first. Received: {path}")
-    if not os.access(directory, os.W_OK):
-        raise UserError(f"Output directory {directory} is not writable. Received: {path}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix or ".tmp", dir=directory)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
+    tmp = _temp_beside(path, suffix)
     try:
         yield tmp
         os.replace(tmp, path)
