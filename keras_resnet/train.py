@@ -206,6 +206,24 @@ def training_twin(model: keras.Model, policy: str) -> keras.Model:
     return twin
 
 
+class MultiWorkerNet(keras.Model):
+    """A functional model whose step logs are rank-1, for MultiWorkerMirroredStrategy under Keras 3.
+
+    Keras 3.15 averages per-replica logs across workers with `strategy.reduce("MEAN", v, axis=0)`, which
+    fails on scalars (keras-team/keras#20585); logs of shape [1] reduce to the right global mean, and its
+    symbolic pre-build (whose reduce of a data batch fails too) is skipped: this model is already built.
+    """
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        return
+
+    def train_step(self, data):
+        return {k: keras.ops.reshape(v, [1]) for k, v in super().train_step(data).items()}
+
+    def test_step(self, data):
+        return {k: keras.ops.reshape(v, [1]) for k, v in super().test_step(data).items()}
+
+
 def model_size(model: str, input_size: int | None) -> tuple[int, str]:
     """(input side, family) of a registered name or `.keras` file."""
     if model.endswith(".keras"):
@@ -276,7 +294,7 @@ class RunState(keras.callbacks.Callback):
         self.began = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
+        row = {"epoch": epoch + 1, **{k: float(np.mean(v)) for k, v in (logs or {}).items()},
                "lr": float(self.model.optimizer.learning_rate),
                "seconds": round(time.perf_counter() - self.began, 2)}
         self.state["history"].append(row)
@@ -286,6 +304,7 @@ class RunState(keras.callbacks.Callback):
             self.state["best"] = {"value": row.get(self.monitor, -1.0), "epoch": epoch + 1}
         self.export.set_weights(self.model.get_weights())
         if not self.chief:
+            self._save_weights_elsewhere()  # saving runs collective ops: every worker must take part
             return
         save_model(self.export, os.path.join(self.out, "last.keras"))
         if improved:
@@ -303,6 +322,12 @@ class RunState(keras.callbacks.Callback):
         for old in os.listdir(self.checkpoint):
             if old.endswith(".weights.h5") and old != name:
                 os.unlink(os.path.join(self.checkpoint, old))
+
+    def _save_weights_elsewhere(self):
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as scratch:
+            self.model.save_weights(os.path.join(scratch, "worker.weights.h5"))
 
 
 def read_state(out: str) -> dict | None:
@@ -400,6 +425,8 @@ def fit(model: str, data_source: str, out: str, recipe: str = "cifar", *, resume
     export = float_model(model, len(train.classes), size, tuple(map(tuple, preprocess)), options)
     with distribution.scope():
         net = training_twin(export, policy)
+        if isinstance(distribution, tf.distribute.MultiWorkerMirroredStrategy):
+            net = MultiWorkerNet(net.inputs, net.outputs, name=net.name)
         compile_model(net, plan, epochs * steps_per_epoch)
     state = read_state(out) if resume else None
     if state:
@@ -423,9 +450,10 @@ def fit(model: str, data_source: str, out: str, recipe: str = "cifar", *, resume
         callbacks = [RunState(out, export, state, chief, "val_accuracy")] + _tensorboard(out, chief)
         data.say(f"Training {export.name} for {epochs} epochs of {steps_per_epoch} steps "
                  f"({config['mixed_precision']}, {config['replicas']} replica(s)) ...")
-        net.fit(train_ds, epochs=epochs, initial_epoch=state["epoch"], steps_per_epoch=steps_per_epoch,
-                validation_data=val_ds, callbacks=callbacks, shuffle=False,
-                verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2))
+        with distribution.scope():
+            net.fit(train_ds, epochs=epochs, initial_epoch=state["epoch"], steps_per_epoch=steps_per_epoch,
+                    validation_data=val_ds, callbacks=callbacks, shuffle=False,
+                    verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2))
     export.set_weights(net.get_weights())
     if not chief:
         worker = distribution.cluster_resolver.task_id
