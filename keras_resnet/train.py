@@ -192,13 +192,19 @@ def float_model(model: str, classes: int, size: int, preprocess, options: dict) 
         keras.config.set_dtype_policy(policy)
 
 
-def training_twin(model: keras.Model, policy: str) -> keras.Model:
+def training_twin(model: keras.Model, policy: str, sync_batchnorm: bool = False) -> keras.Model:
     """A copy of `model` whose layers compute in `policy` (but for the input normalisation and the
-    classifier, kept in float32), with the same weights; built in the current distribution scope."""
+    classifier, kept in float32), with the same weights; built in the current distribution scope.
+
+    `sync_batchnorm`: BatchNorm statistics over the global batch (all workers), so that the moving
+    averages, which are not gradients and are never all-reduced, stay identical on every worker.
+    """
     def clone(layer):
         config = layer.get_config()
         if layer.name not in FLOAT32_LAYERS and "dtype" in config and not isinstance(layer, keras.layers.InputLayer):
             config["dtype"] = policy
+        if sync_batchnorm and isinstance(layer, keras.layers.BatchNormalization):
+            config["synchronized"] = True
         return layer.__class__.from_config(config)
 
     twin = keras.models.clone_model(model, clone_function=clone)
@@ -424,8 +430,9 @@ def fit(model: str, data_source: str, out: str, recipe: str = "cifar", *, resume
     keras.utils.set_random_seed(plan.seed)
     export = float_model(model, len(train.classes), size, tuple(map(tuple, preprocess)), options)
     with distribution.scope():
-        net = training_twin(export, policy)
-        if isinstance(distribution, tf.distribute.MultiWorkerMirroredStrategy):
+        multiworker = isinstance(distribution, tf.distribute.MultiWorkerMirroredStrategy)
+        net = training_twin(export, policy, sync_batchnorm=multiworker)
+        if multiworker:
             net = MultiWorkerNet(net.inputs, net.outputs, name=net.name)
         compile_model(net, plan, epochs * steps_per_epoch)
     state = read_state(out) if resume else None
