@@ -1,0 +1,142 @@
+"""Reference benchmark of this machine: float32 and int8 ResNet-8/20/56 (32x32) and ResNet-18/50 (224x224).
+
+    nice -n 10 .venv/bin/python tools/bench_models.py            # all of it, about 10 minutes on 2 cores
+    .venv/bin/python tools/bench_models.py --cifar-runs 50 --imagenet-runs 5   # a quick look
+
+Builds each model (random weights: latency does not depend on them), converts it to float32 and to int8
+(calibrated on CIFAR-10 (JPEG) training images, upsampled for the 224x224 models) into .cache/bench-models/,
+then runs the harness with 1 and 2 threads, models interleaved: the 32x32 models on 500 CIFAR-10 (JPEG) test
+images for top-1/top-5 (chance level, since the weights are untrained; the column proves the accuracy path,
+not the networks), the 224x224 ones for latency only. Writes tflite/reference/<machine>.json (the results
+plus the achieved fraction of the CPU's peak MACs/s), tflite/reference/<machine>.md and the plots
+docs/img/bench_latency.png and docs/img/bench_accuracy_latency.png.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".cache" / "bench-models"
+CIFAR_TAR = ROOT.parent / "shared" / "data" / "cifar10-jpg.tar.gz"
+CIFAR_MODELS = ("resnet8", "resnet20", "resnet56")
+IMAGENET_MODELS = ("resnet18", "resnet50")
+MODES = ("int8", "float32")
+NOTE = ("Measured on a shared 2-core KVM virtual machine (AMD EPYC, AVX-512 VNNI) while other jobs used the "
+        "same cores: expect noise of several percent, more with 2 threads. Random weights, so top-1 is chance.")
+
+
+def cifar_folder() -> str:
+    """The CIFAR-10 (JPEG) tree, extracted once into .cache/ (the tests' fixture uses the same place)."""
+    import tarfile
+
+    target = ROOT / ".cache" / "cifar10-jpg"
+    if not (target / ".complete").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(CIFAR_TAR) as tar:
+            tar.extractall(target, filter="data")
+        (target / ".complete").touch()
+    return next(str(c) for c in [target, *target.iterdir()] if (c / "train").is_dir())
+
+
+def calibration(folder: str, size: int, samples: int) -> np.ndarray:
+    """CIFAR-10 (JPEG) training images resized to `size` (the 224x224 models have no ImageNet here)."""
+    from keras_resnet import sources
+
+    return sources.load(f"folder:{folder}", "train", limit=samples, size=(size, size)).x.astype(np.float32)
+
+
+def convert(name: str, mode: str, folder: str, samples: int) -> pathlib.Path:
+    """The cached .tflite of a registered model in one mode, converted on first use."""
+    path = CACHE / f"{name}_{mode}.tflite"
+    if path.exists():
+        return path
+    from keras_resnet import create_model, specs
+    from keras_resnet.convert import convert_keras, representative_from
+
+    size = specs.get_spec(name).input_size
+    model = create_model(name, input_shape=(size, size, 3),
+                         preprocess="cifar10" if size == 32 else "imagenet")
+    rep = representative_from(calibration(folder, size, samples)) if mode == "int8" else None
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(convert_keras(model, mode, representative=rep))
+    print(f"converted {path.name}", flush=True)
+    return path
+
+
+def peak_gmacs(threads: int, dtype: str, ghz: float, int8_per_cycle: int, fp32_per_cycle: int) -> float:
+    """The CPU's peak multiply-accumulates per second (G) on `threads` cores for int8 or float32 inputs."""
+    return threads * ghz * (int8_per_cycle if dtype == "int8" else fp32_per_cycle)
+
+
+def peak_table(runs: list[dict], args) -> dict:
+    """Achieved GMAC/s against the peak, per row, with the assumptions behind the peak."""
+    rows = []
+    for result in runs:
+        for r in result["results"]:
+            peak = peak_gmacs(r["threads"], r["input"]["dtype"], args.ghz, args.int8_macs_per_cycle,
+                              args.fp32_macs_per_cycle)
+            rows.append({"model": r["model"], "threads": r["threads"], "gmacs_per_s": r["gmacs_per_s"],
+                         "peak_gmacs_per_s": peak, "fraction_of_peak": r["gmacs_per_s"] / peak})
+    return {"assumptions": {"ghz": args.ghz, "int8_macs_per_cycle_per_core": args.int8_macs_per_cycle,
+                            "fp32_macs_per_cycle_per_core": args.fp32_macs_per_cycle,
+                            "why": "Zen 4: two 256-bit FMA pipes (16 fp32 FMA/cycle) and VPDPBUSD (64 int8 "
+                                   "MACs/cycle); clock = the TSC rate (BogoMIPS / 2), boost unknown in a VM"},
+            "rows": rows}
+
+
+def write_plots(reference: pathlib.Path, machine: str) -> None:
+    """The Markdown table beside the reference file and the two plots under docs/img/."""
+    from keras_resnet.report import ACCURACY_PNG, LATENCY_PNG, MARKDOWN, write_report
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_report([str(reference)], tmp)
+        shutil.copy(os.path.join(tmp, MARKDOWN), reference.with_suffix(".md"))
+        (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
+        shutil.copy(os.path.join(tmp, LATENCY_PNG), ROOT / "docs" / "img" / "bench_latency.png")
+        shutil.copy(os.path.join(tmp, ACCURACY_PNG), ROOT / "docs" / "img" / "bench_accuracy_latency.png")
+    print(f"wrote {reference.with_suffix('.md')} and docs/img/bench_*.png for {machine}")
+
+
+def main(argv=None) -> int:
+    from keras_resnet import bench
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cifar-runs", type=int, default=200)
+    parser.add_argument("--imagenet-runs", type=int, default=20)
+    parser.add_argument("--calib-samples", type=int, default=64)
+    parser.add_argument("--ghz", type=float, default=2.6, help="clock used for the peak (default: TSC rate)")
+    parser.add_argument("--int8-macs-per-cycle", type=int, default=64)
+    parser.add_argument("--fp32-macs-per-cycle", type=int, default=16)
+    args = parser.parse_args(argv)
+
+    folder = cifar_folder()
+    cifar = [str(convert(n, m, folder, args.calib_samples)) for n in CIFAR_MODELS for m in MODES]
+    imagenet = [str(convert(n, m, folder, args.calib_samples // 4)) for n in IMAGENET_MODELS for m in MODES]
+    runs = [bench.run(cifar, bench.Settings(threads=[1, 2], warmup=20, runs=args.cifar_runs,
+                                            data=f"folder:{folder}", limit=500), argv=sys.argv),
+            bench.run(imagenet, bench.Settings(threads=[1, 2], warmup=3, runs=args.imagenet_runs), argv=sys.argv)]
+    for result in runs:
+        print(bench.format_table(result), flush=True)
+    machine = bench.machine_id(runs[0]["system"])
+    reference = ROOT / "tflite" / "reference" / f"{machine}.json"
+    document = {"schema": bench.REFERENCE_SCHEMA, "machine": machine, "note": NOTE,
+                "command": "nice -n 10 .venv/bin/python tools/bench_models.py " + " ".join(argv or sys.argv[1:]),
+                "peak": peak_table(runs, args), "runs": runs}
+    from keras_resnet.io import write_text
+
+    write_text(reference, json.dumps(document, indent=1) + "\n")
+    print(f"wrote {reference}")
+    write_plots(reference, machine)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
