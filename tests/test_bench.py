@@ -333,3 +333,15 @@ def test_report_without_accuracy_says_so(tmp_path):
     out.mkdir()
     assert report.write_report([str(tmp_path / "r.json")], str(out)) == ["report.md", "latency.png"]
     assert "No row has accuracy" in (out / "report.md").read_text()
+
+
+def test_pinning_applies_and_refuses_missing_cpus():
+    if not hasattr(os, "sched_setaffinity"):
+        pytest.skip("CPU pinning needs Linux")
+    before = sorted(os.sched_getaffinity(0))
+    try:
+        assert sysinfo.pin_cpus(before[:1]) == before[:1]
+        with pytest.raises(OSError, match="Cannot pin to CPUs"):
+            sysinfo.pin_cpus([4096])
+    finally:
+        os.sched_setaffinity(0, before)
