@@ -1,0 +1,74 @@
+"""Training throughput on CIFAR-10 (JPEG): our pipeline + fit against a plain Keras fit on NumPy arrays.
+
+For each model: the input pipeline alone (decoded images, augmentation, batching), our training step fed
+by it, and `model.fit` of the same net on in-memory arrays (no augmentation) with the same dtype policy
+and batch. The pipeline should run at >= 3x the model; ours should be at least as fast as the baseline.
+
+    python tools/bench_train.py --data folder:.cache/cifar10-jpg            # full train split, 60 steps
+    python tools/bench_train.py --images 2000 --steps 5 --models resnet8    # a quick check
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import keras
+import numpy as np
+
+from keras_resnet import data, recipes, train
+from keras_resnet.models import create_model
+
+
+def bench(name: str, listing: data.Listing, policy: str, batch: int, steps: int) -> dict:
+    """Pipeline, ours and baseline images/s for one model."""
+    plan = recipes.resolve("cifar", epochs=1, batch_size=batch)
+    pipeline = data.train_dataset(listing, "cifar", 32, batch)
+    row = {"model": name, "policy": policy, "batch": batch,
+           "pipeline": data.images_per_second(pipeline, max(steps, 20))}
+
+    export = create_model(name, classes=10, preprocess="cifar10")
+    ours = train.training_twin(export, policy)
+    train.compile_model(ours, plan, 10 * steps)
+    ours.fit(pipeline, steps_per_epoch=5, epochs=1, verbose=0, shuffle=False)
+    start = time.perf_counter()
+    ours.fit(pipeline, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
+    row["ours"] = steps * batch / (time.perf_counter() - start)
+
+    keras.config.set_dtype_policy(policy)
+    try:
+        plain = create_model(name, classes=10, preprocess="cifar10")
+    finally:
+        keras.config.set_dtype_policy("float32")
+    plain.compile(keras.optimizers.SGD(0.1, momentum=0.9), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x = listing.images[: steps * batch].astype("float32")
+    y = listing.labels[: steps * batch]
+    plain.fit(x[: 5 * batch], y[: 5 * batch], batch_size=batch, epochs=1, verbose=0)
+    start = time.perf_counter()
+    plain.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+    row["baseline_numpy_fit"] = len(x) / (time.perf_counter() - start)
+    row["pipeline_over_model"] = row["pipeline"] / row["ours"]
+    return {k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="folder:.cache/cifar10-jpg")
+    parser.add_argument("--models", default="resnet20,resnet56")
+    parser.add_argument("--images", type=int, help="Use only this many training images (quick checks).")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--mixed-precision", default="auto", choices=["auto", "off", "bf16", "fp16"])
+    args = parser.parse_args()
+    listing = data.list_split(args.data, "train", 32)
+    if args.images:
+        listing = listing.subset(np.arange(min(args.images, len(listing))))
+    steps = min(args.steps, len(listing) // args.batch_size)
+    policy = train.choose_policy(args.mixed_precision)
+    rows = [bench(name, listing, policy, args.batch_size, steps) for name in args.models.split(",")]
+    print(json.dumps({"images": len(listing), "steps": steps, "cpu_bf16": "avx512_bf16" in train.cpu_flags(),
+                      "results": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
