@@ -165,7 +165,8 @@ def test_cifar_registry_against_boards(capsys):
         rows.append((name, result))
         assert result["flash_bytes"] == len(data) and result["arena"]["measured_bytes"] > 0
     with capsys.disabled():
-        print("\nmodel        flash      arena  " + "  ".join(f"[{label.split(' (')[0]}]" for label, *_ in micro.BOARDS))
+        boards = "  ".join(f"[{label.split(' (')[0]}]" for label, *_ in micro.BOARDS)
+        print(f"\nmodel        flash      arena  {boards}")
         for name, r in rows:
             fits = "  ".join("fits" if b["fits"] else " no " for b in r["boards"])
             print(f"{name:<10}{r['flash_bytes']:>9,}{r['arena']['recommended_bytes']:>9,}  {fits}")
