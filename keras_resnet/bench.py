@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from keras_resnet import runtime, sysinfo
+from keras_resnet import __version__, runtime, sysinfo
 from keras_resnet.errors import UserError, cli_errors
 
 SCHEMA = "resnet-tflite-bench/1"
@@ -293,17 +293,15 @@ def run(paths: list[str], settings: Settings, clock=time.perf_counter_ns, argv=N
                   peak_rss_bytes=sysinfo.peak_rss_bytes())
     for r in rows:
         r["emulated"] = system["emulation"]["emulated"]
-    from keras_resnet import __version__
-
     return {"schema": SCHEMA, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": list(argv) if argv is not None else None, "harness": harness_record(__version__),
+            "command": list(argv) if argv is not None else None, "harness": harness_record(),
             "settings": asdict(settings), "system": system, "warnings": warnings, "results": rows,
             "comparison": None}
 
 
-def harness_record(version: str) -> dict:
+def harness_record() -> dict:
     """How the numbers were made, so a reader of the JSON need not read this file."""
-    return {"resnet-tflite": version, "timer": "time.perf_counter_ns around Interpreter.invoke",
+    return {"resnet-tflite": __version__, "timer": "time.perf_counter_ns around Interpreter.invoke",
             "percentiles": "linear interpolation (numpy.percentile default)", "std": "population (ddof=0)",
             "order": "interleaved round-robin over models and thread counts",
             "gmacs_per_s": "MACs counted from the model's conv and fully-connected ops / p50"}
@@ -418,7 +416,8 @@ def reference_file(path: str, system: dict) -> str | None:
 # ---------------------------------------------------------------- output
 
 def _fmt(value, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+    """`value` formatted by `spec`, or a dash padded to the spec's width when it is unknown."""
+    return format("-", ">" + spec.split(".")[0]) if value is None else format(value, spec)
 
 
 def format_table(result: dict) -> str:

@@ -345,3 +345,17 @@ def test_pinning_applies_and_refuses_missing_cpus():
             sysinfo.pin_cpus([4096])
     finally:
         os.sched_setaffinity(0, before)
+
+
+def test_workstation_cli_wraps_harness_and_report(models, tmp_path):
+    from conftest import run_cli
+
+    done = run_cli("resnet-tflite", "bench", "--help")
+    assert done.returncode == 0 and done.stdout.startswith("usage: resnet-tflite bench") and "--edgetpu" in done.stdout
+    result = tmp_path / "r.json"
+    done = run_cli("resnet-tflite", "bench", models["float32"], "--runs", 3, "--json", result, "--quiet")
+    assert done.returncode == 0 and done.stdout == "", done.stderr
+    done = run_cli("resnet-tflite", "report", result, "--out", tmp_path)
+    assert done.returncode == 0 and (tmp_path / "report.md").exists() and (tmp_path / "latency.png").exists()
+    done = run_cli("resnet-tflite", "report", tmp_path / "nothing.json", "--out", tmp_path)
+    assert done.returncode == 1 and done.stderr.startswith("error: Results file not found")
