@@ -77,13 +77,19 @@ def plot_accuracy_latency(rows: list[dict], path: str) -> bool:
     if not rows:
         return False
     largest = max(r["size_bytes"] for r in rows)
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for r in rows:
-        x, y = r["latency_ms"]["p50"], r["accuracy"]["top1"]
-        ax.scatter(x, y, s=2000 * r["size_bytes"] / largest, alpha=0.45, edgecolors="black", linewidths=0.6)
-        ax.annotate(r["label"], (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    fig, ax = plt.subplots(figsize=(9, 5))
+    colors = plt.get_cmap("tab20").colors
+    for i, r in enumerate(rows):  # a legend, not annotations: equal accuracies would stack the labels
+        ax.scatter(r["latency_ms"]["p50"], r["accuracy"]["top1"], s=2000 * r["size_bytes"] / largest, alpha=0.5,
+                   color=colors[i % len(colors)], edgecolors="black", linewidths=0.6, label=r["label"])
+    legend = ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    for handle in legend.legend_handles:
+        handle.set_sizes([40])
     ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ticks = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(ticks)
+    ax.xaxis.set_minor_formatter(ticks)
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("p50 latency (ms, log scale)")
     ax.set_ylabel("top-1 accuracy")
