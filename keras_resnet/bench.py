@@ -232,7 +232,11 @@ def _dpkg_version(package: str) -> str | None:
 
     if shutil.which("dpkg-query") is None:
         return None
-    done = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True)
+    try:
+        done = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True,
+                              timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
     return f"{package} {done.stdout.strip()}" if done.returncode == 0 and done.stdout.strip() else None
 
 
@@ -516,6 +520,14 @@ def settings_from(args) -> Settings:
                     limit=args.limit, pin=args.pin)
 
 
+def check_outputs(*paths: str | None) -> None:
+    """Refuse unwritable output paths before the benchmark runs, not after minutes of timing."""
+    for path in filter(None, paths):
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+            raise UserError(f"Cannot write {path}: {directory} is not a writable directory. Received: {path}")
+
+
 def write_outputs(result: dict, json_path: str | None, csv_path: str | None) -> None:
     from keras_resnet.io import write_text
 
@@ -542,6 +554,7 @@ def main(argv=None, prog: str | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(prog).parse_args(argv)
     settings = settings_from(args)
+    check_outputs(args.json, args.csv)
     result = run(args.models, settings, argv=argv)
     if args.compare:
         attach_comparison(result, args.compare, args.tolerance)

@@ -171,6 +171,7 @@ def test_json_and_csv_schemas_are_stable_and_documented(models, tmp_path):
     ("delegate", "Could not load the delegate library"),
     ("edgetpu", "No usable Edge TPU"),
     ("size", "has 32x32x3 images but tiny_i8 takes 16x16x3"),
+    ("output", "is not a writable directory"),
 ])
 def test_errors_are_one_clear_line(models, tmp_path, case, expected):
     corrupt = tmp_path / "corrupt.tflite"
@@ -179,7 +180,8 @@ def test_errors_are_one_clear_line(models, tmp_path, case, expected):
             "corrupt": [corrupt],
             "delegate": [models["int8"], "--delegate", tmp_path / "libnothing.so"],
             "edgetpu": [models["int8"], "--edgetpu"],
-            "size": [models["int8"], "--data", models["big"]]}[case]
+            "size": [models["int8"], "--data", models["big"]],
+            "output": [models["int8"], "--json", tmp_path / "no-such-dir" / "r.json"]}[case]
     code, stdout, stderr = run_bench(*args)
     assert code == 1
     assert stderr.count("\n") == 0 and stderr.startswith("error: ") and expected in stderr, stderr
