@@ -361,3 +361,12 @@ def test_workstation_cli_wraps_harness_and_report(models, tmp_path):
     assert done.returncode == 0 and (tmp_path / "report.md").exists() and (tmp_path / "latency.png").exists()
     done = run_cli("resnet-tflite", "report", tmp_path / "nothing.json", "--out", tmp_path)
     assert done.returncode == 1 and done.stderr.startswith("error: Results file not found")
+
+
+def test_a_regression_exits_3(models, tmp_path):
+    reference = tmp_path / "ref.json"
+    reference.write_text(json.dumps({"schema": bench.REFERENCE_SCHEMA, "runs": [
+        fake_result([("tiny_f32", 1, 1e-6, None)])]}))  # an impossible 1 ns reference
+    code, stdout, stderr = run_bench(models["float32"], "--runs", 3, "--compare", reference)
+    assert code == bench.REGRESSION_EXIT, stderr
+    assert "regression   tiny_f32 threads=1 xnnpack" in stdout
