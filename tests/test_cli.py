@@ -1,9 +1,11 @@
 """The command line: listing, profiling, and one clear line for bad input."""
 import json
+import subprocess
+import sys
 
 import pytest
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 from keras_resnet import specs
 
 
@@ -47,3 +49,11 @@ def test_bad_input_gets_one_clear_line(args, message):
     assert "Traceback" not in result.stderr
     lines = [l for l in result.stderr.splitlines() if l.startswith("error:")]
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_cli_reference_is_generated_from_the_current_commands():
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "make_cli_reference.py"), "--check"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    reference = (ROOT / "docs" / "cli.md").read_text()
+    assert "## `resnet-tflite convert`" in reference and "--calib-samples INTEGER" in reference
