@@ -51,8 +51,8 @@ def test_bad_input_gets_one_clear_line(args, message):
     assert len(lines) == 1 and message in lines[0], result.stderr
 
 
-def test_cli_reference_is_generated_from_the_current_commands():
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "make_cli_reference.py"), "--check"],
+def test_cli_reference_and_readme_tables_are_generated_from_current_sources():
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "make_docs.py"), "--check"],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     reference = (ROOT / "docs" / "cli.md").read_text()

@@ -56,6 +56,7 @@ def test_short_run_learns(cifar_jpg, tmp_path):
                  "curves.png"):
         assert (out / name).stat().st_size > 0, name
     assert (out / "classes.txt").read_text().split() == ["automobile", "frog", "ship"]
+    assert any((out / "logs" / "train").glob("events.out.tfevents.*"))  # TensorBoard
     config = json.loads((out / "config.json").read_text())
     assert config["recipe"]["weight_decay"] == 1e-4 and config["epochs"] == 4 and config["classes"] == 3
     model = keras.saving.load_model(out / "last.keras")  # float32, takes raw pixels
