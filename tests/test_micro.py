@@ -150,23 +150,3 @@ def test_cli_micro_refuses_a_float_model_op_and_bad_names(tmp_path):
     assert bad_name.returncode == 1 and "--name must start with a letter" in bad_name.stderr
     result = run_cli("resnet-tflite", "micro", path, "--out", tmp_path)
     assert result.returncode == 1 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
-
-
-@pytest.mark.slow
-def test_cifar_registry_against_boards(capsys):
-    """Where each registered CIFAR net stands against common boards (printed; ResNet-1202 is left out:
-    its 19.4M int8 weights alone exceed every board listed)."""
-    from keras_resnet.models import create_model
-
-    rows = []
-    for name in [n for n in specs.list_models() if specs.REGISTRY[n].family == "cifar" and n != "resnet1202"]:
-        data = convert.convert_keras(create_model(name, preprocess="cifar10"), "int8", random_calibration((32, 32, 3)))
-        result = micro.budget(data)
-        rows.append((name, result))
-        assert result["flash_bytes"] == len(data) and result["arena"]["measured_bytes"] > 0
-    with capsys.disabled():
-        boards = "  ".join(f"[{label.split(' (')[0]}]" for label, *_ in micro.BOARDS)
-        print(f"\nmodel        flash      arena  {boards}")
-        for name, r in rows:
-            fits = "  ".join("fits" if b["fits"] else " no " for b in r["boards"])
-            print(f"{name:<10}{r['flash_bytes']:>9,}{r['arena']['recommended_bytes']:>9,}  {fits}")
