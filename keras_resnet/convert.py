@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from keras_resnet import metadata, sources
+from keras_resnet import sources
 from keras_resnet.errors import UserError
 
 MODES = ("float32", "fp16", "dynamic", "int8", "int16x8")

@@ -23,7 +23,6 @@ import json
 import os
 import shlex
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 

@@ -8,7 +8,7 @@ import pytest
 
 import keras_resnet as kr
 from conftest import ROOT, run_cli
-from keras_resnet import convert, micro, sources, specs, tflite_file
+from keras_resnet import convert, micro, sources, tflite_file
 from keras_resnet.runtime import TFLiteModel
 
 ROUNDTRIP_C = ROOT / "tflite" / "micro" / "roundtrip_test.c"

@@ -1,5 +1,4 @@
 """The builders against the paper, torchvision's counts, keras.applications and LiteRT."""
-import json
 
 import numpy as np
 import pytest

@@ -3,11 +3,12 @@
     nice -n 10 .venv/bin/python tools/bench_models.py            # all of it, about 10 minutes on 2 cores
     .venv/bin/python tools/bench_models.py --cifar-runs 50 --imagenet-runs 5   # a quick look
 
-Builds each model (random weights: latency does not depend on them), converts it to float32 and to int8
-(calibrated on CIFAR-10 (JPEG) training images, upsampled for the 224x224 models) into .cache/bench-models/,
-then runs the harness with 1 and 2 threads, models interleaved: the 32x32 models on 500 CIFAR-10 (JPEG) test
-images for top-1/top-5 (chance level, since the weights are untrained; the column proves the accuracy path,
-not the networks), the 224x224 ones for latency only. Writes tflite/reference/<machine>.json (the results
+Builds each model (random weights: latency does not depend on them; ResNet-20 is the trained release model
+tflite/reference/resnet20_cifar10_jpg.keras), converts it to float32 and to int8 (calibrated on CIFAR-10
+(JPEG) training images, upsampled for the 224x224 models) into .cache/bench-models/, then runs the harness
+with 1 and 2 threads, models interleaved: the 32x32 models on 500 CIFAR-10 (JPEG) test images for
+top-1/top-5 (chance level for the untrained ResNet-8 and -56: their column proves the accuracy path, not the
+networks), the 224x224 ones for latency only. Writes tflite/reference/<machine>.json (the results
 plus the achieved fraction of the CPU's peak MACs/s, the clock for which is measured on a dependent-add chain
 unless --ghz gives it), tflite/reference/<machine>.md and the plots
 docs/img/bench_latency.png and docs/img/bench_accuracy_latency.png.
@@ -30,8 +31,10 @@ CIFAR_TAR = ROOT.parent / "shared" / "data" / "cifar10-jpg.tar.gz"
 CIFAR_MODELS = ("resnet8", "resnet20", "resnet56")
 IMAGENET_MODELS = ("resnet18", "resnet50")
 MODES = ("int8", "float32")
-NOTE = ("Measured on a shared 2-core KVM virtual machine (AMD EPYC, AVX-512 VNNI) while other jobs used the "
-        "same cores: expect noise of several percent, more with 2 threads. Random weights, so top-1 is chance.")
+TRAINED = {"resnet20": ROOT / "tflite" / "reference" / "resnet20_cifar10_jpg.keras"}
+NOTE = ("Measured on a shared 2-core KVM virtual machine (AMD EPYC, AVX-512 VNNI): expect noise of several "
+        "percent, more with 2 threads. ResNet-20 is the trained release model (CIFAR-10 (JPEG)); the other "
+        "models have random weights, so their top-1 is chance.")
 
 
 def cifar_folder() -> str:
@@ -63,8 +66,12 @@ def convert(name: str, mode: str, folder: str, samples: int) -> pathlib.Path:
     from keras_resnet.convert import convert_keras, representative_from
 
     size = specs.get_spec(name).input_size
-    model = create_model(name, input_shape=(size, size, 3),
-                         preprocess="cifar10" if size == 32 else "imagenet")
+    if name in TRAINED:
+        from keras_resnet.io import load_keras_model
+
+        model = load_keras_model(TRAINED[name])
+    else:
+        model = create_model(name, input_shape=(size, size, 3), preprocess="cifar10" if size == 32 else "imagenet")
     rep = representative_from(calibration(folder, size, samples)) if mode == "int8" else None
     CACHE.mkdir(parents=True, exist_ok=True)
     path.write_bytes(convert_keras(model, mode, representative=rep))
