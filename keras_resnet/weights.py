@@ -291,7 +291,8 @@ def _keras_tensor_count(path: str) -> int:
             f["layers"].visititems(lambda name, obj: counted.append(name) if isinstance(obj, h5py.Dataset) else None)
             return len(counted)
     except (OSError, KeyError) as err:
-        raise WeightsMismatch(f"{path} is not a Keras .weights.h5 file ({_first_line(err)}). Received: {path}") from None
+        raise WeightsMismatch(f"{path} is not a Keras .weights.h5 file ({_first_line(err)}). "
+                              f"Received: {path}") from None
 
 
 def _load_keras_weights(model, path: str) -> None:
