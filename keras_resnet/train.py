@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from keras_resnet import data, recipes, sources
 from keras_resnet.errors import UserError
-from keras_resnet.io import atomic_path, load_keras_model, write_text
+from keras_resnet.io import atomic_path, load_keras_model, readable_file, write_text
 
 POLICIES = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 STRATEGIES = ("auto", "mirrored", "multiworker")
@@ -398,7 +398,7 @@ def _start(out: str, resume: bool, request: dict) -> dict:
         saved = json.load(f)
     for key in ("model", "weights", "data"):
         if request[key] != saved.get(key):
-            raise UserError(f"{out} was started with {key}={saved[key]!r}; resume it with the same. "
+            raise UserError(f"{out} was started with {key}={saved.get(key)!r}; resume it with the same. "
                             f"Received: {key}={request[key]!r}")
     return saved
 
@@ -438,6 +438,8 @@ def fit(model: str, data_source: str, out: str, recipe: str = "cifar", *, resume
     if weights and model.endswith(".keras"):
         raise UserError(f"--weights is for a registered model name; {model} carries its own weights. "
                         f"Received: --weights {weights}")
+    if weights:
+        readable_file(weights, "Weights file")  # now, not after the data is listed
     size, family = model_size(model, input_size)
     depth = None if model.endswith(".keras") else _depth(model)
     plan = recipes.resolve(recipe, depth, **hyper)

@@ -312,6 +312,10 @@ def _load_keras_weights(model, path: str) -> None:
 
 def load_weights(model, path):
     """Load `path` into `model`, by its suffix: `.weights.h5`, legacy `.h5`, PyTorch or `.safetensors`."""
+    if path == "imagenet":
+        raise WeightsMismatch("weights='imagenet' would download a file, and nothing is downloaded here: pass the "
+                              "path of a weights file you have (torchvision's resnet50-11ad3fa6.pth, timm's "
+                              "model.safetensors, keras.applications' .h5). Received: weights='imagenet'")
     path = readable_file(path, "Weights file")
     if path.endswith(".weights.h5"):
         _load_keras_weights(model, path)

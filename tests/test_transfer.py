@@ -9,10 +9,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import ROOT  # noqa: E402
+from conftest import ROOT, run_cli  # noqa: E402
 from test_data import small_folder  # noqa: E402
 from test_weights import trained_looking  # noqa: E402
-from keras_resnet import train  # noqa: E402
+from keras_resnet import recipes, train  # noqa: E402
+from keras_resnet.errors import UserError  # noqa: E402
 from keras_resnet.specs import PREPROCESSING  # noqa: E402
 
 CLASSES = ["automobile", "frog", "ship"]
@@ -82,3 +83,19 @@ def test_transfer_learning_example_end_to_end(cifar_jpg, tmp_path, checkpoint):
     assert int8["bytes"] < 0.3 * float32["bytes"] and int8["p50_ms"] > 0
     assert abs(float32["top1"] - int8["top1"]) <= 0.1
     assert "int8:" in result.stdout and summary["train"]["epochs"] == 2
+
+
+def test_finetune_phases_split_the_epochs_as_the_recipe_table_says():
+    plan = recipes.resolve("finetune")
+    assert recipes.phases(plan, plan.epochs) == [recipes.Phase("head", 0, 3, 0.01), recipes.Phase("all", 3, 10, 0.001)]
+    assert recipes.phases(recipes.resolve("cifar"), 5) == [recipes.Phase("all", 0, 5, 0.1)]
+    with pytest.raises(UserError, match="head-only phase .3 epochs. is longer than the run .2 epochs."):
+        recipes.phases(recipes.resolve("finetune", epochs=2), 2)
+
+
+def test_resnet_train_refuses_a_missing_weights_file_in_one_line(tmp_path):
+    result = run_cli("resnet-train", "resnet18", "--weights", tmp_path / "missing.pth", "--data", f"folder:{tmp_path}",
+                     "--out", tmp_path / "run", "--recipe", "finetune")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert len(errors) == 1 and errors[0].startswith("error: Weights file not found"), result.stderr

@@ -10,6 +10,7 @@ import pickle
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 
@@ -243,6 +244,11 @@ def test_wrong_classes_suggest_include_top_false(resnet18_pth):
         kr.ResNet18(input_shape=(SIZE, SIZE, 3), classes=5, weights=str(resnet18_pth))
 
 
+def test_imagenet_by_name_is_refused_since_nothing_downloads():
+    with pytest.raises(WeightsMismatch, match="nothing is downloaded"):
+        kr.ResNet18(input_shape=(SIZE, SIZE, 3), weights="imagenet")
+
+
 def test_v1_layout_is_refused_with_the_layout_to_use(resnet18_pth):
     with pytest.raises(WeightsMismatch, match="variant='v1.5'"):
         kr.ResNet18(input_shape=(SIZE, SIZE, 3), variant="v1", weights=str(resnet18_pth))
@@ -307,3 +313,18 @@ def test_converter_writes_a_keras_weights_file_with_a_full_report(tmp_path):
     x_torch, x_keras = image_batch()
     ours = kr.ResNet18(input_shape=(SIZE, SIZE, 3), classes=10, classifier_activation=None, weights=str(out))
     assert max_diff(ours.predict(x_keras, verbose=0), torch_outputs(net, x_torch)) <= 1e-4
+
+
+def test_keras_weights_file_loads_without_its_top_and_refuses_another_depth(tmp_path):
+    rng = np.random.default_rng(0)
+    full = kr.ResNet18(input_shape=(SIZE, SIZE, 3), classes=10)
+    full.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) + (w.name == "moving_variance")
+                      for w in full.weights])
+    path = tmp_path / "resnet18.weights.h5"
+    full.save_weights(path)
+    topless = kr.ResNet18(input_shape=(SIZE, SIZE, 3), include_top=False, pooling="avg", weights=str(path))
+    _, x = image_batch()
+    expected = keras.Model(full.inputs, full.get_layer("avg_pool").output).predict(x, verbose=0)
+    np.testing.assert_array_equal(topless.predict(x, verbose=0), expected)
+    with pytest.raises(WeightsMismatch, match="holds 102 weight tensors but resnet34 has"):
+        kr.ResNet34(input_shape=(SIZE, SIZE, 3), classes=10, weights=str(path))
