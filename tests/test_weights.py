@@ -156,15 +156,20 @@ def test_reference_has_torchvision_names_and_parameter_counts(depth, count):
 
 @pytest.mark.parametrize("depth", [18, 50, *(pytest.param(d, marks=pytest.mark.slow) for d in (34, 101, 152))])
 def test_torchvision_pth_gives_pytorch_outputs(depth, tmp_path):
-    """A .pth state dict loaded by ResNet{depth}(weights=...) computes what PyTorch computes."""
+    """A .pth state dict loaded by ResNet{depth}(weights=...) computes what PyTorch computes.
+
+    Within 1e-4, or within twice PyTorch's own float32 error (against float64) where that is larger: in
+    ResNet-101 and 152 with these random weights, float32 rounding alone moves the logits by ~1e-3.
+    """
     net = trained_looking(depth)
     path = tmp_path / f"resnet{depth}.pth"
     torch.save(net.state_dict(), path)
     x_torch, x_keras = image_batch()
     ours = getattr(kr, f"ResNet{depth}")(input_shape=(SIZE, SIZE, 3), classifier_activation=None, weights=str(path))
     expected = torch_outputs(net, x_torch)
+    exact = torch_outputs(net.double(), x_torch.double())
     assert np.std(expected) > 0.1  # the comparison is not between near-zero outputs
-    assert max_diff(ours.predict(x_keras, verbose=0), expected) <= 1e-4
+    assert max_diff(ours.predict(x_keras, verbose=0), expected) <= max(1e-4, 2 * max_diff(expected, exact))
 
 
 def _save_safetensors(net, path):
