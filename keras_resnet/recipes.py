@@ -6,7 +6,14 @@
 - imagenet (Section 3.4): batch 256, lr 0.1 divided by 10 at 1/3 and 2/3 of training (epochs 30 and 60
   of the usual 90), weight decay 1e-4, momentum 0.9. Augmentation: scale augmentation (shorter side in
   [256, 480]), random 224 crop, flip, colour and PCA lighting; centre crop for evaluation.
-- finetune: a short cosine run at lr 0.01 from existing weights; augmentation follows the model family.
+- finetune (transfer learning from existing weights, with a new classifier): 10 epochs in two phases,
+  each on its own cosine schedule. Epochs 1-3 train the classifier alone at lr 0.01, the backbone frozen
+  (its BatchNorm layers in inference mode, so the pretrained statistics stay); epochs 4-10 train every
+  layer at the lower lr 0.001 but for BatchNorm, which stays in inference mode (`frozen_bn`, as Keras'
+  transfer-learning guide advises: a short run on small batches of new images would otherwise replace the
+  statistics gathered over ImageNet with noisy ones). `head_epochs` sets the split (0: no frozen phase);
+  augmentation follows the model family. The rates are low because pooled ResNet-18 features have a norm
+  of about 20 per image: with lr 0.1 a new classifier diverged within its first epoch.
 
 Weight decay has PyTorch semantics everywhere (`torch.optim.SGD(weight_decay=...)`): `wd * w` is added
 to every trainable weight's gradient before momentum. That is an L2 penalty of `wd / 2 * ||w||^2` on the
@@ -44,14 +51,36 @@ class Recipe:
     augment: str | None = "cifar"  # None: by model family (cifar for 32x32 nets, imagenet otherwise)
     holdout: int = 0  # training images held out for validation (paper: 5000 of 50k); 0: validate on test
     seed: int = 0
+    head_epochs: int = 0  # the first epochs train only the classifier, the rest of the model frozen
+    head_lr: float = 0.01  # peak lr of those head-only epochs; the later ones use `lr`
+    frozen_bn: bool = False  # BatchNorm stays in inference mode (pretrained statistics and scale) throughout
 
 
 RECIPES = {
     "cifar": Recipe(),
     "imagenet": Recipe(batch_size=256, boundaries=(1 / 3, 2 / 3), epochs=90, steps=None, augment="imagenet"),
-    "finetune": Recipe(batch_size=64, lr=0.01, schedule="cosine", boundaries=(), epochs=10, steps=None,
-                       augment=None),
+    "finetune": Recipe(batch_size=64, lr=0.001, schedule="cosine", boundaries=(), epochs=10, steps=None,
+                       augment=None, head_epochs=3, head_lr=0.01, frozen_bn=True),
 }
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Epochs [start, end) of a run (0-based) that train `layers` ("head": the classifier; "all") at peak `lr`."""
+
+    layers: str
+    start: int
+    end: int
+    lr: float
+
+
+def phases(recipe: Recipe, epochs: int) -> list[Phase]:
+    """The run's phases: the head-only epochs (if any), then every layer for the rest."""
+    if recipe.head_epochs > epochs:
+        raise UserError(f"The head-only phase ({recipe.head_epochs} epochs) is longer than the run ({epochs} "
+                        f"epochs): lower --head-epochs or raise --epochs. Received: head_epochs={recipe.head_epochs}")
+    split = [Phase("head", 0, recipe.head_epochs, recipe.head_lr)] if recipe.head_epochs else []
+    return split + ([Phase("all", recipe.head_epochs, epochs, recipe.lr)] if recipe.head_epochs < epochs else [])
 
 
 def resolve(recipe: str, depth: int | None = None, **overrides) -> Recipe:
@@ -93,6 +122,7 @@ def _validate(r: Recipe) -> None:
         (r.warmup_steps >= 0 and r.warmup_lr > 0, "warmup_steps must be >= 0 and warmup_lr > 0"),
         (r.augment in AUGMENTATIONS + (None,), f"augment must be one of {AUGMENTATIONS}"),
         (r.holdout >= 0, "holdout must be >= 0"),
+        (r.head_epochs >= 0 and r.head_lr > 0, "head_epochs must be >= 0 and head_lr > 0"),
     ]
     for ok, message in checks:
         if not ok:

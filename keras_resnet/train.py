@@ -22,7 +22,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import keras
 import numpy as np
@@ -30,11 +30,12 @@ import tensorflow as tf
 
 from keras_resnet import data, recipes, sources
 from keras_resnet.errors import UserError
-from keras_resnet.io import atomic_path, load_keras_model, write_text
+from keras_resnet.io import atomic_path, load_keras_model, readable_file, write_text
 
 POLICIES = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 STRATEGIES = ("auto", "mirrored", "multiworker")
-FLOAT32_LAYERS = ("preprocess", "predictions")  # kept in float32 under mixed precision (input, softmax)
+CLASSIFIER = "predictions"
+FLOAT32_LAYERS = ("preprocess", CLASSIFIER)  # kept in float32 under mixed precision (input, softmax)
 EVAL_BATCH = 256
 
 
@@ -171,25 +172,42 @@ def compile_model(model: keras.Model, recipe: recipes.Recipe, total_steps: int) 
 
 # --- models --------------------------------------------------------------------------------------------
 
-def float_model(model: str, classes: int, size: int, preprocess, options: dict) -> keras.Model:
-    """The float32 model of a run: a registered name built fresh, or a `.keras` file (fine-tuning) whose
-    classifier is replaced when the class count differs."""
+def float_model(model: str, classes: int, size: int, preprocess, options: dict, weights: str | None = None
+                ) -> keras.Model:
+    """The float32 model of a run: a registered name built fresh, a registered name with `weights` (transfer
+    learning: the file's backbone under a new classifier), or a `.keras` file (fine-tuning) whose classifier
+    is replaced when the class count differs."""
     from keras_resnet.models import create_model
 
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float32")
     try:
-        if not model.endswith(".keras"):
-            return create_model(model, input_shape=(size, size, 3), classes=classes, preprocess=preprocess,
-                                **options)
-        net = load_keras_model(model)
-        if net.output_shape[-1] != classes:
-            features = net.get_layer("avg_pool").output
-            head = keras.layers.Dense(classes, activation="softmax", name="predictions")(features)
-            net = keras.Model(net.inputs, head, name=net.name)
-        return net
+        if model.endswith(".keras"):
+            net = load_keras_model(model)
+            return net if net.output_shape[-1] == classes else with_classifier(net, classes)
+        if weights:
+            backbone = create_model(model, include_top=False, pooling="avg", weights=weights,
+                                    input_shape=(size, size, 3), preprocess=preprocess, **options)
+            return with_classifier(backbone, classes)
+        return create_model(model, input_shape=(size, size, 3), classes=classes, preprocess=preprocess, **options)
     finally:
         keras.config.set_dtype_policy(policy)
+
+
+def with_classifier(net: keras.Model, classes: int) -> keras.Model:
+    """`net` up to its global average pool, under a new softmax classifier of `classes` outputs."""
+    features = net.get_layer("avg_pool").output
+    head = keras.layers.Dense(classes, activation="softmax", name=CLASSIFIER)(features)
+    return keras.Model(net.inputs, head, name=net.name)
+
+
+def train_layers(net: keras.Model, layers: str, trainable: dict[str, bool], frozen_bn: bool = False) -> None:
+    """Make the classifier alone trainable ("head"), or every layer that was (`trainable`: the flags as
+    built, which keep option-A shortcuts frozen) but BatchNorm with `frozen_bn`. A frozen BatchNorm runs in
+    inference mode: it normalises with its moving statistics and does not update them."""
+    for layer in net.layers:
+        chosen = layers == "all" and not (frozen_bn and isinstance(layer, keras.layers.BatchNormalization))
+        layer.trainable = trainable[layer.name] and (chosen or layer.name == CLASSIFIER)
 
 
 def training_twin(model: keras.Model, policy: str, sync_batchnorm: bool = False) -> keras.Model:
@@ -351,6 +369,18 @@ def restore(model: keras.Model, out: str, state: dict) -> None:
     model.load_weights(os.path.join(out, "checkpoint", state["weights"]))
 
 
+def run_phases(phases: list, current: int, state: dict, enter, run) -> None:
+    """Train phase after phase from `current` (the one the checkpoint was written in): each later phase
+    first gets its layers and optimizer (`enter`); the phase index goes into the state that checkpoints
+    record, and `run` trains the phase's remaining epochs."""
+    for index in range(current, len(phases)):
+        if index != current:
+            enter(phases[index])
+        state["phase"] = index
+        if state["epoch"] < phases[index].end:
+            run(phases[index])
+
+
 # --- fit -----------------------------------------------------------------------------------------------
 
 def _start(out: str, resume: bool, request: dict) -> dict:
@@ -366,9 +396,9 @@ def _start(out: str, resume: bool, request: dict) -> dict:
         raise UserError(f"Nothing to resume in {out} (no config.json). Received: --out {out} --resume")
     with open(config_path) as f:
         saved = json.load(f)
-    for key in ("model", "data"):
-        if request[key] != saved[key]:
-            raise UserError(f"{out} was started with {key}={saved[key]!r}; resume it with the same. "
+    for key in ("model", "weights", "data"):
+        if request[key] != saved.get(key):
+            raise UserError(f"{out} was started with {key}={saved.get(key)!r}; resume it with the same. "
                             f"Received: {key}={request[key]!r}")
     return saved
 
@@ -389,8 +419,14 @@ def _listings(config: dict, size: int | None):
 
 def fit(model: str, data_source: str, out: str, recipe: str = "cifar", *, resume: bool = False,
         mixed_precision: str = "auto", strategy: str = "auto", input_size: int | None = None,
-        model_options: dict | None = None, verbose: int | None = None, **hyper) -> dict:
+        model_options: dict | None = None, weights: str | None = None, verbose: int | None = None,
+        **hyper) -> dict:
     """Train `model` (a registered name or a `.keras` file) on `data_source` into run dir `out`.
+
+    `weights`: a weights file for a registered name (`keras_resnet.weights`: torchvision/timm checkpoints,
+    Keras files); its backbone gets a new classifier for the data's classes, and the inputs are normalised
+    as for ImageNet. With `head_epochs` (the finetune recipe: 3 of 10), training starts with the backbone
+    frozen; the checkpoint records the phase, so a resumed run continues in the right one.
 
     `hyper` overrides any field of `keras_resnet.recipes.Recipe` (epochs, steps, batch_size, lr,
     schedule, weight_decay, momentum, warmup_steps, holdout, seed, ...). Returns the metrics written to
@@ -399,12 +435,18 @@ def fit(model: str, data_source: str, out: str, recipe: str = "cifar", *, resume
     distribution = choose_strategy(strategy)  # first: MultiWorkerMirroredStrategy must precede other ops
     chief = is_chief(distribution)
     options = {k: v for k, v in (model_options or {}).items() if v is not None}
+    if weights and model.endswith(".keras"):
+        raise UserError(f"--weights is for a registered model name; {model} carries its own weights. "
+                        f"Received: --weights {weights}")
+    if weights:
+        readable_file(weights, "Weights file")  # now, not after the data is listed
     size, family = model_size(model, input_size)
     depth = None if model.endswith(".keras") else _depth(model)
     plan = recipes.resolve(recipe, depth, **hyper)
     augment = plan.augment or ("cifar" if family == "cifar" else "imagenet")
-    request = {"model": model, "data": str(sources.parse(data_source)), "recipe_name": recipe,
-               "recipe": asdict(plan), "augment": augment, "input_size": size, "model_options": options}
+    request = {"model": model, "weights": weights, "data": str(sources.parse(data_source)),
+               "recipe_name": recipe, "recipe": asdict(plan), "augment": augment, "input_size": size,
+               "model_options": options}
     if chief:
         os.makedirs(out, exist_ok=True)
     config = _start(out, resume, request)
@@ -415,12 +457,14 @@ def fit(model: str, data_source: str, out: str, recipe: str = "cifar", *, resume
         raise UserError(f"{len(train)} training images make no full batch of {plan.batch_size}: lower "
                         f"--batch-size. Received: batch_size={plan.batch_size}")
     epochs = recipes.epochs_for(plan, steps_per_epoch)
-    preprocess = config.get("preprocess") or _preprocess(train)
+    phases = recipes.phases(plan, epochs)
+    preprocess = config.get("preprocess") or _preprocess(train, config.get("weights"))
     policy = choose_policy(mixed_precision)
     config.update({
         "preprocess": preprocess, "classes": len(train.classes), "mixed_precision": policy,
         "strategy": type(distribution).__name__, "replicas": distribution.num_replicas_in_sync,
         "epochs": epochs, "steps_per_epoch": steps_per_epoch, "total_steps": epochs * steps_per_epoch,
+        "phases": [asdict(p) for p in phases],
         "train_images": len(train), "val_images": len(val), "eval_images": len(test),
         "val_split": "holdout" if plan.holdout else "test",
         "skipped_images": len(train.skipped) + len(test.skipped),
@@ -428,18 +472,28 @@ def fit(model: str, data_source: str, out: str, recipe: str = "cifar", *, resume
     })
 
     keras.utils.set_random_seed(plan.seed)
-    export = float_model(model, len(train.classes), size, tuple(map(tuple, preprocess)), options)
+    export = float_model(model, len(train.classes), size, tuple(map(tuple, preprocess)), options,
+                         config.get("weights"))
     with distribution.scope():
         multiworker = isinstance(distribution, tf.distribute.MultiWorkerMirroredStrategy)
         net = training_twin(export, policy, sync_batchnorm=multiworker)
         if multiworker:
             net = MultiWorkerNet(net.inputs, net.outputs, name=net.name)
-        compile_model(net, plan, epochs * steps_per_epoch)
+    trainable = {layer.name: layer.trainable for layer in net.layers}
+
+    def enter(phase: recipes.Phase) -> None:
+        """Freeze or unfreeze for `phase`, with a new optimizer on the phase's own schedule."""
+        with distribution.scope():
+            train_layers(net, phase.layers, trainable, plan.frozen_bn)
+            compile_model(net, replace(plan, lr=phase.lr), (phase.end - phase.start) * steps_per_epoch)
+
     state = read_state(out) if resume else None
+    current = state.get("phase", 0) if state else 0  # the phase whose optimizer state the checkpoint holds
+    enter(phases[current])
     if state:
         restore(net, out, state)
         data.say(f"Resuming {out} after epoch {state['epoch']} of {epochs} "
-                 f"(iteration {int(net.optimizer.iterations.numpy())}).")
+                 f"(iteration {int(net.optimizer.iterations.numpy())} of its phase).")
     state = state or {"epoch": 0, "history": [], "best": {"value": -1.0, "epoch": 0}}
     if chief:
         _write_json(os.path.join(out, "config.json"), config)
@@ -448,19 +502,21 @@ def fit(model: str, data_source: str, out: str, recipe: str = "cifar", *, resume
     def make_train(context=None):
         return data.train_dataset(train, augment, size, plan.batch_size, plan.seed, state["epoch"], context)
 
-    if isinstance(distribution, tf.distribute.MultiWorkerMirroredStrategy):
-        train_ds = distribution.distribute_datasets_from_function(make_train)
-    else:
-        train_ds = make_train()
     val_ds = data.eval_dataset(val, augment, size, EVAL_BATCH)
-    if state["epoch"] < epochs:
-        callbacks = [RunState(out, export, state, chief, "val_accuracy")] + _tensorboard(out, chief)
-        data.say(f"Training {export.name} for {epochs} epochs of {steps_per_epoch} steps "
+    callbacks = [RunState(out, export, state, chief, "val_accuracy")] + _tensorboard(out, chief)
+
+    def run(phase: recipes.Phase) -> None:
+        # A new pipeline per phase, from the phase's first epoch: the images and crops of an unbroken run.
+        train_ds = distribution.distribute_datasets_from_function(make_train) if multiworker else make_train()
+        data.say(f"Training {'the classifier of ' if phase.layers == 'head' else ''}{export.name}: epochs "
+                 f"{state['epoch'] + 1}-{phase.end} of {epochs}, {steps_per_epoch} steps each, peak lr {phase.lr} "
                  f"({config['mixed_precision']}, {config['replicas']} replica(s)) ...")
         with distribution.scope():
-            net.fit(train_ds, epochs=epochs, initial_epoch=state["epoch"], steps_per_epoch=steps_per_epoch,
+            net.fit(train_ds, epochs=phase.end, initial_epoch=state["epoch"], steps_per_epoch=steps_per_epoch,
                     validation_data=val_ds, callbacks=callbacks, shuffle=False,
                     verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2))
+
+    run_phases(phases, current, state, enter, run)
     export.set_weights(net.get_weights())
     if not chief:
         worker = distribution.cluster_resolver.task_id
@@ -476,9 +532,10 @@ def _depth(model: str) -> int:
     return get_spec(model).depth
 
 
-def _preprocess(train: data.Listing):
-    """Per-channel (mean, std) of the training images; ImageNet's for streamed tfds data."""
-    if train.stream is not None:
+def _preprocess(train: data.Listing, weights: str | None = None):
+    """Per-channel (mean, std) of the training images; ImageNet's for streamed tfds data and for pretrained
+    weights (torchvision's and timm's ImageNet models were trained on inputs normalised that way)."""
+    if train.stream is not None or weights:
         from keras_resnet.specs import PREPROCESSING
 
         return [list(v) for v in PREPROCESSING["imagenet"]]

@@ -19,7 +19,14 @@ from keras_resnet.errors import cli_errors
 @click.option("--data", "data_source", required=True, help="folder:PATH, npz:PATH or tfds:NAME[:SPLIT].")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--recipe", type=click.Choice(sorted(recipes.RECIPES)), default="cifar", show_default=True,
-              help="The paper's CIFAR or ImageNet recipe, or fine-tuning.")
+              help="The paper's CIFAR or ImageNet recipe, or fine-tuning (transfer learning).")
+@click.option("--weights", help="Pretrained weights for MODEL (.pth/.safetensors of torchvision or timm, "
+              ".weights.h5, .h5): its backbone under a new classifier for the data's classes.")
+@click.option("--head-epochs", type=click.IntRange(min=0),
+              help="First epochs that train only the classifier, the backbone frozen (finetune: 3).")
+@click.option("--head-lr", type=click.FloatRange(min=0, min_open=True), help="Peak lr of the head-only epochs.")
+@click.option("--frozen-bn/--no-frozen-bn", default=None,
+              help="Keep BatchNorm in inference mode throughout (finetune: on).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Training epochs (instead of --steps).")
 @click.option("--steps", type=click.IntRange(min=1), help="Training iterations, rounded to whole epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Global batch size.")
@@ -45,11 +52,14 @@ from keras_resnet.errors import cli_errors
 @click.option("--preact/--no-preact", default=None, help="Pre-activation blocks.")
 @click.option("--shortcut", type=click.Choice(["A", "B", "C"]), help="Shortcut option.")
 @cli_errors
-def train(model, data_source, out, recipe, resume, mixed_precision, strategy, input_size, width, preact,
+def train(model, data_source, out, recipe, weights, resume, mixed_precision, strategy, input_size, width, preact,
           shortcut, boundaries, **hyper):
     """Train MODEL (a registered name or a .keras file to fine-tune) on --data into --out.
 
     Example: resnet-train resnet20 --data folder:cifar10-jpg --out runs/r20 --epochs 30 --schedule onecycle
+
+    Transfer learning: resnet-train resnet18 --weights resnet18.pth --data folder:MY_IMAGES --recipe finetune
+    --out runs/mine --input-size 160
     """
     from keras_resnet.train import fit
 
@@ -57,7 +67,8 @@ def train(model, data_source, out, recipe, resume, mixed_precision, strategy, in
         hyper["boundaries"] = _fractions(boundaries)
     metrics = fit(model, data_source, out, recipe, resume=resume, mixed_precision=mixed_precision,
                   strategy=strategy, input_size=input_size,
-                  model_options={"width": width, "preact": preact, "shortcut": shortcut}, **hyper)
+                  model_options={"width": width, "preact": preact, "shortcut": shortcut}, weights=weights,
+                  **hyper)
     if metrics:
         click.echo(json.dumps(metrics, indent=2))
 
