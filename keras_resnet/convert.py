@@ -17,7 +17,6 @@ from keras_resnet.errors import UserError
 
 MODES = ("float32", "fp16", "dynamic", "int8", "int16x8")
 IO_TYPES = ("int8", "uint8", "float")
-DEFAULT_CALIB_SAMPLES = 300
 
 
 def _converter(model):
@@ -72,8 +71,8 @@ def model_input_shape(model) -> tuple:
     """(height, width, channels) the model takes."""
     shape = tuple(model.inputs[0].shape[1:])
     if len(shape) != 3:
-        raise UserError(f"{model.name} takes inputs of shape {shape}, not images (height, width, channels). "
-                        f"Received: a model with input {shape}")
+        raise UserError(f"{model.name} takes inputs of shape {shape}, not images (height, width, channels): "
+                        f"convert an image classifier. Received: a model with input {shape}")
     return shape
 
 
@@ -83,15 +82,6 @@ def check_images_fit(images: np.ndarray, shape: tuple, what: str) -> None:
         raise UserError(f"{what} images are {images.shape[1]}x{images.shape[2]}x{images.shape[3]} but the model "
                         f"takes {'x'.join(str(d) for d in shape)}: use data of the model's input size and "
                         f"channels. Received: images of shape {tuple(images.shape[1:])}")
-
-
-def calibration_data(source, shape, samples: int = DEFAULT_CALIB_SAMPLES, split: str = "train"):
-    """Class-balanced calibration images from the training split of `source`, checked against `shape`."""
-    if samples < 1:
-        raise UserError(f"--calib-samples must be at least 1. Received: {samples}")
-    images = sources.load(source, split, limit=samples)
-    check_images_fit(images.x, shape, "Calibration")
-    return images
 
 
 def representative_from(images: np.ndarray):
@@ -188,6 +178,7 @@ def evaluate_tflite(tflite, images: sources.Images) -> dict:
 
     model = TFLiteModel(tflite)
     check_images_fit(images.x, model.input_shape[1:], "Evaluation")
+    model.check_classifier()
     return topk(model.run(images.x.astype(np.float32)), images.y)
 
 

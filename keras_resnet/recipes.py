@@ -97,7 +97,7 @@ def resolve(recipe: str, depth: int | None = None, **overrides) -> Recipe:
     if unknown:
         raise UserError(f"Unknown training option(s) {sorted(unknown)}. Received: {overrides}")
     if "epochs" in overrides and "steps" in overrides:
-        raise UserError(f"Give epochs or steps, not both. Received: epochs={overrides['epochs']}, "
+        raise UserError(f"Give epochs or steps (--epochs or --steps), not both. Received: epochs={overrides['epochs']}, "
                         f"steps={overrides['steps']}")
     if "epochs" in overrides:
         overrides["steps"] = None
