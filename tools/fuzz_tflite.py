@@ -51,6 +51,7 @@ def make_seeds(directory: pathlib.Path) -> list[pathlib.Path]:
     import numpy as np
 
     from keras_resnet import convert, metadata
+    from keras_resnet.io import write_bytes
     from keras_resnet.models import create_model
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -71,7 +72,7 @@ def make_seeds(directory: pathlib.Path) -> list[pathlib.Path]:
         "resnet8_int8": convert.convert_keras(resnet, "int8", calibration((16, 16, 3))),
     }
     for name, data in models.items():
-        (directory / f"{name}.tflite").write_bytes(data)
+        write_bytes(directory / f"{name}.tflite", data)
     return sorted(directory.glob("*.tflite"))
 
 
@@ -358,9 +359,11 @@ def signature(kind: str, detail: str) -> str:
 
 
 def save(data: bytes, kind: str, out: pathlib.Path) -> pathlib.Path:
+    from keras_resnet.io import write_bytes
+
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{kind}-{hashlib.sha1(data).hexdigest()[:12]}.tflite"
-    path.write_bytes(data)
+    write_bytes(path, data)
     return path
 
 
