@@ -79,6 +79,7 @@ def edgetpu(model, out, check_only, as_json):
             click.echo(f"note: {tpu.INSTALL_HINT}", err=True)
             report["compiler"] = {"available": False, "message": tpu.INSTALL_HINT}
         else:
+            click.echo(f"compiling with {compiler} (up to {tpu.COMPILE_TIMEOUT_S} s) ...", err=True)
             report["compiler"] = tpu.compile_model(model, directory, compiler)
     compiled = "output" in report.get("compiler", {})
     report["fully_mapped"] = report["compiler"]["fully_mapped"] if compiled else report["preflight"]["fully_mapped"]
