@@ -167,6 +167,9 @@ class TFLiteModel:
     def run(self, x: np.ndarray) -> np.ndarray:
         """Float outputs for a batch of inputs, one image at a time (the model's batch is 1)."""
         x = np.asarray(x)
+        if self.input_shape[:1] != (1,):
+            raise UserError(f"The model takes batches of shape {self.input_shape}; images are run one at a time: "
+                            f"convert it with a batch size of 1. Received: input shape {self.input_shape}")
         expected = self.input_shape[1:]
         if tuple(x.shape[1:]) != expected:
             raise ValueError(f"Images of shape {tuple(x.shape[1:])} do not fit the model's input {expected}. "
