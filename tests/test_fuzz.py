@@ -53,7 +53,7 @@ def test_every_saved_crasher_is_refused_cleanly():
     assert result.returncode == 0
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(choice=st.integers(0, 3), rng=st.randoms(use_true_random=False))
 def test_pure_python_readers_refuse_damaged_models_with_a_user_error(seeds, choice, rng):
