@@ -17,6 +17,7 @@ from keras_resnet.errors import UserError
 
 MODES = ("float32", "fp16", "dynamic", "int8", "int16x8")
 IO_TYPES = ("int8", "uint8", "float")
+DEFAULT_CALIB_SAMPLES = 300
 
 
 def _converter(model):
@@ -82,6 +83,15 @@ def check_images_fit(images: np.ndarray, shape: tuple, what: str) -> None:
         raise UserError(f"{what} images are {images.shape[1]}x{images.shape[2]}x{images.shape[3]} but the model "
                         f"takes {'x'.join(str(d) for d in shape)}: use data of the model's input size and "
                         f"channels. Received: images of shape {tuple(images.shape[1:])}")
+
+
+def calibration_data(source, shape, samples: int = DEFAULT_CALIB_SAMPLES, split: str = "train"):
+    """Class-balanced calibration images from the training split of `source`, checked against `shape`."""
+    if samples < 1:
+        raise UserError(f"--calib-samples must be at least 1. Received: {samples}")
+    images = sources.load(source, split, limit=samples)
+    check_images_fit(images.x, shape, "Calibration")
+    return images
 
 
 def representative_from(images: np.ndarray):

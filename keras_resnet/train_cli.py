@@ -12,7 +12,7 @@ import click
 from keras_resnet import recipes, sources, specs
 from keras_resnet.cli import CONTEXT, OneLineCommand, check_model_argument
 from keras_resnet.errors import cli_errors
-from keras_resnet.io import check_directory
+from keras_resnet.io import check_directory, readable_file
 
 
 @click.command(cls=OneLineCommand, context_settings=CONTEXT)
@@ -68,6 +68,8 @@ def train(model, data_source, out, recipe, weights, resume, mixed_precision, str
     # What fit would refuse after TensorFlow has started, refused first
     depth = None if check_model_argument(model) else specs.get_spec(model).depth
     recipes.resolve(recipe, depth, **hyper)
+    if weights:
+        readable_file(weights, "Weights file")
     sources.check(data_source, "train")
     check_directory(out)
     from keras_resnet.train import fit
