@@ -54,16 +54,19 @@ def _write_json(path, data):
 @click.option("--io", "io_type", type=click.Choice(["int8", "uint8", "float"]), default="int8", show_default=True,
               help="Input/output type of --int8 models (uint8 for Edge TPU-style pipelines).")
 @click.option("--calib", help="Calibration data SOURCE (folder:, npz:, tfds:); its training split is used.")
-@click.option("--calib-samples", type=click.IntRange(min=1), default=300, show_default=True, help="Class-balanced images.")
+@click.option("--calib-samples", type=click.IntRange(min=1), default=300, show_default=True,
+              help="Class-balanced images.")
 @click.option("--verify", "verify_source", help="Evaluate Keras vs TFLite on this SOURCE's test split.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many verification images.")
 @click.option("--qat", is_flag=True, help="Quantization-aware training on --data before int8 conversion.")
 @click.option("--prune", "sparsity", type=float, help="Magnitude-prune to this sparsity, fine-tuning on --data.")
 @click.option("--two-four", is_flag=True, help="With --prune: 2:4 structured sparsity.")
 @click.option("--data", help="Fine-tuning data SOURCE for --qat / --prune (training split).")
-@click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True, help="Fine-tuning epochs for --qat / --prune.")
+@click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Fine-tuning epochs for --qat / --prune.")
 @click.option("--lr", type=float, help="Fine-tuning learning rate (default 1e-3 for QAT, 1e-2 for pruning).")
-@click.option("--train-samples", type=click.IntRange(min=1), help="At most this many fine-tuning images (class-balanced).")
+@click.option("--train-samples", type=click.IntRange(min=1),
+              help="At most this many fine-tuning images (class-balanced).")
 @click.option("--weights", help="Weights file for a registered model name.")
 @click.option("--preprocess", help="For a registered name: cifar10, imagenet or unit, folded into the graph.")
 @click.option("--unsafe-load", is_flag=True, help="Allow Lambda layers in a .keras file (runs its code).")

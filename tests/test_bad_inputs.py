@@ -157,7 +157,8 @@ CASES = [
     ("info-unknown-model", f"{TFL} info resnet05", "Unknown model 'resnet05'", "Did you mean", 1, {}),
     ("info-missing-keras-file", f"{TFL} info {{tmp}}/missing.keras", "not found", "Check the path", 1, {}),
     ("info-tflite-file", f"{TFL} info {{model}}", "expected a .keras file", "saved with model.save", 1, {}),
-    ("info-input-too-small", f"{TFL} info resnet18 --input-size 16", "downsamples by 32", "inputs must be at least 32x32", 1, {"tf": True}),
+    ("info-input-too-small", f"{TFL} info resnet18 --input-size 16", "downsamples by 32",
+     "inputs must be at least 32x32", 1, {"tf": True}),
     ("info-zero-classes", f"{TFL} info resnet18 --classes 0", "Invalid value for '--classes'", "see --help", 2, {}),
     ("unknown-command", f"{TFL} bogus", "No such command 'bogus'", "see --help", 2, {}),
 ]
