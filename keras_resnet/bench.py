@@ -115,12 +115,12 @@ class Variant:
     edgetpu_compiled: bool
 
 
-def read_model(path: str) -> bytes:
+def read_model(path: str, delegate: bool = False) -> bytes:
     """A model file's bytes, with a clear error when it is missing, empty, not a TFLite flatbuffer or damaged.
 
     The package's checks and a first run in another process (keras_resnet.tflite_check) come before LiteRT
-    sees the bytes here; devices with only tflite_runtime lack LiteRT's schema, and there LiteRT's verifier
-    is the only check.
+    sees the bytes here (`delegate`: the model will run with one, which may supply its custom operators);
+    devices with only tflite_runtime lack LiteRT's schema, and there LiteRT's verifier is the only check.
     """
     from keras_resnet.io import readable_file
     from keras_resnet.tflite_check import check_model
@@ -128,8 +128,8 @@ def read_model(path: str) -> bytes:
     path = readable_file(path, "Model file")
     with open(path, "rb") as f:
         data = f.read()
-    try:
-        check_model(data, path)
+    try:  # an Edge TPU-compiled model is checked for its flag when loaded
+        check_model(data, path, delegate=delegate or runtime.is_edgetpu_compiled(data))
     except ImportError:
         pass
     return data
@@ -250,7 +250,7 @@ def _dpkg_version(package: str) -> str | None:
 
 def load_all(paths: list[str], settings: Settings, clock) -> list[Variant]:
     """Every model at every thread count, in command-line order."""
-    datas = {path: read_model(path) for path in paths}
+    datas = {path: read_model(path, settings.edgetpu or bool(settings.delegate)) for path in paths}
     return [load_variant(path, datas[path], threads, settings, clock) for path in paths for threads in settings.threads]
 
 

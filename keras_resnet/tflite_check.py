@@ -22,15 +22,16 @@ FIRST_RUN_TIMEOUT_S = 300
 REMEDY = "Convert the model again or copy the file anew."
 
 
-def check_model(data: bytes, name: str = "the model", micro: bool = False) -> tflite_file.Model:
+def check_model(data: bytes, name: str = "the model", micro: bool = False,
+                delegate: bool = False) -> tflite_file.Model:
     """The parsed model if it passes the package's checks and a first run on zeros in another process
     (LiteRT, and with `micro` TFLite-Micro too); a clear UserError if not.
 
-    Models with custom operators (Edge TPU-compiled ones) run only with their delegate, so for them the
-    first run is the caller's.
+    `delegate`: the caller runs the model with a delegate (the Edge TPU, an external library), which may
+    supply its custom operators; a model with custom operators then has its first run in the caller.
     """
     model = tflite_file.read(data, name)
-    if "CUSTOM" not in (op.opcode for op in model.operators):
+    if not (delegate and "CUSTOM" in (op.opcode for op in model.operators)):
         first_run_elsewhere(data, name, micro)
     return model
 
