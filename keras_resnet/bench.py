@@ -270,7 +270,7 @@ def measure(variants: list[Variant], settings: Settings, clock) -> list[dict]:
 
 def row(v: Variant, first_ns: int, samples_ns: list[int], settings: Settings) -> dict:
     """The result record of one variant."""
-    stats = summarize(samples_ns, batch=v.model.input_shape[0])
+    stats = summarize(samples_ns, batch=v.model.input_shape[0] if v.model.input_shape else 1)
     macs = runtime.model_macs(v.data)
     p50_s = stats["latency_ms"]["p50"] / 1e3
     return {

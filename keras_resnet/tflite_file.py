@@ -286,6 +286,20 @@ def _check_contents(model: Model) -> None:
         for key in AT_LEAST_ONE:
             if key in op.options and not op.options[key] >= 1:
                 raise Damaged(f"operator {op.index} ({op.name}) has {key} = {op.options[key]}")
+        if op.opcode == "DEPTHWISE_CONV_2D":
+            _check_depth_multiplier(model, op)
+
+
+def _check_depth_multiplier(model: Model, op: Operator) -> None:
+    """LiteRT infers a depthwise convolution's channel multiplier from the shapes, TFLite-Micro reads the option
+    and loops over it: a wrong one makes TFLite-Micro read and write out of bounds."""
+    if not op.inputs or not op.outputs:
+        return
+    source, result = model.tensor(op.inputs[0]), model.tensor(op.outputs[0])
+    multiplier = op.options.get("depthMultiplier", 1)
+    if source and result and source.shape and result.shape and result.shape[-1] != source.shape[-1] * multiplier:
+        raise Damaged(f"operator {op.index} (DEPTHWISE_CONV_2D) has depthMultiplier {multiplier}, but its "
+                      f"{source.shape[-1]} input channels become {result.shape[-1]}")
 
 
 def activation_name(options: dict) -> str:
