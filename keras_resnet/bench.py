@@ -115,16 +115,23 @@ class Variant:
     edgetpu_compiled: bool
 
 
-def read_model(path: str) -> bytes:
-    """A model file's bytes, with a clear error when it is missing, empty or not a TFLite flatbuffer."""
+def read_model(path: str, delegate: bool = False) -> bytes:
+    """A model file's bytes, with a clear error when it is missing, empty, not a TFLite flatbuffer or damaged.
+
+    The package's checks and a first run in another process (keras_resnet.tflite_check) come before LiteRT
+    sees the bytes here (`delegate`: the model will run with one, which may supply its custom operators);
+    devices with only tflite_runtime lack LiteRT's schema, and there LiteRT's verifier is the only check.
+    """
     from keras_resnet.io import readable_file
+    from keras_resnet.tflite_check import check_model
 
     path = readable_file(path, "Model file")
     with open(path, "rb") as f:
         data = f.read()
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise UserError(f"{path} is not a TFLite model (no TFL3 file identifier: truncated, corrupt or another "
-                        f"format). Received: {len(data)} bytes")
+    try:  # an Edge TPU-compiled model is checked for its flag when loaded
+        check_model(data, path, delegate=delegate or runtime.is_edgetpu_compiled(data))
+    except ImportError:
+        pass
     return data
 
 
@@ -181,6 +188,7 @@ def load_images(settings: Settings, variants: list[Variant]):
 
     images = sources.load(settings.data, settings.split, limit=settings.limit)
     for v in variants:
+        v.model.check_classifier(v.path)
         want = v.model.input_shape[1:]
         if tuple(images.x.shape[1:]) != tuple(want):
             got = "x".join(map(str, images.x.shape[1:]))
@@ -242,7 +250,7 @@ def _dpkg_version(package: str) -> str | None:
 
 def load_all(paths: list[str], settings: Settings, clock) -> list[Variant]:
     """Every model at every thread count, in command-line order."""
-    datas = {path: read_model(path) for path in paths}
+    datas = {path: read_model(path, settings.edgetpu or bool(settings.delegate)) for path in paths}
     return [load_variant(path, datas[path], threads, settings, clock) for path in paths for threads in settings.threads]
 
 
@@ -252,7 +260,7 @@ def measure(variants: list[Variant], settings: Settings, clock) -> list[dict]:
     for i, v in enumerate(variants):
         v.model.interpreter.set_tensor(v.model.input["index"], sample_input(v.model, settings.seed + i))
         invokes.append(v.model.interpreter.invoke)
-        first.append(time_once(v.model.interpreter.invoke, clock))
+        first.append(time_once(v.model.invoke, clock))  # the cold run; a model that cannot run fails here
     for _ in range(settings.warmup):
         for invoke in invokes:
             invoke()
@@ -262,7 +270,7 @@ def measure(variants: list[Variant], settings: Settings, clock) -> list[dict]:
 
 def row(v: Variant, first_ns: int, samples_ns: list[int], settings: Settings) -> dict:
     """The result record of one variant."""
-    stats = summarize(samples_ns, batch=v.model.input_shape[0])
+    stats = summarize(samples_ns, batch=v.model.input_shape[0] if v.model.input_shape else 1)
     macs = runtime.model_macs(v.data)
     p50_s = stats["latency_ms"]["p50"] / 1e3
     return {
@@ -276,8 +284,11 @@ def row(v: Variant, first_ns: int, samples_ns: list[int], settings: Settings) ->
     }
 
 
-def run(paths: list[str], settings: Settings, clock=time.perf_counter_ns, argv=None) -> dict:
-    """Benchmark `paths` as `settings` say; the full result record (see SCHEMA)."""
+def run(paths: list[str], settings: Settings, clock=time.perf_counter_ns, argv=None, progress=None) -> dict:
+    """Benchmark `paths` as `settings` say; the full result record (see SCHEMA).
+
+    `progress`, if given, is called with a line of text as each long step starts.
+    """
     if settings.pin:
         sysinfo.pin_cpus(settings.pin)
     system = system_record(settings)
@@ -289,8 +300,12 @@ def run(paths: list[str], settings: Settings, clock=time.perf_counter_ns, argv=N
     warnings += [f"{v.name} is not compiled for the Edge TPU: it runs on the CPU" for v in variants
                  if settings.edgetpu and not v.edgetpu_compiled and v.threads == settings.threads[0]]
     images = load_images(settings, variants) if settings.data else None
+    say = progress or (lambda text: None)
+    say(f"timing {len(variants)} model/thread variant(s): {settings.warmup} warm-up and {settings.runs} timed "
+        f"runs each, interleaved")
     rows = measure(variants, settings, clock)
     if images is not None:
+        say(f"accuracy on {len(images)} images of {settings.data}")
         for v, r in zip(variants, rows):
             r["accuracy"] = accuracy(v, images, settings.data)
     system.update(thermal_before=thermal_before, thermal_after=sysinfo.thermal(),
@@ -500,7 +515,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     add("--compare", metavar="REF", help="reference result file, or a directory of <machine>.json files")
     add("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="FRACTION",
         help=f"p50 increase counted as a regression by --compare (default {DEFAULT_TOLERANCE})")
-    add("--quiet", action="store_true", help="print nothing but warnings and errors")
+    add("--quiet", action="store_true", help="print nothing but warnings and errors (no progress, no table)")
     return parser
 
 
@@ -522,10 +537,10 @@ def settings_from(args) -> Settings:
 
 def check_outputs(*paths: str | None) -> None:
     """Refuse unwritable output paths before the benchmark runs, not after minutes of timing."""
+    from keras_resnet.io import check_writable
+
     for path in filter(None, paths):
-        directory = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
-            raise UserError(f"Cannot write {path}: {directory} is not a writable directory. Received: {path}")
+        check_writable(path)
 
 
 def write_outputs(result: dict, json_path: str | None, csv_path: str | None) -> None:
@@ -555,7 +570,8 @@ def main(argv=None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     settings = settings_from(args)
     check_outputs(args.json, args.csv)
-    result = run(args.models, settings, argv=argv)
+    progress = None if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
+    result = run(args.models, settings, argv=argv, progress=progress)
     if args.compare:
         attach_comparison(result, args.compare, args.tolerance)
     write_outputs(result, args.json, args.csv)

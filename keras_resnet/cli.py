@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import sys
 
 import click
 
 from keras_resnet import specs
-from keras_resnet.errors import cli_errors
+from keras_resnet.errors import INTERRUPTED, UserError, cli_errors
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -25,7 +27,32 @@ LAZY_COMMANDS = {
 }
 
 
-class LazyGroup(click.Group):
+class OneLineErrors:
+    """For click commands and groups: a usage error is one `error:` line on stderr (exit 2), not click's
+    usage block, so every failure of the command line looks alike."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as err:  # the command alone: its help, as click shows it
+            err.show()
+            sys.exit(err.exit_code)
+        except click.ClickException as err:
+            click.echo(f"error: {err.format_message()} (see --help)", err=True)
+            sys.exit(err.exit_code)
+        except click.Abort:  # Ctrl-C outside a command body, e.g. while a command module is imported
+            click.echo(INTERRUPTED, err=True)
+            sys.exit(130)
+        if standalone_mode:
+            sys.exit(code if isinstance(code, int) else 0)
+        return code
+
+
+class OneLineCommand(OneLineErrors, click.Command):
+    """A click command whose usage errors are one line."""
+
+
+class LazyGroup(OneLineErrors, click.Group):
     """A click group whose commands may live in other modules, imported on first use."""
 
     def list_commands(self, ctx):
@@ -48,15 +75,30 @@ def model_options(func):
     """Options shared by commands that build a registered model; None means the model's default."""
     options = [
         click.option("--input-size", type=click.IntRange(min=1), help="Square input side (default: model's)."),
-        click.option("--classes", type=int, help="Number of classes (default: model's)."),
+        click.option("--classes", type=click.IntRange(min=1), help="Number of classes (default: model's)."),
         click.option("--preact/--no-preact", default=None, help="Pre-activation blocks."),
-        click.option("--width", type=float, help="Channel multiplier."),
+        click.option("--width", type=click.FloatRange(min=0, min_open=True), help="Channel multiplier."),
         click.option("--variant", type=click.Choice(specs.VARIANTS), help="Layout: v1.5 (torchvision) or v1."),
         click.option("--shortcut", type=click.Choice(["A", "B", "C", "none"]), help="Shortcut option."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def check_model_argument(model: str) -> bool:
+    """True when MODEL names a Keras model file, False for a registered name; a clear error, before
+    TensorFlow starts, for anything else (a missing or damaged file, a directory, an unknown name)."""
+    from keras_resnet.io import KERAS_SUFFIXES, check_keras_file
+
+    if os.path.isdir(model):
+        raise UserError(f"{model} is a directory: pass a .keras model file or a registered model name "
+                        f"(resnet-tflite list). Received: {model}")
+    if os.path.exists(model) or model.endswith(KERAS_SUFFIXES):
+        check_keras_file(model)
+        return True
+    specs.get_spec(model)
+    return False
 
 
 def build_from_options(name, input_size=None, shortcut=None, **overrides):
@@ -91,15 +133,17 @@ def list_command(as_json):
 @click.argument("model")
 @model_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--unsafe-load", is_flag=True, help="Allow Lambda layers in a .keras file (runs its code).")
 @cli_errors
-def info(model, as_json, **options):
+def info(model, as_json, unsafe_load, **options):
     """Profile MODEL (a registered name or a .keras file): stages, parameters, MACs, peak memory."""
+    is_file = check_model_argument(model)
     from keras_resnet.profiler import format_profile, profile
 
-    if model.endswith(".keras"):
+    if is_file:
         from keras_resnet.io import load_keras_model
 
-        net = load_keras_model(model)
+        net = load_keras_model(model, unsafe=unsafe_load)
     else:
         net = build_from_options(model, **options)
     result = profile(net)

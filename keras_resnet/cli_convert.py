@@ -6,7 +6,7 @@ import os
 
 import click
 
-from keras_resnet.cli import CONTEXT
+from keras_resnet.cli import CONTEXT, check_model_argument
 from keras_resnet.errors import UserError, cli_errors
 
 MODE_FLAGS = ("int8", "fp16", "dynamic", "int16x8")
@@ -20,20 +20,13 @@ def _mode(flags: dict) -> str:
 
 
 def _load(model: str, weights, preprocess, unsafe: bool):
-    """A Keras model from a file, a SavedModel directory, or a registered name (+ --weights)."""
-    from keras_resnet import specs
+    """A Keras model from a file or a registered name (+ --weights); MODEL was checked by the caller."""
     from keras_resnet.io import load_keras_model
 
     if os.path.exists(model):
-        if os.path.isdir(model):
-            raise UserError(f"{model} is a directory: SavedModel input is converted with its own signature; "
-                            "save the Keras model as .keras to verify, calibrate and embed metadata.")
         return load_keras_model(model, unsafe=unsafe)
-    if model.endswith((".keras", ".h5", ".hdf5")):
-        raise UserError(f"Model file not found: {model}. Check the path. Received: {model}")
     from keras_resnet.models import create_model
 
-    specs.get_spec(model)  # a clear did-you-mean before TensorFlow starts
     return create_model(model, weights=weights, preprocess=preprocess)
 
 
@@ -61,16 +54,19 @@ def _write_json(path, data):
 @click.option("--io", "io_type", type=click.Choice(["int8", "uint8", "float"]), default="int8", show_default=True,
               help="Input/output type of --int8 models (uint8 for Edge TPU-style pipelines).")
 @click.option("--calib", help="Calibration data SOURCE (folder:, npz:, tfds:); its training split is used.")
-@click.option("--calib-samples", type=int, default=300, show_default=True, help="Class-balanced images.")
+@click.option("--calib-samples", type=click.IntRange(min=1), default=300, show_default=True,
+              help="Class-balanced images.")
 @click.option("--verify", "verify_source", help="Evaluate Keras vs TFLite on this SOURCE's test split.")
-@click.option("--limit", type=int, help="At most this many verification images.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many verification images.")
 @click.option("--qat", is_flag=True, help="Quantization-aware training on --data before int8 conversion.")
 @click.option("--prune", "sparsity", type=float, help="Magnitude-prune to this sparsity, fine-tuning on --data.")
 @click.option("--two-four", is_flag=True, help="With --prune: 2:4 structured sparsity.")
 @click.option("--data", help="Fine-tuning data SOURCE for --qat / --prune (training split).")
-@click.option("--epochs", type=int, default=1, show_default=True, help="Fine-tuning epochs for --qat / --prune.")
+@click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Fine-tuning epochs for --qat / --prune.")
 @click.option("--lr", type=float, help="Fine-tuning learning rate (default 1e-3 for QAT, 1e-2 for pruning).")
-@click.option("--train-samples", type=int, help="At most this many fine-tuning images (class-balanced).")
+@click.option("--train-samples", type=click.IntRange(min=1),
+              help="At most this many fine-tuning images (class-balanced).")
 @click.option("--weights", help="Weights file for a registered model name.")
 @click.option("--preprocess", help="For a registered name: cifar10, imagenet or unit, folded into the graph.")
 @click.option("--unsafe-load", is_flag=True, help="Allow Lambda layers in a .keras file (runs its code).")
@@ -84,11 +80,11 @@ def convert(model, out, io_type, calib, calib_samples, verify_source, limit, qat
     """
     from keras_resnet import convert as conv
     from keras_resnet import metadata, sources
-    from keras_resnet.io import check_writable, write_bytes
+    from keras_resnet.io import check_writable, readable_file, write_bytes
 
     mode = _mode(flags)
     if not out.endswith(".tflite"):
-        raise UserError(f"--out must name a .tflite file. Received: {out}")
+        raise UserError(f"--out must name a .tflite file, e.g. model.tflite. Received: {out}")
     if qat and mode != "int8":
         raise UserError("--qat produces an int8 model: add --int8.")
     if (qat or sparsity is not None) and not data:
@@ -99,16 +95,24 @@ def convert(model, out, io_type, calib, calib_samples, verify_source, limit, qat
         raise UserError(f"--prune takes a sparsity in [0, 1), e.g. 0.5. Received: {sparsity}")
     if mode in ("int8", "int16x8") and not calib:
         raise UserError(f"--{mode} needs calibration images: pass --calib SOURCE (e.g. folder:data/train).")
-    if epochs < 1:
-        raise UserError(f"--epochs must be at least 1. Received: {epochs}")
     check_writable(out)
+    if check_model_argument(model) and (weights or preprocess):
+        raise UserError("--weights and --preprocess apply to a registered model name, not to a model file.")
+    if weights:
+        readable_file(weights, "Weights file")
+    # Data is read before the model is built, so a bad source fails before TensorFlow starts
+    calib_images = sources.load(calib, "train", limit=calib_samples) if calib else None
+    test = sources.load(verify_source, "test", limit=limit) if verify_source else None
+    tuning = sources.load(data, "train", limit=train_samples) if qat or sparsity is not None else None
 
     net = _load(model, weights, preprocess, unsafe_load)
     shape = conv.model_input_shape(net)
-    calibration = calib_images = representative = None
+    for images, what in ((calib_images, "Calibration"), (test, "Verification"), (tuning, "Fine-tuning")):
+        if images is not None:
+            conv.check_images_fit(images.x, shape, what)
+    calibration = representative = None
     if calib:
-        click.echo(f"calibrating on {calib_samples} images of {calib} (train split)", err=True)
-        calib_images = conv.calibration_data(calib, shape, calib_samples)
+        click.echo(f"calibrating on {len(calib_images)} images of {calib} (train split)", err=True)
         representative = conv.representative_from(calib_images.x)
         calibration = {"source": calib, "split": "train", "samples": len(calib_images)}
     report = {}
@@ -116,8 +120,6 @@ def convert(model, out, io_type, calib, calib_samples, verify_source, limit, qat
     if qat or sparsity is not None:
         from keras_resnet import optimize
 
-        tuning = sources.load(data, "train", limit=train_samples)
-        conv.check_images_fit(tuning.x, shape, "Fine-tuning")
         click.echo(f"fine-tuning on {len(tuning)} images of {data} for {epochs} epoch(s)", err=True)
         if qat:
             to_convert = optimize.quantization_aware(net, tuning, epochs, lr or 1e-3)
@@ -128,11 +130,9 @@ def convert(model, out, io_type, calib, calib_samples, verify_source, limit, qat
     click.echo(f"converting {net.name} to {mode}", err=True)
     tflite = conv.convert_keras(to_convert, mode, representative, io_type)
     record = conv.build_record(net, tflite, mode, io_type, None, calibration)
-    verification = test = None
+    verification = None
     if verify_source:
         click.echo(f"verifying on {verify_source} (test split)", err=True)
-        test = sources.load(verify_source, "test", limit=limit)
-        conv.check_images_fit(test.x, shape, "Verification")
         verification = conv.verify(to_convert, tflite, test)  # against the fine-tuned model, if any
         verification["source"] = verify_source
     record["classes"] = _classes(model, test or calib_images)
@@ -162,7 +162,7 @@ def _summary(out, tflite, record, report) -> str:
 
 
 @click.command("eval", context_settings=CONTEXT)
-@click.argument("tflite_file", type=click.Path(dir_okay=True))
+@click.argument("tflite_file")
 @click.option("--data", required=True, help="Labelled images SOURCE (folder:, npz:, tfds:).")
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
 @click.option("--limit", type=int, help="At most this many images (class-balanced).")

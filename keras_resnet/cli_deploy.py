@@ -17,8 +17,11 @@ EXIT_NOT_FULLY_MAPPED = 3  # 1 is kept for errors; 3 says "valid model, but part
 
 
 def _out_dir(out, model_path) -> str:
-    """`--out`, created if needed; the model's own folder when not given."""
+    """`--out`, created if needed (refused first if it could not be); the model's own folder when not given."""
+    from keras_resnet.io import check_directory
+
     directory = os.path.abspath(out) if out else os.path.dirname(os.path.abspath(model_path))
+    check_directory(directory)
     os.makedirs(directory, exist_ok=True)
     return directory
 
@@ -76,6 +79,7 @@ def edgetpu(model, out, check_only, as_json):
             click.echo(f"note: {tpu.INSTALL_HINT}", err=True)
             report["compiler"] = {"available": False, "message": tpu.INSTALL_HINT}
         else:
+            click.echo(f"compiling with {compiler} (up to {tpu.COMPILE_TIMEOUT_S} s) ...", err=True)
             report["compiler"] = tpu.compile_model(model, directory, compiler)
     compiled = "output" in report.get("compiler", {})
     report["fully_mapped"] = report["compiler"]["fully_mapped"] if compiled else report["preflight"]["fully_mapped"]
@@ -120,20 +124,17 @@ def micro(model, out, name, parity_source, limit, as_json):
     from keras_resnet import micro as tflm
     from keras_resnet import sources, tflite_file
 
-    data = open(_readable(model), "rb").read()
+    parsed = tflite_file.read_file(model)
+    data = parsed.data
     name = tflm.c_name(name or os.path.splitext(os.path.basename(model))[0])
+    pixels = None
+    if parity_source:  # checked before anything is written
+        pixels = sources.load(parity_source, "test", limit=limit).x.astype("float32")
+        tflm.quantized_inputs(parsed, pixels)
     directory = _out_dir(out, model)
     report = {"model": os.path.abspath(model), "out": directory, **tflm.export(data, directory, name)}
-    if parity_source:
-        parsed = tflite_file.read(data)
-        images = sources.load(parity_source, "test", limit=limit)
-        report["parity"] = tflm.parity(data, parsed, images.x.astype("float32"),
-                                       report["arena"]["recommended_bytes"])
+    if pixels is not None:
+        report["parity"] = tflm.parity(data, parsed, pixels, report["arena"]["recommended_bytes"])
     _write_json(os.path.join(directory, f"{name}_micro.json"), report)
     click.echo(json.dumps(report, indent=2) if as_json else _micro_summary(report))
 
-
-def _readable(path) -> str:
-    from keras_resnet.io import readable_file
-
-    return readable_file(path, "TFLite file")

@@ -72,8 +72,8 @@ def model_input_shape(model) -> tuple:
     """(height, width, channels) the model takes."""
     shape = tuple(model.inputs[0].shape[1:])
     if len(shape) != 3:
-        raise UserError(f"{model.name} takes inputs of shape {shape}, not images (height, width, channels). "
-                        f"Received: a model with input {shape}")
+        raise UserError(f"{model.name} takes inputs of shape {shape}, not images (height, width, channels): "
+                        f"convert an image classifier. Received: a model with input {shape}")
     return shape
 
 
@@ -188,6 +188,7 @@ def evaluate_tflite(tflite, images: sources.Images) -> dict:
 
     model = TFLiteModel(tflite)
     check_images_fit(images.x, model.input_shape[1:], "Evaluation")
+    model.check_classifier()
     return topk(model.run(images.x.astype(np.float32)), images.y)
 
 

@@ -13,6 +13,7 @@ class UserError(Exception):
 # Exceptions whose message is meant for the user (ours and the standard ones raised on bad input).
 EXPECTED = (UserError, ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
             PermissionError, OSError)
+INTERRUPTED = "interrupted: stopped cleanly, no partial output was left"
 
 
 def one_line(err: BaseException) -> str:
@@ -20,6 +21,9 @@ def one_line(err: BaseException) -> str:
     if isinstance(err, OSError) and err.errno == errno.ENOSPC:
         where = f" writing {err.filename}" if err.filename else ""
         return f"No space left on device{where}: free some space and run again (nothing partial was kept)."
+    if isinstance(err, OSError) and err.strerror and err.filename:
+        return (f"{err.strerror}: {err.filename}. Check the path and its permissions, or choose another "
+                f"location.")
     text = " ".join(str(err).split()) or err.__class__.__name__
     return text if len(text) <= 400 else text[:397] + "..."
 
@@ -31,7 +35,7 @@ def cli_errors(func):
         try:
             return func(*args, **kwargs)
         except KeyboardInterrupt:
-            print("interrupted: stopped cleanly, no partial output was left", file=sys.stderr)
+            print(INTERRUPTED, file=sys.stderr)
             sys.exit(130)
         except EXPECTED as err:
             print(f"error: {one_line(err)}", file=sys.stderr)

@@ -10,6 +10,8 @@ import json
 
 import numpy as np
 
+from keras_resnet.errors import UserError
+
 METADATA_NAME = "resnet_tflite"
 FILE_IDENTIFIER = b"TFL3"
 
@@ -44,11 +46,32 @@ def _name(entry) -> str:
 
 
 def read(model_bytes: bytes) -> dict | None:
-    """The record embedded by `embed`, or None when the model carries none."""
-    schema = _schema()
-    model = schema.Model.GetRootAs(bytearray(model_bytes), 0)
-    for i in range(model.MetadataLength()):
+    """The record embedded by `embed`, or None when the model carries none; a UserError (never another
+    exception) when the metadata table or the record is damaged."""
+    from keras_resnet.tflite_file import MALFORMED
+
+    data = bytes(model_bytes)
+    try:
+        record = _find_record(data)
+    except MALFORMED as err:
+        raise UserError(f"The model's metadata is damaged ({err.__class__.__name__}: {err}): convert the model "
+                        f"again. Received: {len(data)} bytes") from None
+    if record is not None and not isinstance(record, dict):
+        raise UserError(f"The model's {METADATA_NAME} metadata is not a JSON object: convert the model again. "
+                        f"Received: {type(record).__name__}")
+    return record
+
+
+def _find_record(data: bytes):
+    """The decoded JSON of our metadata entry, or None; flatbuffer and JSON errors propagate."""
+    model = _schema().Model.GetRootAs(data, 0)
+    count = model.MetadataLength()
+    if not 0 <= count <= len(data):
+        raise ValueError(f"the metadata table claims {count} entries")
+    for i in range(count):
         entry = model.Metadata(i)
         if (entry.Name() or b"").decode() == METADATA_NAME:
+            if not 0 <= entry.Buffer() < model.BuffersLength():
+                raise IndexError(f"metadata buffer {entry.Buffer()} of {model.BuffersLength()}")
             return json.loads(model.Buffers(entry.Buffer()).DataAsNumpy().tobytes())
     return None

@@ -21,6 +21,9 @@ from keras_resnet.errors import UserError
 ARENA_MARGIN = 0.10  # on top of the measured minimum, then rounded up to ARENA_ALIGN
 ARENA_ALIGN = 1024
 ARENA_SEARCH_LIMIT = 512 * 1024 * 1024
+# One activation larger than this fits no microcontroller by far; the model is refused before the arena is
+# measured, since running it in TFLite-Micro dozens of times would take minutes.
+ACTIVATION_LIMIT = 64 * 1024 * 1024
 PARITY_TOLERANCE_LSB = 4  # largest TFLM vs LiteRT-reference difference we accept (measured: 2)
 KIB = 1024
 # Memory budgets people check a model against: (label, flash bytes, RAM bytes).
@@ -185,6 +188,16 @@ def zeros_input(model: tflite_file.Model) -> np.ndarray:
     return np.zeros(tensor.shape, NUMPY_TYPES[tensor.dtype])
 
 
+def check_activations(model: tflite_file.Model) -> None:
+    """Refuse a model with an activation larger than ACTIVATION_LIMIT before it is run at all."""
+    activations = [(int(np.prod(t.shape, dtype=np.int64)) * tflite_file.ITEMSIZE.get(t.dtype, 1), t.index)
+                   for t in model.tensors if not t.is_constant]
+    size, index = max(activations, default=(0, None))
+    if size > ACTIVATION_LIMIT:
+        raise UserError(f"Tensor {index} alone takes {size:,} bytes of RAM, more than any microcontroller has: "
+                        f"use a smaller input size or width. Received: {size:,} bytes")
+
+
 def measure_arena(data: bytes, model: tflite_file.Model) -> int:
     """The smallest arena (bytes) in which TFLM allocates and runs the model, by bisection.
 
@@ -259,7 +272,8 @@ def quantized_inputs(model: tflite_file.Model, pixels: np.ndarray) -> np.ndarray
     tensor = model.tensors[model.inputs[0]]
     if tuple(pixels.shape[1:]) != tuple(tensor.shape[1:]):
         raise UserError(f"Images of shape {tuple(pixels.shape[1:])} do not fit the model's input "
-                        f"{tuple(tensor.shape[1:])}. Received: {pixels.shape}")
+                        f"{tuple(tensor.shape[1:])}: use images of the model's input size and channels. "
+                        f"Received: {pixels.shape}")
     dtype = NUMPY_TYPES[tensor.dtype]
     if np.issubdtype(dtype, np.floating):
         return pixels.astype(dtype)
@@ -302,7 +316,7 @@ def class_names(data: bytes, model: tflite_file.Model) -> list[str]:
 
     try:
         record = metadata.read(data)
-    except Exception:  # noqa: BLE001 - a damaged record only costs the names, never the export
+    except UserError:  # a damaged record only costs the names, never the export
         record = None
     classes = (record or {}).get("classes")
     count = int(np.prod(model.tensors[model.outputs[0]].shape[1:]) or 1)
@@ -316,8 +330,15 @@ def board_fit(flash_bytes: int, ram_bytes: int) -> list[dict]:
 
 
 def budget(data: bytes) -> dict:
-    """Flash (model bytes) and RAM (measured arena, recommended arena) of a model, against BOARDS."""
+    """Flash (model bytes) and RAM (measured arena, recommended arena) of a model, against BOARDS.
+
+    The model runs in TFLite-Micro only after LiteRT has (tflite_check.check_model): TFLM trusts the file.
+    """
+    from keras_resnet.tflite_check import check_model
+
     model = tflite_file.read(data)
+    check_activations(model)
+    check_model(data, micro=True)
     measured = measure_arena(data, model)
     arena = recommended_arena(measured)
     return {"flash_bytes": len(data), "arena": {"measured_bytes": measured, "recommended_bytes": arena,

@@ -97,8 +97,8 @@ def resolve(recipe: str, depth: int | None = None, **overrides) -> Recipe:
     if unknown:
         raise UserError(f"Unknown training option(s) {sorted(unknown)}. Received: {overrides}")
     if "epochs" in overrides and "steps" in overrides:
-        raise UserError(f"Give epochs or steps, not both. Received: epochs={overrides['epochs']}, "
-                        f"steps={overrides['steps']}")
+        raise UserError(f"Give epochs or steps (--epochs or --steps), not both. "
+                        f"Received: epochs={overrides['epochs']}, steps={overrides['steps']}")
     if "epochs" in overrides:
         overrides["steps"] = None
     elif "steps" in overrides:

@@ -132,6 +132,13 @@ class TFLiteModel:
     def input_dtype(self):
         return self.input["dtype"]
 
+    def check_classifier(self, name: str = "the model") -> None:
+        """A UserError unless the output is a classifier's scores, shape (1, classes): top-k needs them."""
+        shape = tuple(int(d) for d in self.output["shape"])
+        if len(shape) != 2 or shape[0] != 1 or shape[1] < 1:
+            raise UserError(f"{name} outputs shape {shape}, not class scores (1, classes): accuracy needs an "
+                            f"image classifier. Received: output shape {shape}")
+
     def _prepare(self, x: np.ndarray) -> np.ndarray:
         """Pixels (float or uint8, in the model's own units) as the input tensor holds them.
 
@@ -143,15 +150,26 @@ class TFLiteModel:
             return quantize(x, scale, zero_point, self.input_dtype)
         return x.astype(self.input_dtype, copy=False)
 
+    def invoke(self) -> None:
+        """Run the model on the input already set; a UserError when a kernel refuses the model's contents."""
+        try:
+            self.interpreter.invoke()
+        except RuntimeError as err:
+            raise UserError(f"The model does not run: {runtime_version()} says {' '.join(str(err).split())}. "
+                            "It is damaged or made for another runtime: convert it again.") from None
+
     def invoke_raw(self, x: np.ndarray) -> np.ndarray:
         """Set the input exactly as given (already in the input's dtype), invoke, return the raw output."""
         self.interpreter.set_tensor(self.input["index"], x)
-        self.interpreter.invoke()
+        self.invoke()
         return self.interpreter.get_tensor(self.output["index"])
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """Float outputs for a batch of inputs, one image at a time (the model's batch is 1)."""
         x = np.asarray(x)
+        if self.input_shape[:1] != (1,):
+            raise UserError(f"The model takes batches of shape {self.input_shape}; images are run one at a time: "
+                            f"convert it with a batch size of 1. Received: input shape {self.input_shape}")
         expected = self.input_shape[1:]
         if tuple(x.shape[1:]) != expected:
             raise ValueError(f"Images of shape {tuple(x.shape[1:])} do not fit the model's input {expected}. "
@@ -176,36 +194,28 @@ _MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 
 def model_macs(model_bytes: bytes) -> int | None:
-    """Multiply-accumulates of one inference, counted from the flatbuffer's conv and dense ops.
+    """Multiply-accumulates of one inference, counted from the main graph's conv and dense ops.
 
-    None when LiteRT's flatbuffer schema is not installed (tflite_runtime only) or when the model holds
-    custom ops (an Edge TPU-compiled model), whose work cannot be counted from the file.
+    None when LiteRT's flatbuffer schema is not installed (tflite_runtime only), when the file cannot be
+    read, or when the model holds custom ops (an Edge TPU-compiled model), whose work the file does not say.
     """
+    from keras_resnet import tflite_file
+
     try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:
+        model = tflite_file.read(model_bytes)
+    except (ImportError, UserError):
         return None
-    model = schema.Model.GetRootAs(bytearray(model_bytes), 0)
-    names = {getattr(schema.BuiltinOperator, name): name for name in _MAC_OPS}
-    total = 0
-    for g in range(model.SubgraphsLength()):
-        graph = model.Subgraphs(g)
-        for i in range(graph.OperatorsLength()):
-            op = graph.Operators(i)
-            code = model.OperatorCodes(op.OpcodeIndex())
-            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-            if builtin == schema.BuiltinOperator.CUSTOM:
-                return None
-            if builtin in names:
-                total += _op_macs(names[builtin], graph, op)
-    return total
+    if any(op.opcode == "CUSTOM" for op in model.operators):
+        return None
+    return sum(_op_macs(model, op) for op in model.operators if op.opcode in _MAC_OPS)
 
 
-def _op_macs(name: str, graph, op) -> int:
+def _op_macs(model, op) -> int:
     """MACs of one conv / depthwise conv / fully-connected op: output elements x the reduction length."""
-    output = graph.Tensors(op.Outputs(0)).ShapeAsNumpy()
-    weights = graph.Tensors(op.Inputs(1)).ShapeAsNumpy()
-    reduction = {"CONV_2D": weights[1:].prod(),  # (out, kh, kw, in)
-                 "DEPTHWISE_CONV_2D": weights[1:3].prod(),  # (1, kh, kw, out)
-                 "FULLY_CONNECTED": weights[-1]}[name]  # (out, in)
-    return int(np.prod(output, dtype=np.int64) * int(reduction))
+    if len(op.inputs) < 2 or not op.outputs or None in (model.tensor(op.inputs[1]), model.tensor(op.outputs[0])):
+        return 0
+    output, weights = model.tensor(op.outputs[0]).shape, model.tensor(op.inputs[1]).shape
+    reduction = {"CONV_2D": weights[1:],  # (out, kh, kw, in)
+                 "DEPTHWISE_CONV_2D": weights[1:3],  # (1, kh, kw, out)
+                 "FULLY_CONNECTED": weights[-1:]}[op.opcode]  # (out, in)
+    return int(np.prod(output, dtype=np.int64) * np.prod(reduction, dtype=np.int64))

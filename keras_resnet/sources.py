@@ -80,13 +80,14 @@ def _held_out(relative_path: str, fraction: float) -> bool:
     return int.from_bytes(digest[:4], "big") / 2**32 < fraction
 
 
-def list_folder(path: str, split: str, fraction: float = VALIDATION_FRACTION):
-    """(files, labels, classes) of a folder source's split, in a stable order."""
+def _split_root(path: str, split: str) -> tuple[str, list[str], bool]:
+    """(folder holding the split's class folders, class names, whether PATH has train/ and test/)."""
     if split not in SPLITS:
         raise UserError(f"split must be 'train' or 'test'. Received: split={split!r}")
     if not os.path.isdir(path):
         what = "is a file, not a folder" if os.path.exists(path) else "does not exist"
-        raise UserError(f"Image folder {path} {what}. Received: folder:{path}")
+        raise UserError(f"Image folder {path} {what}: pass a folder of <class>/ subfolders of images. "
+                        f"Received: folder:{path}")
     has_splits = all(os.path.isdir(os.path.join(path, s)) for s in SPLITS)
     root = os.path.join(path, split) if has_splits else path
     classes = _class_dirs(root)
@@ -94,10 +95,28 @@ def list_folder(path: str, split: str, fraction: float = VALIDATION_FRACTION):
         other = _class_dirs(os.path.join(path, "test" if split == "train" else "train"))
         if other != classes:
             raise UserError(f"{path}: train/ and test/ hold different classes "
-                            f"({sorted(set(classes) ^ set(other))} differ). Received: folder:{path}")
+                            f"({sorted(set(classes) ^ set(other))} differ): give both the same class folders. "
+                            f"Received: folder:{path}")
     if not classes:
         raise UserError(f"{root} has no class subfolders: put images in {root}/<class>/*.jpg. "
                         f"Received: folder:{path}")
+    return root, classes, has_splits
+
+
+def check(source, split: str = "train") -> Source:
+    """Fail fast, before minutes of work, on a source that cannot be read: a bad string, a missing path,
+    a folder without class subfolders. Reads directory names only, never images."""
+    source = parse(source) if isinstance(source, str) else source
+    if source.kind == "folder":
+        _split_root(source.location, split)
+    elif source.kind == "npz":
+        _npz_path(source)
+    return source
+
+
+def list_folder(path: str, split: str, fraction: float = VALIDATION_FRACTION):
+    """(files, labels, classes) of a folder source's split, in a stable order."""
+    root, classes, has_splits = _split_root(path, split)
     files, labels = [], []
     for label, name in enumerate(classes):
         class_dir = os.path.join(root, name)
@@ -110,8 +129,8 @@ def list_folder(path: str, split: str, fraction: float = VALIDATION_FRACTION):
             files.append(os.path.join(class_dir, file))
             labels.append(label)
     if not files:
-        raise UserError(f"{root} has class folders but no images (.jpg/.png) in its {split} split. "
-                        f"Received: folder:{path}")
+        raise UserError(f"{root} has class folders but no images (.jpg/.png) in its {split} split: put "
+                        f"images in {root}/<class>/. Received: folder:{path}")
     return files, np.asarray(labels, np.int64), classes
 
 
@@ -157,10 +176,14 @@ def _load_folder(source: Source, split, limit, size, seed) -> Images:
     return Images(np.stack(images), np.asarray(kept, np.int64), classes, skipped)
 
 
+def _npz_path(source: Source) -> str:
+    if not os.path.isfile(source.location):
+        raise UserError(f"npz file not found: {source.location}. Check the path. Received: {source}")
+    return source.location
+
+
 def _load_npz(source: Source, split, limit, size, seed) -> Images:
-    path = source.location
-    if not os.path.isfile(path):
-        raise UserError(f"npz file not found: {path}. Received: {source}")
+    path = _npz_path(source)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}

@@ -1,23 +1,109 @@
-"""Cheap validation of a .tflite file before handing it to a runtime that may crash on garbage."""
+"""A .tflite file from elsewhere is checked before a runtime in this process touches it.
+
+LiteRT and TFLite-Micro trust much of a model: an operator with too few inputs, for one, makes LiteRT
+read past an array and die with a segmentation fault, which no `try` can catch. So a model passes two
+gates: the package's own checks of the flatbuffer (`tflite_file.read`), then a first run in a throwaway
+process (`python -m keras_resnet.tflite_check`), where a crash or a hang costs that process only and
+becomes a clear error here. NumPy and LiteRT only: devices use it too.
+"""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from keras_resnet import tflite_file
 from keras_resnet.errors import UserError
 from keras_resnet.io import readable_file
 
-MIN_SIZE = 16
+FIRST_RUN_TIMEOUT_S = 300
+REMEDY = "Convert the model again or copy the file anew."
+
+
+def check_model(data: bytes, name: str = "the model", micro: bool = False,
+                delegate: bool = False) -> tflite_file.Model:
+    """The parsed model if it passes the package's checks and a first run on zeros in another process
+    (LiteRT, and with `micro` TFLite-Micro too); a clear UserError if not.
+
+    `delegate`: the caller runs the model with a delegate (the Edge TPU, an external library), which may
+    supply its custom operators; a model with custom operators then has its first run in the caller.
+    """
+    model = tflite_file.read(data, name)
+    if not (delegate and "CUSTOM" in (op.opcode for op in model.operators)):
+        first_run_elsewhere(data, name, micro)
+    return model
 
 
 def check_tflite(path) -> bytes:
-    """The file's bytes if it looks like a TFLite flatbuffer and LiteRT can load it; a clear error if not."""
+    """The file's bytes if `check_model` accepts them; a clear error naming the file if not."""
     path = readable_file(path, "TFLite file")
-    data = open(path, "rb").read()
-    if len(data) < MIN_SIZE or data[4:8] != b"TFL3":
-        raise UserError(f"{path} is not a TFLite model (no TFL3 identifier; truncated or another format). "
-                        f"Received: {len(data)} bytes")
+    with open(path, "rb") as f:
+        data = f.read()
+    check_model(data, path)
+    return data
+
+
+def first_run_elsewhere(data: bytes, name: str, micro: bool = False) -> None:
+    """Run the model once in a child process; its refusal, crash or hang becomes a UserError here."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])))
+    command = [sys.executable, "-m", "keras_resnet.tflite_check"] + (["--micro"] if micro else [])
+    try:
+        done = subprocess.run(command, input=data, capture_output=True, env=env, timeout=FIRST_RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"{name} did not finish one run within {FIRST_RUN_TIMEOUT_S} s: it is damaged or far "
+                        f"too large. {REMEDY} Received: {len(data)} bytes") from None
+    if done.returncode == 0:
+        return
+    if done.returncode == 1 and done.stdout.strip():  # the child's UserError
+        raise UserError(f"{name} failed its first run: {done.stdout.decode(errors='replace').strip()}")
+    how = f"signal {-done.returncode}" if done.returncode < 0 else f"exit code {done.returncode}"
+    raise UserError(f"{name} crashed the TFLite runtime on its first run ({how}): it is damaged. {REMEDY} "
+                    f"Received: {len(data)} bytes")
+
+
+def first_run(data: bytes, micro: bool) -> None:
+    """In the child: LiteRT builds the model and runs it on zeros (as `eval` and `bench` will, with
+    XNNPACK); with `micro`, TFLite-Micro runs it too, in a generous arena."""
     from keras_resnet.runtime import TFLiteModel
 
     try:
-        TFLiteModel(data)
+        runner = TFLiteModel(data)
     except (ValueError, RuntimeError) as err:
-        raise UserError(f"{path} is a damaged TFLite model: {str(err).splitlines()[0]}") from None
-    return data
+        raise UserError(f"LiteRT cannot load it ({str(err).splitlines()[0]}): it is damaged or made for another "
+                        f"runtime. {REMEDY}") from None
+    zeros = np.zeros(runner.input_shape, runner.input_dtype)
+    runner.invoke_raw(zeros)
+    if micro:
+        from keras_resnet import micro as tflm
+
+        plain = TFLiteModel(data, xnnpack=False)  # XNNPACK leaves the tensors it takes over as stored
+        plain.invoke_raw(zeros)
+        check_stored_shapes(tflite_file.read(data), plain)
+        tflm.runs_with_arena(data, tflm.ARENA_SEARCH_LIMIT // 4, zeros)
+
+
+def check_stored_shapes(model: tflite_file.Model, runner) -> None:
+    """TFLite-Micro takes every tensor's shape from the file, where LiteRT computes them: a file whose stored
+    shapes differ from the computed ones would make TFLite-Micro loop or write out of bounds."""
+    for detail in runner.interpreter.get_tensor_details():
+        index, computed = detail["index"], tuple(int(d) for d in detail["shape"])
+        if index < len(model.tensors) and model.tensors[index].shape != computed:
+            raise UserError(f"tensor {index} is stored with shape {list(model.tensors[index].shape)} but its "
+                            f"inputs make it {list(computed)}: the file is damaged. {REMEDY}")
+
+
+def main() -> int:
+    """`python -m keras_resnet.tflite_check [--micro] < model.tflite`: exit 0, or 1 with the reason."""
+    try:
+        first_run(sys.stdin.buffer.read(), "--micro" in sys.argv[1:])
+    except UserError as err:
+        print(err)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -43,6 +43,7 @@ class Tensor:
     zero_point: tuple[int, ...]
     buffer: int
     data_bytes: int
+    sparse: bool = False  # constant data stored in TFLite's sparse format (smaller than the shape says)
 
     @property
     def is_constant(self) -> bool:
@@ -88,6 +89,11 @@ class Model:
     _data: bytes = field(repr=False, compare=False)
     _buffer_spans: tuple[tuple[int, int], ...] = field(repr=False, compare=False)
 
+    @property
+    def data(self) -> bytes:
+        """The model file's bytes."""
+        return self._data
+
     def tensor(self, index: int) -> Tensor | None:
         """The tensor at `index`, or None for an omitted optional input (-1)."""
         return self.tensors[index] if 0 <= index < len(self.tensors) else None
@@ -111,31 +117,42 @@ def read_file(path) -> Model:
 
     path = readable_file(path, "TFLite file")
     with open(path, "rb") as f:
-        data = f.read()
-    try:
-        return read(data)
-    except UserError as err:
-        raise UserError(f"{path}: {err}") from None
+        return read(f.read(), name=path)
 
 
-def read(data: bytes) -> Model:
-    """Parse TFLite flatbuffer bytes into a Model; UserError for anything that is not a valid model."""
+class Damaged(UserError):
+    """What is wrong with a damaged model; `read` adds whose it is and what to do."""
+
+
+def read(data: bytes, name: str = "the model") -> Model:
+    """Parse TFLite flatbuffer bytes into a Model; UserError for anything that is not a valid model.
+
+    Beyond the flatbuffer's structure it checks what runtimes trust without checking (TFLite-Micro
+    checks almost nothing): indices in range, constant data as large as its shape, sizes and
+    quantization that make sense, strides and filter sizes of at least 1. A model that passes is safe to
+    hand to LiteRT's verifier and, once LiteRT has run it, to TFLite-Micro.
+    """
     data = bytes(data)
     if len(data) < 16 or data[4:8] != FILE_IDENTIFIER:
-        raise UserError("not a TFLite model: no TFL3 identifier (truncated, or another format). "
-                        f"Received: {len(data)} bytes starting {data[:8]!r}")
+        raise UserError(f"{name} is not a TFLite model (no TFL3 identifier: truncated, or another format): "
+                        f"pass a .tflite file made by the TFLite converter. Received: {len(data)} bytes "
+                        f"starting {data[:8]!r}")
     try:
-        return _read(data)
+        model = _read(data)
+        _check_contents(model)
+        return model
+    except Damaged as err:
+        detail = str(err)
     except MALFORMED as err:
-        raise UserError(f"damaged TFLite model: the flatbuffer could not be read "
-                        f"({err.__class__.__name__}: {err}). Received: {len(data)} bytes") from None
+        detail = f"the flatbuffer could not be read ({err.__class__.__name__}: {err})"
+    raise UserError(f"{name} is a damaged TFLite model: {detail}. Convert the model again or copy the file "
+                    f"anew. Received: {len(data)} bytes") from None
 
 
 def _checked_length(n: int, data: bytes, what: str) -> int:
     """A vector length that the file could actually hold (each element takes at least one byte)."""
     if not 0 <= n <= len(data):
-        raise UserError(f"damaged TFLite model: {what} claims {n} entries in a {len(data)}-byte file. "
-                        f"Received: {n}")
+        raise Damaged(f"{what} claims {n} entries in a {len(data)}-byte file")
     return n
 
 
@@ -144,7 +161,7 @@ def _read(data: bytes) -> Model:
     root = schema.Model.GetRootAs(data, 0)
     n_subgraphs = _checked_length(root.SubgraphsLength(), data, "the subgraph list")
     if n_subgraphs == 0:
-        raise UserError("damaged TFLite model: it has no subgraph. Received: 0 subgraphs")
+        raise Damaged("it has no subgraph")
     spans = _buffer_spans(root, data)
     graph = root.Subgraphs(0)
     tensors = tuple(_tensor(graph.Tensors(i), i, spans, schema)
@@ -170,8 +187,7 @@ def _buffer_spans(root, data: bytes) -> tuple[tuple[int, int], ...]:
         else:
             start, size = 0, 0
         if start < 0 or start + size > len(data):
-            raise UserError(f"damaged TFLite model: buffer {i} ({size} bytes at {start}) runs past the end "
-                            f"of the {len(data)}-byte file. Received: buffer {i}")
+            raise Damaged(f"buffer {i} ({size} bytes at {start}) runs past the end of the {len(data)}-byte file")
         spans.append((start, size))
     return tuple(spans)
 
@@ -187,7 +203,7 @@ def _tensor(t, index: int, spans, schema) -> Tensor:
     data_bytes = spans[buffer][1] if 0 <= buffer < len(spans) else 0
     dtype = types.get(t.Type(), f"type{t.Type()}").lower()
     name = (t.Name() or b"").decode("utf-8", "replace")
-    return Tensor(index, name, dtype, shape, signature, scale, zero, buffer, data_bytes)
+    return Tensor(index, name, dtype, shape, signature, scale, zero, buffer, data_bytes, t.Sparsity() is not None)
 
 
 def _opcode(code, schema) -> tuple[str, str | None, int]:
@@ -202,15 +218,13 @@ def _opcode(code, schema) -> tuple[str, str | None, int]:
 def _operator(op, index: int, codes, n_tensors: int, schema) -> Operator:
     code = int(op.OpcodeIndex())
     if not 0 <= code < len(codes):
-        raise UserError(f"damaged TFLite model: operator {index} uses operator code {code}, but the file has "
-                        f"{len(codes)}. Received: {code}")
+        raise Damaged(f"operator {index} uses operator code {code}, but the file has {len(codes)}")
     name, custom, version = codes[code]
     inputs = tuple(int(i) for i in op.InputsAsNumpy()) if op.InputsLength() else ()
     outputs = tuple(int(i) for i in op.OutputsAsNumpy()) if op.OutputsLength() else ()
     for i in inputs + outputs:
         if not -1 <= i < n_tensors:
-            raise UserError(f"damaged TFLite model: operator {index} ({name}) refers to tensor {i}, but the "
-                            f"subgraph has {n_tensors}. Received: {i}")
+            raise Damaged(f"operator {index} ({name}) refers to tensor {i}, but the subgraph has {n_tensors}")
     return Operator(index, name, custom, version, inputs, outputs, _options(op, schema))
 
 
@@ -229,9 +243,63 @@ def _indices(graph, what: str, data: bytes, n_tensors: int) -> tuple[int, ...]:
         return ()
     values = tuple(int(i) for i in getattr(graph, f"{what}AsNumpy")())
     if any(not 0 <= i < n_tensors for i in values):
-        raise UserError(f"damaged TFLite model: subgraph {what.lower()} refer to missing tensors. "
-                        f"Received: {values}")
+        raise Damaged(f"the subgraph {what.lower()} {list(values)} refer to missing tensors")
     return values
+
+
+# Bytes per element of the tensor types whose constant data can be checked against the shape.
+ITEMSIZE = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1, "uint8": 1, "int16": 2,
+            "uint16": 2, "int32": 4, "uint32": 4, "int64": 8, "uint64": 8, "bool": 1, "complex64": 8,
+            "complex128": 16}
+INTEGER_TYPES = ("int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64")
+MAX_TENSOR_BYTES = 2**29  # above any ResNet activation up to 2048x2048 inputs (268 MB); more is a damaged size
+# Operator options that count pixels or steps: a value below 1 divides by zero or never advances.
+AT_LEAST_ONE = ("strideW", "strideH", "dilationWFactor", "dilationHFactor", "filterWidth", "filterHeight",
+                "depthMultiplier")
+
+
+def _check_contents(model: Model) -> None:
+    """Raise Damaged for contents a runtime would trust and crash on (see `read`)."""
+    if not model.inputs or not model.outputs:
+        raise Damaged(f"the graph has {len(model.inputs)} input(s) and {len(model.outputs)} output(s)")
+    for t in model.tensors:
+        if t.dtype.startswith("type"):
+            raise Damaged(f"tensor {t.index} has the unknown type code {t.dtype[4:]}")
+        if any(d < 0 for d in t.shape):
+            raise Damaged(f"tensor {t.index} has the shape {list(t.shape)}")
+        size = ITEMSIZE.get(t.dtype, 1) * int(np.prod(t.shape, dtype=np.float64))
+        if size > MAX_TENSOR_BYTES:
+            raise Damaged(f"tensor {t.index} of shape {list(t.shape)} would take {size:.3g} bytes")
+        if t.is_constant and not t.sparse and t.dtype in ITEMSIZE and t.data_bytes != size:
+            raise Damaged(f"constant tensor {t.index} of shape {list(t.shape)} ({t.dtype}) needs {size:.0f} bytes "
+                          f"but its buffer holds {t.data_bytes}")
+        if not all(np.isfinite(s) and s >= 0 for s in t.scale):
+            raise Damaged(f"tensor {t.index} has the quantization scale(s) {list(t.scale)[:4]}")
+        if t.dtype in INTEGER_TYPES and not all(np.iinfo(t.dtype).min <= z <= np.iinfo(t.dtype).max
+                                                for z in t.zero_point):
+            raise Damaged(f"tensor {t.index} ({t.dtype}) has the zero point(s) {list(t.zero_point)[:4]}")
+    for op in model.operators:
+        first_optional = 1 if "LSTM" in op.name or "RNN" in op.name else 2  # recurrent weights may be absent
+        if -1 in op.inputs[:first_optional] or -1 in op.outputs:
+            raise Damaged(f"operator {op.index} ({op.name}) lacks a required tensor: inputs {list(op.inputs)}, "
+                          f"outputs {list(op.outputs)}")
+        for key in AT_LEAST_ONE:
+            if key in op.options and not op.options[key] >= 1:
+                raise Damaged(f"operator {op.index} ({op.name}) has {key} = {op.options[key]}")
+        if op.opcode == "DEPTHWISE_CONV_2D":
+            _check_depth_multiplier(model, op)
+
+
+def _check_depth_multiplier(model: Model, op: Operator) -> None:
+    """LiteRT infers a depthwise convolution's channel multiplier from the shapes, TFLite-Micro reads the option
+    and loops over it: a wrong one makes TFLite-Micro read and write out of bounds."""
+    if not op.inputs or not op.outputs:
+        return
+    source, result = model.tensor(op.inputs[0]), model.tensor(op.outputs[0])
+    multiplier = op.options.get("depthMultiplier", 1)
+    if source and result and source.shape and result.shape and result.shape[-1] != source.shape[-1] * multiplier:
+        raise Damaged(f"operator {op.index} (DEPTHWISE_CONV_2D) has depthMultiplier {multiplier}, but its "
+                      f"{source.shape[-1]} input channels become {result.shape[-1]}")
 
 
 def activation_name(options: dict) -> str:

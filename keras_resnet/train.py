@@ -172,8 +172,8 @@ def compile_model(model: keras.Model, recipe: recipes.Recipe, total_steps: int) 
 
 # --- models --------------------------------------------------------------------------------------------
 
-def float_model(model: str, classes: int, size: int, preprocess, options: dict, weights: str | None = None
-                ) -> keras.Model:
+def float_model(model: str, classes: int, size: int, preprocess, options: dict, weights: str | None = None,
+                unsafe_load: bool = False) -> keras.Model:
     """The float32 model of a run: a registered name built fresh, a registered name with `weights` (transfer
     learning: the file's backbone under a new classifier), or a `.keras` file (fine-tuning) whose classifier
     is replaced when the class count differs."""
@@ -183,7 +183,7 @@ def float_model(model: str, classes: int, size: int, preprocess, options: dict, 
     keras.config.set_dtype_policy("float32")
     try:
         if model.endswith(".keras"):
-            net = load_keras_model(model)
+            net = load_keras_model(model, unsafe=unsafe_load)
             return net if net.output_shape[-1] == classes else with_classifier(net, classes)
         if weights:
             backbone = create_model(model, include_top=False, pooling="avg", weights=weights,
@@ -248,10 +248,10 @@ class MultiWorkerNet(keras.Model):
         return {k: keras.ops.reshape(v, [1]) for k, v in super().test_step(data).items()}
 
 
-def model_size(model: str, input_size: int | None) -> tuple[int, str]:
+def model_size(model: str, input_size: int | None, unsafe_load: bool = False) -> tuple[int, str]:
     """(input side, family) of a registered name or `.keras` file."""
     if model.endswith(".keras"):
-        shape = load_keras_model(model).input_shape
+        shape = load_keras_model(model, unsafe=unsafe_load).input_shape
         return input_size or shape[1], "cifar" if (input_size or shape[1]) <= 64 else "imagenet"
     from keras_resnet.specs import get_spec
 
@@ -420,6 +420,7 @@ def _listings(config: dict, size: int | None):
 def fit(model: str, data_source: str, out: str, recipe: str = "cifar", *, resume: bool = False,
         mixed_precision: str = "auto", strategy: str = "auto", input_size: int | None = None,
         model_options: dict | None = None, weights: str | None = None, verbose: int | None = None,
+        unsafe_load: bool = False,
         **hyper) -> dict:
     """Train `model` (a registered name or a `.keras` file) on `data_source` into run dir `out`.
 
@@ -430,7 +431,7 @@ def fit(model: str, data_source: str, out: str, recipe: str = "cifar", *, resume
 
     `hyper` overrides any field of `keras_resnet.recipes.Recipe` (epochs, steps, batch_size, lr,
     schedule, weight_decay, momentum, warmup_steps, holdout, seed, ...). Returns the metrics written to
-    `metrics.json`.
+    `metrics.json`. `unsafe_load` allows Lambda layers in a `.keras` model (their code runs).
     """
     distribution = choose_strategy(strategy)  # first: MultiWorkerMirroredStrategy must precede other ops
     chief = is_chief(distribution)
@@ -440,15 +441,13 @@ def fit(model: str, data_source: str, out: str, recipe: str = "cifar", *, resume
                         f"Received: --weights {weights}")
     if weights:
         readable_file(weights, "Weights file")  # now, not after the data is listed
-    size, family = model_size(model, input_size)
+    size, family = model_size(model, input_size, unsafe_load)
     depth = None if model.endswith(".keras") else _depth(model)
     plan = recipes.resolve(recipe, depth, **hyper)
     augment = plan.augment or ("cifar" if family == "cifar" else "imagenet")
     request = {"model": model, "weights": weights, "data": str(sources.parse(data_source)),
                "recipe_name": recipe, "recipe": asdict(plan), "augment": augment, "input_size": size,
                "model_options": options}
-    if chief:
-        os.makedirs(out, exist_ok=True)
     config = _start(out, resume, request)
     plan = recipes.Recipe(**{**config["recipe"], "boundaries": tuple(config["recipe"]["boundaries"])})
     train, val, test = _listings(config, size if augment == "cifar" else None)
@@ -473,7 +472,7 @@ def fit(model: str, data_source: str, out: str, recipe: str = "cifar", *, resume
 
     keras.utils.set_random_seed(plan.seed)
     export = float_model(model, len(train.classes), size, tuple(map(tuple, preprocess)), options,
-                         config.get("weights"))
+                         config.get("weights"), unsafe_load)
     with distribution.scope():
         multiworker = isinstance(distribution, tf.distribute.MultiWorkerMirroredStrategy)
         net = training_twin(export, policy, sync_batchnorm=multiworker)
@@ -495,7 +494,8 @@ def fit(model: str, data_source: str, out: str, recipe: str = "cifar", *, resume
         data.say(f"Resuming {out} after epoch {state['epoch']} of {epochs} "
                  f"(iteration {int(net.optimizer.iterations.numpy())} of its phase).")
     state = state or {"epoch": 0, "history": [], "best": {"value": -1.0, "epoch": 0}}
-    if chief:
+    if chief:  # the run dir is made only now, when nothing in the request was refused
+        os.makedirs(out, exist_ok=True)
         _write_json(os.path.join(out, "config.json"), config)
         write_text(os.path.join(out, "classes.txt"), "\n".join(train.classes) + "\n")
 

@@ -9,12 +9,13 @@ import json
 
 import click
 
-from keras_resnet import recipes
-from keras_resnet.cli import CONTEXT
+from keras_resnet import recipes, sources, specs
+from keras_resnet.cli import CONTEXT, OneLineCommand, check_model_argument
 from keras_resnet.errors import cli_errors
+from keras_resnet.io import check_directory, readable_file
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(cls=OneLineCommand, context_settings=CONTEXT)
 @click.argument("model")
 @click.option("--data", "data_source", required=True, help="folder:PATH, npz:PATH or tfds:NAME[:SPLIT].")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
@@ -48,12 +49,13 @@ from keras_resnet.errors import cli_errors
 @click.option("--strategy", type=click.Choice(["auto", "mirrored", "multiworker"]), default="auto",
               show_default=True, help="tf.distribute strategy; multiworker reads TF_CONFIG.")
 @click.option("--input-size", type=click.IntRange(min=1), help="Square input side (default: model's).")
-@click.option("--width", type=float, help="Channel multiplier.")
+@click.option("--width", type=click.FloatRange(min=0, min_open=True), help="Channel multiplier.")
 @click.option("--preact/--no-preact", default=None, help="Pre-activation blocks.")
 @click.option("--shortcut", type=click.Choice(["A", "B", "C"]), help="Shortcut option.")
+@click.option("--unsafe-load", is_flag=True, help="Allow Lambda layers in a .keras MODEL (runs its code).")
 @cli_errors
 def train(model, data_source, out, recipe, weights, resume, mixed_precision, strategy, input_size, width, preact,
-          shortcut, boundaries, **hyper):
+          shortcut, boundaries, unsafe_load, **hyper):
     """Train MODEL (a registered name or a .keras file to fine-tune) on --data into --out.
 
     Example: resnet-train resnet20 --data folder:cifar10-jpg --out runs/r20 --epochs 30 --schedule onecycle
@@ -61,12 +63,19 @@ def train(model, data_source, out, recipe, weights, resume, mixed_precision, str
     Transfer learning: resnet-train resnet18 --weights resnet18.pth --data folder:MY_IMAGES --recipe finetune
     --out runs/mine --input-size 160
     """
-    from keras_resnet.train import fit
-
     if boundaries is not None:
         hyper["boundaries"] = _fractions(boundaries)
+    # What fit would refuse after TensorFlow has started, refused first
+    depth = None if check_model_argument(model) else specs.get_spec(model).depth
+    recipes.resolve(recipe, depth, **hyper)
+    if weights:
+        readable_file(weights, "Weights file")
+    sources.check(data_source, "train")
+    check_directory(out)
+    from keras_resnet.train import fit
+
     metrics = fit(model, data_source, out, recipe, resume=resume, mixed_precision=mixed_precision,
-                  strategy=strategy, input_size=input_size,
+                  strategy=strategy, input_size=input_size, unsafe_load=unsafe_load,
                   model_options={"width": width, "preact": preact, "shortcut": shortcut}, weights=weights,
                   **hyper)
     if metrics:

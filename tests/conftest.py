@@ -35,12 +35,14 @@ def cifar_jpg() -> pathlib.Path:
     raise RuntimeError(f"no train/ and test/ folders in {CIFAR_TAR}")
 
 
-def run_cli(*args, input=None, env=None, timeout=600):
-    """Run a console command of this package in a subprocess; returns CompletedProcess (text)."""
+def run_cli(*args, input=None, env=None, timeout=600, prelude=""):
+    """Run a console command of this package in a subprocess; returns CompletedProcess (text).
+
+    `prelude`: Python run first in that process, e.g. to simulate a full disk."""
     command, *rest = args
     module = {"resnet-tflite": "keras_resnet.cli:main", "resnet-train": "keras_resnet.cli:train_main"}[command]
     mod, func = module.split(":")
-    code = f"import sys; from {mod} import {func}; sys.argv[0] = {command!r}; {func}()"
+    code = f"{prelude}\nimport sys; from {mod} import {func}; sys.argv[0] = {command!r}; {func}()"
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, "-c", code, *map(str, rest)], capture_output=True, text=True,
                           input=input, env=full_env, timeout=timeout, cwd=ROOT)

@@ -171,7 +171,7 @@ def test_json_and_csv_schemas_are_stable_and_documented(models, tmp_path):
     ("delegate", "Could not load the delegate library"),
     ("edgetpu", "No usable Edge TPU"),
     ("size", "has 32x32x3 images but tiny_i8 takes 16x16x3"),
-    ("output", "is not a writable directory"),
+    ("output", "does not exist; create it first"),
 ])
 def test_errors_are_one_clear_line(models, tmp_path, case, expected):
     corrupt = tmp_path / "corrupt.tflite"

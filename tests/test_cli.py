@@ -1,9 +1,7 @@
-"""The command line: listing, profiling, and one clear line for bad input."""
+"""The command line: listing and profiling (bad input: test_bad_inputs.py)."""
 import json
 import subprocess
 import sys
-
-import pytest
 
 from conftest import ROOT, run_cli
 from keras_resnet import specs
@@ -35,20 +33,6 @@ def test_info_prints_the_paper_table():
     assert "conv4" in result.stdout and "8x8x64" in result.stdout and "40,813,184" in result.stdout
     data = json.loads(run_cli("resnet-tflite", "info", "resnet8", "--json", "--input-size", "64").stdout)
     assert data["input_shape"] == [64, 64, 3] and data["trainable_params"] == 75_290
-
-
-@pytest.mark.parametrize("args,message", [
-    (["info", "resnet05"], "Did you mean"),
-    (["info", "resnet18", "--input-size", "16"], "at least 32x32"),
-    (["info", "resnet18", "--classes", "0"], "classes must be"),
-    (["info", "missing.keras"], "not found"),
-])
-def test_bad_input_gets_one_clear_line(args, message):
-    result = run_cli("resnet-tflite", *args)
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = [l for l in result.stderr.splitlines() if l.startswith("error:")]
-    assert len(lines) == 1 and message in lines[0], result.stderr
 
 
 def test_cli_reference_and_readme_tables_are_generated_from_current_sources():

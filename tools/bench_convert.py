@@ -97,6 +97,7 @@ def latency_models(folder: str, samples: int) -> list[str]:
     import keras
 
     from keras_resnet import create_model
+    from keras_resnet.io import write_bytes
 
     CACHE.mkdir(parents=True, exist_ok=True)
     builds = {  # the same graph on both sides of each comparison, so the ratio is the converters'
@@ -113,7 +114,7 @@ def latency_models(folder: str, samples: int) -> list[str]:
         path = CACHE / f"{name}.tflite"
         if not path.exists():
             keras.utils.set_random_seed(0)
-            path.write_bytes(recipe(build(), calibration(folder, size, samples)))
+            write_bytes(path, recipe(build(), calibration(folder, size, samples)))  # no partial cache if killed
             print(f"converted {path.name}", flush=True)
         paths.append(str(path))
     return paths

@@ -64,6 +64,7 @@ def convert(name: str, mode: str, folder: str, samples: int) -> pathlib.Path:
         return path
     from keras_resnet import create_model, specs
     from keras_resnet.convert import convert_keras, representative_from
+    from keras_resnet.io import write_bytes
 
     size = specs.get_spec(name).input_size
     if name in TRAINED:
@@ -74,7 +75,7 @@ def convert(name: str, mode: str, folder: str, samples: int) -> pathlib.Path:
         model = create_model(name, input_shape=(size, size, 3), preprocess="cifar10" if size == 32 else "imagenet")
     rep = representative_from(calibration(folder, size, samples)) if mode == "int8" else None
     CACHE.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(convert_keras(model, mode, representative=rep))
+    write_bytes(path, convert_keras(model, mode, representative=rep))  # a killed run leaves no partial cache
     print(f"converted {path.name}", flush=True)
     return path
 

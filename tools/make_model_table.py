@@ -8,6 +8,7 @@ freshly built models.
 import json
 import pathlib
 
+from keras_resnet.io import write_text
 from keras_resnet.models import create_model
 from keras_resnet.profiler import profile
 from keras_resnet.specs import MODEL_TABLE, list_models
@@ -26,5 +27,5 @@ if __name__ == "__main__":
         table[name] = table_row(name)
         print(name, table[name], flush=True)
     out = pathlib.Path(__file__).resolve().parent.parent / "keras_resnet" / MODEL_TABLE
-    out.write_text(json.dumps(table, indent=1) + "\n")
+    write_text(out, json.dumps(table, indent=1) + "\n")
     print("wrote", out)
