@@ -147,14 +147,17 @@ def test_impossible_pruning_is_refused_in_one_line(call, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
-def test_the_bn_criterion_keeps_the_largest_gammas():
+def test_each_criterion_keeps_its_largest_filters():
     model = kr.ResNet8()
-    bn = model.get_layer("conv2_block1_1_bn")
-    bn.gamma.assign(np.arange(16, dtype="float32") - 7.5)  # |gamma| largest at both ends
+    model.get_layer("conv2_block1_1_bn").gamma.assign(np.arange(16, dtype="float32") - 7.5)  # |gamma|: ends
+    conv = model.get_layer("conv2_block1_1_conv")
+    conv.kernel.assign(np.ones(conv.kernel.shape, "float32") * (np.arange(16, dtype="float32") - 3.7) ** 2)
 
-    result = prune.prune(model, (0.5,), criterion="bn")
+    by_gamma = prune.prune(model, (0.5,), criterion="bn")
+    by_l1 = prune.prune(model, (0.5,), criterion="l1")
 
-    assert list(result.keep["conv2_block1_1_conv"]) == [0, 1, 2, 3, 12, 13, 14, 15]
+    assert list(by_gamma.keep["conv2_block1_1_conv"]) == [0, 1, 2, 3, 12, 13, 14, 15]
+    assert list(by_l1.keep["conv2_block1_1_conv"]) == [8, 9, 10, 11, 12, 13, 14, 15]  # (i - 3.7)^2 largest
 
 
 def test_inner_widths_are_validated_by_the_builder():
