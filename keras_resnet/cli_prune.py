@@ -35,8 +35,8 @@ class OneLineUsage(click.Command):
 @click.option("--macs", type=float, help="Instead of --channels: the fraction of MACs to keep (0.6); met by "
               "the smallest ratio common to all prunable convs.")
 @click.option("--criterion", type=click.Choice(pruning.CRITERIA), default=pruning.CRITERIA[0],
-              show_default=True, help="Filters removed: smallest BatchNorm |gamma| (Liu et al. 2017) or smallest L1 norm "
-                   "(Li et al. 2017).")
+              show_default=True, help="Filters removed: smallest BatchNorm |gamma| (Liu et al. 2017) or "
+                                      "smallest L1 norm (Li et al. 2017).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The pruned .keras file.")
 @click.option("--data", "data_source", help="Fine-tuning data SOURCE (folder:, npz:, tfds:); not needed "
               "with --epochs 0.")
@@ -94,8 +94,8 @@ def prune(model, channels, macs, criterion, out, data_source, epochs, recipe, mi
         # Keras prints training progress on stdout; it goes to stderr so that stdout holds only the report
         with tempfile.TemporaryDirectory(prefix="resnet-prune-run-") as scratch, \
                 contextlib.redirect_stdout(sys.stderr):
-            tuned, metrics = pruning.fine_tune(result.model, data_source, run_dir or scratch, recipe, epochs=epochs,
-                                               mixed_precision=mixed_precision, **hyper)
+            tuned, metrics = pruning.fine_tune(result.model, data_source, run_dir or scratch, recipe,
+                                               epochs=epochs, mixed_precision=mixed_precision, **hyper)
             with atomic_path(out, suffix=".keras") as tmp:
                 shutil.copyfile(tuned, tmp)
         report["fine_tuning"] = {"data": data_source, "epochs": epochs, "recipe": recipe, "run_dir": run_dir,

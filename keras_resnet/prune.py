@@ -124,7 +124,7 @@ def describe(model) -> Architecture:
     options = {
         "include_top": top,
         "input_shape": tuple(model.input_shape[1:]),
-        "pooling": None if top else "avg" if _has(model, "avg_pool") else "max" if _has(model, "max_pool") else None,
+        "pooling": None if top else _pooling(model),
         "classes": model.get_layer("predictions").units if top else None,
         "classifier_activation": model.get_layer("predictions").get_config()["activation"] if top else None,
         "name": model.name,
@@ -133,6 +133,14 @@ def describe(model) -> Architecture:
         "preprocess": _preprocess_of(model),
     }
     return Architecture(spec, options)
+
+
+def _pooling(model) -> str | None:
+    """The `pooling` argument of a model built without its top."""
+    for option, layer in (("avg", "avg_pool"), ("max", "max_pool")):
+        if _has(model, layer):
+            return option
+    return None
 
 
 def _preprocess_of(model):

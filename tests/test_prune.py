@@ -132,7 +132,8 @@ def test_a_mac_budget_is_met_by_the_smallest_common_ratio():
 
 
 @pytest.mark.parametrize("call,message", [
-    (lambda m: prune.prune(m, (0.97,)), "would leave conv2_block1_1_conv with none of its 16: use a ratio below 0.9688"),
+    (lambda m: prune.prune(m, (0.97,)),
+     "would leave conv2_block1_1_conv with none of its 16: use a ratio below 0.9688"),
     (lambda m: prune.prune(m, macs=0.01), "--macs 0.01 cannot be met"),
     (lambda m: prune.prune(m, (0.5, 0.5)), "has 3 stages: give one ratio or 3"),
     (lambda m: prune.prune(m, (0.5,), macs=0.5), "exactly one"),
@@ -184,6 +185,20 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path, args, message):
     assert result.returncode in (1, 2) and result.stdout == ""
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
     assert message in result.stderr
+
+
+def test_cli_refuses_a_model_that_is_not_one_of_ours(tmp_path):
+    inputs = keras.Input((32, 32, 3))
+    path = tmp_path / "other.keras"
+    keras.Model(inputs, keras.layers.Conv2D(4, 3, name="conv1_conv")(inputs), name="other").save(path)
+
+    result = run_cli("resnet-tflite", "prune", path, "--channels", "0.5", "--epochs", "0",
+                     "--out", tmp_path / "p.keras")
+
+    assert result.returncode == 1 and "Traceback" not in result.stderr  # TensorFlow logs its start-up above
+    last_line = result.stderr.splitlines()[-1]
+    assert last_line.startswith("error: other has no conv1_conv / conv2_block1_1_conv layers: only ResNets")
+    assert not (tmp_path / "p.keras").exists()
 
 
 @pytest.fixture(scope="module")

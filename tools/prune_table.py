@@ -114,7 +114,8 @@ def markdown(rows: list[dict]) -> str:
     for r in rows:
         lines.append(f"| {r['model']} | {r['precision']} | {pct(r['top1'])} | {pct(r['top5'])} | "
                      f"{r['params'] / 1e6:.3f}M | {100 * r['params_pruned']:.1f}% | {r['macs'] / 1e6:.1f}M | "
-                     f"{100 * r['macs_kept']:.1f}% | {r['p50_ms']:.3f} | {r['speedup_vs_unpruned_float32']:.2f}x | "
+                     f"{100 * r['macs_kept']:.1f}% | {r['p50_ms']:.3f} | "
+                     f"{r['speedup_vs_unpruned_float32']:.2f}x | "
                      f"{r['latency_vs_unpruned_same_precision']:.2f}x |")
     return "\n".join(lines)
 
@@ -143,9 +144,13 @@ def main(argv=None) -> int:
     for label, models in pairs:
         numbers = counts(*models)
         cifar = models[0].input_shape[1] == 32
-        paths = convert_pair(label.lower(), models, folder, args.calib_samples if cifar else args.calib_samples // 4)
-        settings = (bench.Settings(threads=[1], warmup=20, runs=args.cifar_runs, data=f"folder:{folder}", limit=None)
-                    if cifar else bench.Settings(threads=[1], warmup=3, runs=args.imagenet_runs))
+        samples = args.calib_samples if cifar else args.calib_samples // 4
+        paths = convert_pair(label.lower(), models, folder, samples)
+        if cifar:
+            settings = bench.Settings(threads=[1], warmup=20, runs=args.cifar_runs, data=f"folder:{folder}",
+                                      limit=None)
+        else:
+            settings = bench.Settings(threads=[1], warmup=3, runs=args.imagenet_runs)
         result = bench.run(paths, settings, argv=sys.argv)
         print(bench.format_table(result), flush=True)
         rows += table_rows(label, numbers, result)
