@@ -1,7 +1,8 @@
 """The pruning table: accuracy, parameters, MACs and LiteRT latency of ResNets before and after channel pruning.
 
     .venv/bin/python tools/prune_table.py --reference tflite/reference/resnet20_cifar10_jpg.keras \\
-        --pruned runs/resnet20-pruned.keras
+        --pruned tflite/reference/resnet20_cifar10_jpg_pruned.keras --json tflite/reference/pruning_resnet20.json
+    .venv/bin/python tools/prune_table.py --imagenet-models resnet18,resnet50 --json tflite/reference/pruning_imagenet.json
 
 `--pruned` is the fine-tuned ResNet-20 made by `resnet-tflite prune` (the command is in the README, section
 "Channel pruning"). ResNet-18 and ResNet-50 (224x224) are built here with random weights, since latency does
@@ -13,7 +14,7 @@ variants of a model interleaved (A B C D A B ...) in the benchmark harness: Lite
 ResNet-20 variants are also evaluated on the whole CIFAR-10 (JPEG) test split (10,000 images), and the
 reference is pruned once more by each criterion to compare their top-1 before any fine-tuning.
 
-Prints a Markdown table; writes tflite/reference/pruning.json (table rows, settings, system record).
+Prints a Markdown table; writes the rows, the settings and the system record to `--json`.
 Speed-ups are against the unpruned float32 model, as in the classic pruning tables; the last column
 compares with the unpruned model at the same precision.
 """
@@ -27,7 +28,6 @@ import sys
 from bench_models import ROOT, calibration, cifar_folder
 
 CACHE = ROOT / ".cache" / "prune-table"
-OUT = ROOT / "tflite" / "reference" / "pruning.json"
 MODES = ("float32", "int8")
 
 
@@ -125,19 +125,26 @@ def main(argv=None) -> int:
     from keras_resnet.io import load_keras_model, write_text
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reference", required=True, help="the trained, unpruned ResNet-20 (.keras)")
-    parser.add_argument("--pruned", required=True, help="its pruned, fine-tuned copy (.keras)")
+    parser.add_argument("--reference", help="the trained, unpruned ResNet-20 (.keras)")
+    parser.add_argument("--pruned", help="its pruned, fine-tuned copy (.keras)")
+    parser.add_argument("--json", required=True, help="where the results go")
     parser.add_argument("--cifar-ratio", type=float, default=0.5,
                         help="--channels of --pruned, for the criteria comparison before fine-tuning")
     parser.add_argument("--imagenet-ratio", type=float, default=0.5, help="--channels for ResNet-18/50")
-    parser.add_argument("--imagenet-models", default="resnet18,resnet50", help="registered 224x224 models")
+    parser.add_argument("--imagenet-models", default="", help="registered 224x224 models, e.g. resnet18,resnet50")
     parser.add_argument("--cifar-runs", type=int, default=300)
     parser.add_argument("--imagenet-runs", type=int, default=20)
     parser.add_argument("--calib-samples", type=int, default=200)
     args = parser.parse_args(argv)
 
+    if bool(args.reference) != bool(args.pruned):
+        parser.error("--reference and --pruned go together")
+    if not (args.pruned or args.imagenet_models):
+        parser.error("nothing to measure: give --reference and --pruned, or --imagenet-models")
     folder = cifar_folder()
-    pairs = [("ResNet-20", (load_keras_model(args.reference), load_keras_model(args.pruned)))]
+    pairs = []
+    if args.pruned:
+        pairs.append(("ResNet-20", (load_keras_model(args.reference), load_keras_model(args.pruned))))
     pairs += [(f"ResNet-{name[6:]}", imagenet_pair(name, args.imagenet_ratio))
               for name in filter(None, args.imagenet_models.split(","))]
     rows, runs = [], []
@@ -157,15 +164,15 @@ def main(argv=None) -> int:
         runs.append({"settings": result["settings"], "warnings": result["warnings"]})
     text = markdown(rows)
     print(text)
-    reference = pairs[0][1][0]
-    criteria = criteria_before_fine_tuning(reference, args.cifar_ratio, folder)
-    print(f"ResNet-20, --channels {args.cifar_ratio:g}, top-1 right after pruning (no fine-tuning): "
-          + ", ".join(f"{k} {100 * v:.2f}%" for k, v in criteria.items()))
     document = {"command": "python tools/prune_table.py " + " ".join(argv or sys.argv[1:]), "rows": rows,
-                "top1_before_fine_tuning": {"model": "ResNet-20", "ratio": args.cifar_ratio, **criteria},
                 "runs": runs, "system": result["system"], "markdown": text}
-    write_text(OUT, json.dumps(document, indent=1) + "\n")
-    print(f"wrote {OUT.relative_to(ROOT)}")
+    if args.pruned:
+        criteria = criteria_before_fine_tuning(pairs[0][1][0], args.cifar_ratio, folder)
+        print(f"ResNet-20, --channels {args.cifar_ratio:g}, top-1 right after pruning (no fine-tuning): "
+              + ", ".join(f"{k} {100 * v:.2f}%" for k, v in criteria.items()))
+        document["top1_before_fine_tuning"] = {"model": "ResNet-20", "ratio": args.cifar_ratio, **criteria}
+    write_text(args.json, json.dumps(document, indent=1) + "\n")
+    print(f"wrote {args.json}")
     return 0
 
 
