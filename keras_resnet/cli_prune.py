@@ -35,8 +35,8 @@ class OneLineUsage(click.Command):
 @click.option("--macs", type=float, help="Instead of --channels: the fraction of MACs to keep (0.6); met by "
               "the smallest ratio common to all prunable convs.")
 @click.option("--criterion", type=click.Choice(pruning.CRITERIA), default=pruning.CRITERIA[0],
-              show_default=True, help="Filters removed: smallest BatchNorm |gamma| (Liu et al. 2017) or "
-                                      "smallest L1 norm (Li et al. 2017).")
+              show_default=True, help="Filters removed: smallest L1 norm (Li et al. 2017) or smallest "
+                                      "BatchNorm |gamma| (Liu et al. 2017).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The pruned .keras file.")
 @click.option("--data", "data_source", help="Fine-tuning data SOURCE (folder:, npz:, tfds:); not needed "
               "with --epochs 0.")
