@@ -96,19 +96,27 @@ def shortcut(x, source, layout: Layout, filters: int, stride: int, name: str):
     return x
 
 
-def block_convs(kind: str, layout: Layout, filters: int, stride: int) -> list[tuple[int, int, int]]:
-    """(filters, kernel, stride) of each conv of a block, by block kind and stride placement."""
+def block_convs(kind: str, layout: Layout, filters: int, stride: int,
+                inner: tuple[int, ...] | None = None) -> list[tuple[int, int, int]]:
+    """(filters, kernel, stride) of each conv of a block, by block kind and stride placement.
+
+    `inner`: filters of the convs before the last (the ones no shortcut ties: one for a basic block,
+    two for a bottleneck), for blocks narrowed by channel pruning; None gives each the stage width.
+    """
     if kind == "basic":
-        return [(filters, 3, stride), (filters, 3, 1)]
+        first, = inner or (filters,)
+        return [(first, 3, stride), (filters, 3, 1)]
+    first, second = inner or (filters, filters)
     out = filters * BOTTLENECK_EXPANSION
     if layout.variant == "v1" and not layout.preact:
-        return [(filters, 1, stride), (filters, 3, 1), (out, 1, 1)]
-    return [(filters, 1, 1), (filters, 3, stride), (out, 1, 1)]
+        return [(first, 1, stride), (second, 3, 1), (out, 1, 1)]
+    return [(first, 1, 1), (second, 3, stride), (out, 1, 1)]
 
 
-def residual_block(x, kind: str, layout: Layout, filters: int, stride: int, name: str):
+def residual_block(x, kind: str, layout: Layout, filters: int, stride: int, name: str,
+                   inner: tuple[int, ...] | None = None):
     """One block: convs with BatchNorm and ReLU in post- or pre-activation order, plus its shortcut."""
-    convs = block_convs(kind, layout, filters, stride)
+    convs = block_convs(kind, layout, filters, stride, inner)
     out_filters = convs[-1][0]
     source = x
     if layout.preact:
@@ -131,13 +139,18 @@ def residual_block(x, kind: str, layout: Layout, filters: int, stride: int, name
     return y
 
 
-def stage(x, kind: str, layout: Layout, filters: int, blocks: int, stride: int, name: str, next_stride: int):
-    """A stage of `blocks` blocks; it downsamples in its first block, or in its last for V2 layouts."""
+def stage(x, kind: str, layout: Layout, filters: int, blocks: int, stride: int, name: str, next_stride: int,
+          inner_widths: tuple[tuple[int, ...], ...] | None = None):
+    """A stage of `blocks` blocks; it downsamples in its first block, or in its last for V2 layouts.
+
+    `inner_widths[b]`: the inner filters of block b+1 (see `block_convs`); None: the stage width.
+    """
     for b in range(1, blocks + 1):
         if layout.stride_in_last_block:
             s = next_stride if b == blocks else 1
         else:
             s = stride if b == 1 else 1
-        x = residual_block(x, kind, layout, filters, s, f"{name}_block{b}")
+        inner = inner_widths[b - 1] if inner_widths else None
+        x = residual_block(x, kind, layout, filters, s, f"{name}_block{b}", inner)
     return x
 

@@ -1,4 +1,4 @@
-"""Command line: `resnet-tflite` (list, info, convert, edgetpu, micro, bench, report, ...) and `resnet-train`.
+"""Command line: `resnet-tflite` (list, info, convert, prune, edgetpu, micro, bench, report, ...) and `resnet-train`.
 
 Heavy imports (TensorFlow) happen inside the commands that need them, so `--help` is instant.
 """
@@ -24,6 +24,7 @@ LAZY_COMMANDS = {
     "report": "keras_resnet.cli_bench:report",
     "edgetpu": "keras_resnet.cli_deploy:edgetpu",
     "micro": "keras_resnet.cli_deploy:micro",
+    "prune": "keras_resnet.cli_prune:prune",
 }
 
 

@@ -80,6 +80,7 @@ def build(
     shortcut: str | None = "default",
     preprocess=None,
     framework: str = "keras",
+    inner_widths=None,
 ) -> keras.Model:
     """Build `spec` as a Keras functional model (the arguments of keras.applications, plus ours).
 
@@ -87,6 +88,8 @@ def build(
     (keras.applications). shortcut: "A", "B", "C" or None for a plain net (default: the spec's). preprocess:
     "cifar10", "imagenet", "unit", (mean, std) or None, folded into the graph. framework: "keras" or
     "tf_keras" for a Keras 2 twin (what TensorFlow Model Optimization needs) with the same names.
+    inner_widths: per stage, per block, the filters of the convs no shortcut ties (absolute counts, not
+    scaled by `width`; see `specs.Spec.inner_widths`): what channel pruning narrows. Default: the spec's.
     """
     if framework not in ("keras", "tf_keras"):
         raise ValueError(f"framework must be 'keras' or 'tf_keras'. Received: framework={framework!r}")
@@ -95,7 +98,7 @@ def build(
 
         return to_tf_keras(build(spec, include_top, weights, input_tensor, input_shape, pooling, classes,
                                  classifier_activation, name, preact=preact, width=width, variant=variant,
-                                 shortcut=shortcut, preprocess=preprocess))
+                                 shortcut=shortcut, preprocess=preprocess, inner_widths=inner_widths))
     if variant not in specs.VARIANTS:
         raise ValueError(f"variant must be one of {specs.VARIANTS}. Received: variant={variant!r}")
     if pooling not in POOLINGS:
@@ -107,6 +110,8 @@ def build(
         raise ValueError(f"classes must be a whole number >= 1. Received: classes={classes!r}")
     if shortcut != "default":
         spec = specs.with_shortcut(spec, shortcut)
+    if inner_widths is not None:
+        spec = specs.with_inner_widths(spec, inner_widths)
     # Keras walks the graph recursively (building, saving, converting): ResNet-1202 is ~3,600 layers deep.
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20 * sum(spec.blocks) * len(spec.widths) + 1000))
     layout = Layout(variant, preact, spec.shortcut)
@@ -124,7 +129,7 @@ def build(
     for i, (filters, blocks) in enumerate(zip(spec.widths, spec.blocks)):
         next_stride = strides[i + 1] if i + 1 < len(strides) else 1
         x = stage(x, spec.block, layout, specs.scaled(filters, width), blocks, strides[i],
-                  f"conv{i + 2}", next_stride)
+                  f"conv{i + 2}", next_stride, spec.inner_widths[i] if spec.inner_widths else None)
     if preact:
         x = batchnorm(x, layout, "post_bn")
         x = layers.Activation("relu", name="post_relu")(x)

@@ -7,6 +7,7 @@ builder, the registry, the CLI and the tests read this module, so a depth is dec
 from __future__ import annotations
 
 import difflib
+import numbers
 from dataclasses import dataclass, replace
 
 # Paper Table 1: depth -> (block kind, blocks per stage). Stage widths are the 3x3 filters of each stage.
@@ -40,10 +41,19 @@ class Spec:
     shortcut: str | None  # default shortcut option
     input_size: int
     classes: int
+    # Per stage, per block: the filters of the convs inside the block that no shortcut ties (the first
+    # conv of a basic block, the first two of a bottleneck), as absolute channel counts that the width
+    # multiplier does not scale. None: the stage width, as in the paper. Channel pruning sets them.
+    inner_widths: tuple[tuple[tuple[int, ...], ...], ...] | None = None
 
     @property
     def plain(self) -> bool:
         return self.shortcut is None
+
+    @property
+    def inner_convs(self) -> int:
+        """How many convs of each block have free output channels: 1 (basic) or 2 (bottleneck)."""
+        return 1 if self.block == "basic" else 2
 
 
 def cifar_n(depth: int) -> int:
@@ -110,6 +120,35 @@ def with_shortcut(spec: Spec, shortcut: str | None) -> Spec:
     if shortcut not in SHORTCUTS:
         raise ValueError(f"shortcut must be one of 'A', 'B', 'C' or None (plain). Received: shortcut={shortcut!r}")
     return replace(spec, shortcut=shortcut)
+
+
+def _sequence_of(value, length: int) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) == length
+
+
+def _channel_count(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+
+def with_inner_widths(spec: Spec, inner_widths) -> Spec:
+    """The same spec with per-block inner widths (see `Spec.inner_widths`), validated against its blocks.
+
+    `inner_widths[s][b]` holds `spec.inner_convs` whole numbers >= 1 for block b of stage s; None
+    restores the paper's widths.
+    """
+    if inner_widths is None:
+        return replace(spec, inner_widths=None)
+    valid = _sequence_of(inner_widths, len(spec.blocks)) and all(
+        _sequence_of(stage, blocks) and all(
+            _sequence_of(block, spec.inner_convs) and all(map(_channel_count, block)) for block in stage)
+        for stage, blocks in zip(inner_widths, spec.blocks))
+    if not valid:
+        raise ValueError(
+            f"inner_widths of {spec.name} needs, per stage, per block ({'-'.join(map(str, spec.blocks))} "
+            f"blocks), {spec.inner_convs} whole number(s) >= 1. Received: inner_widths={inner_widths!r}"
+        )
+    frozen = tuple(tuple(tuple(int(w) for w in block) for block in stage) for stage in inner_widths)
+    return replace(spec, inner_widths=frozen)
 
 
 def scaled(width: int, multiplier: float) -> int:

@@ -1,0 +1,104 @@
+"""`resnet-tflite prune`: channel pruning and fine-tuning, a thin wrapper over keras_resnet.prune and .train."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+import click
+
+from keras_resnet import prune as pruning  # NumPy only at import: --help stays instant
+from keras_resnet import recipes
+from keras_resnet.cli import CONTEXT
+from keras_resnet.errors import UserError, cli_errors
+
+
+class OneLineUsage(click.Command):
+    """A command whose bad options (a value of the wrong type, an unknown or missing option) are reported
+    like every other error here: one `error:` line on stderr, exit code 2 as click uses, no usage block."""
+
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as err:
+            print(f"error: {err.format_message()} (see `{ctx.command_path} --help`)", file=sys.stderr)
+            sys.exit(2)
+
+
+@click.command(cls=OneLineUsage, context_settings=CONTEXT)
+@click.argument("model", metavar="MODEL.keras")
+@click.option("--channels", help="Fraction of filters to remove from each prunable conv: one ratio (0.5) or "
+              "one per stage (0.25,0.5,0.5).")
+@click.option("--macs", type=float, help="Instead of --channels: the fraction of MACs to keep (0.6); met by "
+              "the smallest ratio common to all prunable convs.")
+@click.option("--criterion", type=click.Choice(pruning.CRITERIA), default=pruning.CRITERIA[0],
+              show_default=True, help="Filters removed: smallest L1 norm (Li et al. 2017) or smallest "
+                                      "BatchNorm |gamma| (Liu et al. 2017).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The pruned .keras file.")
+@click.option("--data", "data_source", help="Fine-tuning data SOURCE (folder:, npz:, tfds:); not needed "
+              "with --epochs 0.")
+@click.option("--epochs", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Fine-tuning epochs; 0 keeps the pruned weights as they are.")
+@click.option("--recipe", type=click.Choice(sorted(recipes.RECIPES)), default="finetune", show_default=True,
+              help="Training recipe the options below override (see resnet-train).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Peak learning rate.")
+@click.option("--schedule", type=click.Choice(recipes.SCHEDULES), help="step, cosine or onecycle.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Batch size.")
+@click.option("--weight-decay", type=click.FloatRange(min=0), help="Weight decay, PyTorch semantics.")
+@click.option("--nesterov/--no-nesterov", default=None, help="Nesterov momentum.")
+@click.option("--seed", type=int, help="Seed of shuffling and augmentation.")
+@click.option("--mixed-precision", type=click.Choice(["auto", "off", "bf16", "fp16"]), default="auto",
+              show_default=True, help="auto: bfloat16 where the hardware has it natively.")
+@click.option("--run-dir", type=click.Path(file_okay=False), help="Keep the fine-tuning run (history, "
+              "curves, metrics.json) here; default: a temporary folder.")
+@click.option("--unsafe-load", is_flag=True, help="Allow Lambda layers in MODEL (runs its code).")
+@cli_errors
+def prune(model, channels, macs, criterion, out, data_source, epochs, recipe, mixed_precision, run_dir,
+          unsafe_load, **hyper):
+    """Remove whole filters from MODEL's residual blocks, rebuild it narrower, fine-tune it, write OUT.
+
+    The first conv of each basic block and the first two of each bottleneck lose filters (no shortcut
+    ties their channels); the model is rebuilt dense, so it is smaller and faster once converted.
+
+    Example: resnet-tflite prune r20.keras --channels 0.5 --data folder:cifar10-jpg --epochs 15 --out r20p.keras
+    """
+    from keras_resnet.io import atomic_path, check_writable, load_keras_model, readable_file
+
+    if (channels is None) == (macs is None):
+        raise UserError("Give --channels RATIO or --macs FRACTION (exactly one).")
+    if not out.endswith(".keras"):
+        raise UserError(f"--out must name a .keras file. Received: {out}")
+    if epochs and not data_source:
+        raise UserError("Fine-tuning needs --data SOURCE; pass --epochs 0 to keep the pruned weights untuned.")
+    ratios = pruning.parse_ratios(channels) if channels else None  # bad input fails before TensorFlow loads
+    if macs is not None:
+        pruning.check_macs_fraction(macs)
+    if run_dir and os.path.exists(os.path.join(run_dir, "config.json")):
+        raise UserError(f"{run_dir} already holds a run: choose another --run-dir. Received: {run_dir}")
+    readable_file(model, "Model file")
+    check_writable(out)
+
+    from keras_resnet.train import save_model
+
+    net = load_keras_model(model, unsafe=unsafe_load)
+    result = pruning.prune(net, ratios, macs, criterion)
+    report = result.report
+    click.echo(f"pruned {net.name}: {report['params']['before']:,} -> {report['params']['after']:,} parameters, "
+               f"{report['macs_kept']:.1%} of the MACs kept", err=True)
+    if not epochs:
+        save_model(result.model, out)
+    else:
+        # Keras prints training progress on stdout; it goes to stderr so that stdout holds only the report
+        with tempfile.TemporaryDirectory(prefix="resnet-prune-run-") as scratch, \
+                contextlib.redirect_stdout(sys.stderr):
+            tuned, metrics = pruning.fine_tune(result.model, data_source, run_dir or scratch, recipe,
+                                               epochs=epochs, mixed_precision=mixed_precision, **hyper)
+            with atomic_path(out, suffix=".keras") as tmp:
+                shutil.copyfile(tuned, tmp)
+        report["fine_tuning"] = {"data": data_source, "epochs": epochs, "recipe": recipe, "run_dir": run_dir,
+                                 **{k: v for k, v in hyper.items() if v is not None}, "metrics": metrics}
+    report["out"] = out
+    click.echo(json.dumps(report, indent=2))
