@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from keras_resnet import bench, report, runtime, sysinfo
+from keras_resnet import bench, report, runtime, sources, sysinfo
 from keras_resnet.errors import UserError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -136,6 +136,22 @@ def test_run_times_everything_on_the_given_clock(models):
     assert rows[0]["input"]["dtype"] == "int8" and rows[2]["input"]["dtype"] == "float32"
 
 
+def test_outputs_keep_every_images_raw_output(models):
+    settings = bench.Settings(threads=[1], warmup=0, runs=1, data=models["data"], limit=20, outputs=True)
+    result = bench.run([str(models["int8"]), str(models["float32"])], settings)
+    images = sources.load(models["data"], limit=20)
+    for r, path, kind in zip(result["results"], (models["int8"], models["float32"]), (int, float)):
+        kept = r["accuracy"]["outputs"]
+        raw = runtime.TFLiteModel(str(path)).run_raw(images.x)
+        assert kept["labels"] == images.y.tolist() and np.array_equal(np.asarray(kept["values"]), raw)
+        assert all(isinstance(v, kind) for v in kept["values"][0])  # int8 outputs stay integers
+        top1 = np.mean(np.argmax(np.asarray(kept["values"]), axis=1) == images.y)
+        assert top1 == pytest.approx(r["accuracy"]["top1"])
+    json.dumps(result)
+    without = bench.run([str(models["int8"])], bench.Settings(warmup=0, runs=1, data=models["data"], limit=20))
+    assert without["results"][0]["accuracy"]["outputs"] is None
+
+
 # ---------------------------------------------------------------- the command line: schemas and errors
 
 def run_bench(*args, cwd=ROOT):
@@ -172,6 +188,7 @@ def test_json_and_csv_schemas_are_stable_and_documented(models, tmp_path):
     ("edgetpu", "No usable Edge TPU"),
     ("size", "has 32x32x3 images but tiny_i8 takes 16x16x3"),
     ("output", "is not a writable directory"),
+    ("outputs", "--outputs keeps the outputs on the --data images"),
 ])
 def test_errors_are_one_clear_line(models, tmp_path, case, expected):
     corrupt = tmp_path / "corrupt.tflite"
@@ -181,7 +198,8 @@ def test_errors_are_one_clear_line(models, tmp_path, case, expected):
             "delegate": [models["int8"], "--delegate", tmp_path / "libnothing.so"],
             "edgetpu": [models["int8"], "--edgetpu"],
             "size": [models["int8"], "--data", models["big"]],
-            "output": [models["int8"], "--json", tmp_path / "no-such-dir" / "r.json"]}[case]
+            "output": [models["int8"], "--json", tmp_path / "no-such-dir" / "r.json"],
+            "outputs": [models["int8"], "--outputs"]}[case]
     code, stdout, stderr = run_bench(*args)
     assert code == 1
     assert stderr.count("\n") == 0 and stderr.startswith("error: ") and expected in stderr, stderr
