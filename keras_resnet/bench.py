@@ -551,14 +551,32 @@ def write_outputs(result: dict, json_path: str | None, csv_path: str | None) -> 
         write_text(csv_path, to_csv(result))
 
 
+def refuse_emulated(systems: list[dict], what: str) -> None:
+    """A UserError when any system record says emulation: emulated timings never become or meet a reference."""
+    emulated = [s["emulation"] for s in systems if s["emulation"]["emulated"]]
+    if emulated:
+        evidence = "; ".join(emulated[0].get("evidence") or ["qemu"])
+        raise UserError(f"{what}: timings measured under emulation ({evidence}) are not device figures and "
+                        f"cannot serve as a reference; measure on the device itself.")
+
+
 def attach_comparison(result: dict, path: str, tolerance: float) -> None:
-    """Compare with the reference at `path`; a missing machine file is a warning, not an error."""
+    """Compare with the reference at `path`; a missing machine file is a warning, not an error.
+
+    An emulated run is not compared (its timings say nothing about a device), and a reference holding
+    emulated runs is refused, so emulated figures can neither pass nor fail a device check.
+    """
+    if result["system"]["emulation"]["emulated"]:
+        result["warnings"].append("emulated timings are not compared with references: nothing compared")
+        return
     ref = reference_file(path, result["system"])
     if ref is None:
         result["warnings"].append(f"no reference file for this machine ({machine_id(result['system'])}.json) "
                                   f"in {path}: nothing compared")
         return
-    result["comparison"] = compare(result, load_results(ref), tolerance)
+    references = load_results(ref)
+    refuse_emulated([r["system"] for r in references], ref)
+    result["comparison"] = compare(result, references, tolerance)
     result["comparison"]["reference"] = ref
 
 

@@ -253,6 +253,33 @@ def test_compare_with_a_directory_lacking_this_machine_warns(tmp_path):
     assert result["comparison"]["regressions"] == 1
 
 
+def test_emulated_timings_never_meet_a_reference(tmp_path):
+    reference = tmp_path / "ref.json"
+    reference.write_text(json.dumps({"schema": bench.REFERENCE_SCHEMA, "runs": [fake_result([("a", 1, 1.0, None)])]}))
+    emulated = {**fake_result([("a", 1, 9.0, None)], emulated=True), "warnings": [], "comparison": None}
+    bench.attach_comparison(emulated, str(reference), 0.1)
+    assert emulated["comparison"] is None and "emulated timings are not compared" in emulated["warnings"][0]
+
+    reference.write_text(json.dumps({"schema": bench.REFERENCE_SCHEMA, "runs": [
+        fake_result([("a", 1, 1.0, None)]), fake_result([("a", 1, 50.0, None)], emulated=True)]}))
+    device = {**fake_result([("a", 1, 1.0, None)]), "warnings": [], "comparison": None}
+    with pytest.raises(UserError, match="timings measured under emulation .* cannot serve as a reference"):
+        bench.attach_comparison(device, str(reference), 0.1)
+
+
+def test_reference_script_refuses_to_run_under_emulation(monkeypatch, capsys):
+    from conftest import load_tool
+
+    tool = load_tool("bench_models")
+    monkeypatch.setattr(sysinfo, "emulation", lambda root="/": {"emulated": True, "evidence": ["qemu test"]})
+    monkeypatch.setattr(tool, "measure_ghz", lambda: pytest.fail("measured although emulated"))
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main([])
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err.startswith("error: tools/bench_models.py writes tflite/reference/: timings "
+                                              "measured under emulation (qemu test)")
+
+
 def test_results_files_must_be_benchmark_results(tmp_path):
     path = tmp_path / "other.json"
     path.write_text(json.dumps({"schema": "something-else"}))
@@ -298,10 +325,21 @@ def test_system_record_degrades_when_sources_are_absent(tmp_path):
 
 def test_qemu_user_emulation_is_detected(tmp_path):
     root = make_tree(tmp_path, {"proc/cpuinfo": "vendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\n",
+                                "proc/sys/kernel/arch": "x86_64\n",
                                 "proc/sys/fs/binfmt_misc/qemu-aarch64": "enabled\ninterpreter /usr/bin/qemu\n"})
     found = sysinfo.emulation(root, machine="aarch64")
-    assert found["emulated"] is True and len(found["evidence"]) == 2
+    assert found["emulated"] is True and len(found["evidence"]) == 3
     assert sysinfo.emulation(root, machine="x86_64")["emulated"] is False
+
+
+def test_emulation_is_seen_when_qemu_fakes_cpuinfo(tmp_path):
+    faked = make_tree(tmp_path / "faked", {"proc/cpuinfo": "processor\t: 0\nCPU implementer\t: 0x41\n",
+                                           "proc/sys/kernel/arch": "x86_64\n"})
+    assert sysinfo.emulation(faked, machine="aarch64")["evidence"] == [
+        "aarch64 Python on an x86_64 kernel (/proc/sys/kernel/arch)"]
+    pi_32bit = make_tree(tmp_path / "pi", {"proc/cpuinfo": "CPU implementer\t: 0x41\n",
+                                           "proc/sys/kernel/arch": "aarch64\n"})
+    assert sysinfo.emulation(pi_32bit, machine="armv7l")["emulated"] is False  # 32-bit OS on a 64-bit kernel
 
 
 def test_throttle_flags_are_decoded():
