@@ -35,9 +35,15 @@ USERLAND = pathlib.Path(os.environ.get("ARM64_ROOT", "/var/cache/arm64-userland"
 TRAINED_RESNET20 = ROOT / "tflite" / "reference" / "resnet20_cifar10_jpg.keras"
 DEVICE_VENV = "/root/resnet-tflite"  # setup_device.sh's default (~/resnet-tflite), as a Pi user gets it
 IMAGES_PER_CLASS = 30
-# What debootstrap and apt print when the Debian mirror cannot be reached, beside pip's signs.
-APT_OFFLINE_SIGNS = ("Failed getting release file", "Couldn't download", "Temporary failure resolving",
-                     "Could not resolve", "Failed to fetch", "Unable to locate package")
+# pip's signs of an unreachable registry; "No matching distribution" alone is left out: on aarch64 it can
+# mean a dependency has no wheel for the architecture, which is a finding, not a reason to skip.
+UNREACHABLE_SIGNS = tuple(sign for sign in OFFLINE_SIGNS if not sign.startswith("No matching"))
+# What debootstrap (in its log), wget and apt print when the Debian mirror cannot be reached, and what
+# mount and chroot print where the machine forbids them (an unprivileged container).
+CANNOT_SET_UP_SIGNS = UNREACHABLE_SIGNS + (
+    "unable to resolve host address", "Failed getting release file", "Couldn't download",
+    "Temporary failure resolving", "Could not resolve", "Failed to fetch", "Unable to locate package",
+    "Operation not permitted", "permission denied")
 MINIMUM_AGREEMENT = 0.99  # top-1 identical on at least 99% of images
 MAX_INT8_STEPS = 16  # largest int8 output difference tolerated: 1/16 of the output range (10 seen, ResNet-20)
 
@@ -53,6 +59,8 @@ def run_inside(project: pathlib.Path, script: str, timeout=1800) -> pathlib.Path
     (project / "run.sh").write_text("set -eu\n" + script)
     done = arm64("run", project, "--", "sh", "run.sh", timeout=timeout)
     if done.returncode != 0:
+        if any(sign in done.stdout + done.stderr for sign in UNREACHABLE_SIGNS):
+            pytest.skip(f"package registry unreachable from the arm64 userland: {done.stdout.strip()[-300:]}")
         pytest.fail(f"inside the arm64 userland, exit {done.returncode}:\n{done.stdout[-3000:]}\n"
                     f"{done.stderr[-3000:]}")
     return USERLAND / "project"
@@ -67,9 +75,11 @@ def userland():
         pytest.skip("the arm64 userland needs root (chroot, binfmt_misc): the aarch64 device side is not tested")
     done = arm64("setup")
     if done.returncode != 0:
-        output = (done.stdout + done.stderr).strip()
-        if any(sign in output for sign in OFFLINE_SIGNS + APT_OFFLINE_SIGNS):
-            pytest.skip(f"package registries unreachable, arm64 userland not built: {output[-300:]}")
+        log = USERLAND.with_name(USERLAND.name + ".tmp") / "debootstrap" / "debootstrap.log"
+        output = (done.stdout + done.stderr + (log.read_text(errors="replace") if log.exists() else "")).strip()
+        if any(sign in output for sign in CANNOT_SET_UP_SIGNS):
+            last = " | ".join(output.splitlines()[-3:])
+            pytest.skip(f"the arm64 userland cannot be built here (no registry, or no privilege): {last[-300:]}")
         pytest.fail(f"arm64-userland setup failed:\n{output[-3000:]}")
     return USERLAND
 
@@ -180,13 +190,14 @@ def check_agreement(x86: dict, aarch64: dict, models: list[pathlib.Path], images
     rows = compare_outputs.agreement(x86, aarch64, ("x86-64", "aarch64"))
     print("\nA: x86-64 (this machine), B: aarch64 (qemu userland)\n" + compare_outputs.format_rows(rows))
     assert sorted(r["model"] for r in rows) == sorted(m.stem for m in models)
+    largest = {r["model"]: np.abs(r["accuracy"]["outputs"]["values"]).max() for r in x86["results"]}
     for r in rows:
         assert r["images"] == images
         assert r["top1_agreement" if trained else "top1_agreement_untied"] >= MINIMUM_AGREEMENT, r
         if r["output_dtype"] == "int8":
             assert r["max_abs_diff"] <= MAX_INT8_STEPS, r
-        else:
-            assert r["max_abs_diff"] < 1e-4, r
+        else:  # float32 sums in another order: rounding only, relative to the outputs' size
+            assert r["max_abs_diff"] <= 1e-5 * max(1.0, largest[r["model"]]), r
     return rows
 
 
