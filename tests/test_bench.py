@@ -280,6 +280,27 @@ def test_reference_script_refuses_to_run_under_emulation(monkeypatch, capsys):
                                               "measured under emulation (qemu test)")
 
 
+def test_outputs_of_two_machines_are_compared_image_by_image():
+    from conftest import load_tool
+
+    compare_outputs = load_tool("compare_outputs")
+
+    def result(values, sha="abc"):
+        return {"results": [{"model": "m", "threads": 1, "delegate": "xnnpack", "sha256": sha,
+                             "output": {"dtype": "int8", "scale": 0.5, "zero_point": 0},
+                             "accuracy": {"top1": 0.5, "outputs": {"labels": [0, 1, 2], "values": values}}}]}
+    a = result([[5, 1, 0], [3, 3, 0], [0, 1, 9]])  # the second image ties its two best classes
+    b = result([[5, 2, 0], [3, 4, 0], [0, 1, 7]])
+    row, = compare_outputs.agreement(a, b)
+    assert row["top1_agreement"] == pytest.approx(2 / 3) and row["tied"] == 1 and row["top1_agreement_untied"] == 1.0
+    assert row["max_abs_diff"] == 2 and row["max_abs_diff_dequantized"] == 1.0
+    with pytest.raises(UserError, match="different model file"):
+        compare_outputs.agreement(a, result([[5, 1, 0]] * 3, sha="other"))
+    a["results"][0]["accuracy"]["outputs"] = None
+    with pytest.raises(UserError, match="run bench with --data and --outputs"):
+        compare_outputs.agreement(a, b)
+
+
 def test_results_files_must_be_benchmark_results(tmp_path):
     path = tmp_path / "other.json"
     path.write_text(json.dumps({"schema": "something-else"}))
