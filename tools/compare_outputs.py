@@ -5,10 +5,11 @@
 Both files come from `python -m keras_resnet.bench MODELS --data SOURCE --outputs --json OUT` with the same
 model files and images, e.g. on the workstation and on a Raspberry Pi. Rows are matched by model, thread
 count and delegate. Per row it prints the images compared, the fraction whose top-1 class is the same (of
-all images, and of those whose highest output in A is unique: an int8 model can score two classes exactly
-alike, and then its top-1 is decided by the class index alone, so one quantization step anywhere flips
-it), and the largest absolute difference between the two outputs, in the output tensor's own units
-(quantization steps for an int8 model) and dequantized. tests/test_arm64.py holds an aarch64 run to it.
+all images, and of those whose highest output is unique in both runs: an int8 model can score two classes
+exactly alike, and its top-1 is then decided by the class index alone, so one quantization step anywhere
+flips it), and the mean and largest absolute difference between the two outputs, in the output tensor's
+own units (quantization steps for an int8 model), the largest also dequantized. tests/test_arm64.py holds
+an aarch64 run to it.
 """
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ def _outputs(row: dict, where: str) -> dict:
     return kept
 
 
+def _unique_top(values: np.ndarray) -> np.ndarray:
+    """Per image: whether exactly one class has the highest output."""
+    return np.sum(values == values.max(1, keepdims=True), axis=1) == 1
+
+
 def agreement(a: dict, b: dict, names=("a", "b")) -> list[dict]:
     """Per row of `a` that `b` also has: images, top-1 agreement and the largest output differences."""
     theirs = {bench.row_key(r): r for r in b["results"]}
@@ -47,13 +53,14 @@ def agreement(a: dict, b: dict, names=("a", "b")) -> list[dict]:
                             f"differ): use the same --data and --limit.")
         x, y = np.asarray(x["values"], np.float64), np.asarray(y["values"], np.float64)
         same = x.argmax(1) == y.argmax(1)
-        untied = np.sum(x == x.max(1, keepdims=True), axis=1) == 1
-        diff = float(np.abs(x - y).max())
+        untied = _unique_top(x) & _unique_top(y)
+        diff = np.abs(x - y)
         scale = mine["output"]["scale"] if mine["output"]["dtype"] in ("int8", "uint8", "int16") else 0.0
         rows.append({"model": mine["model"], "threads": mine["threads"], "output_dtype": mine["output"]["dtype"],
                      "images": len(x), "top1_agreement": float(np.mean(same)), "tied": int(np.sum(~untied)),
                      "top1_agreement_untied": float(np.mean(same[untied])) if untied.any() else None,
-                     "max_abs_diff": diff, "max_abs_diff_dequantized": diff * scale if scale else diff,
+                     "mean_abs_diff": float(diff.mean()), "max_abs_diff": float(diff.max()),
+                     "max_abs_diff_dequantized": float(diff.max() * scale if scale else diff.max()),
                      "top1": (mine["accuracy"]["top1"], other["accuracy"]["top1"])})
     return rows
 
@@ -61,13 +68,14 @@ def agreement(a: dict, b: dict, names=("a", "b")) -> list[dict]:
 def format_rows(rows: list[dict]) -> str:
     """A fixed-width table of `agreement` rows (A and B are the two results, in the order given)."""
     lines = [f"{'model':<24}{'thr':>4}{'images':>8}{'top-1 same':>12}{'tied':>6}{'untied same':>13}"
-             f"{'max |diff|':>12}{'dequantized':>13}{'top-1 A':>9}{'top-1 B':>9}"]
+             f"{'mean |diff|':>13}{'max |diff|':>12}{'dequantized':>13}{'top-1 A':>9}{'top-1 B':>9}"]
     for r in rows:
         unit = " LSB" if r["output_dtype"] != "float32" else ""
         untied = "-" if r["top1_agreement_untied"] is None else format(r["top1_agreement_untied"], ".4f")
+        largest = format(r["max_abs_diff"], ".3g") + unit
         lines.append(f"{r['model'][:23]:<24}{r['threads']:>4}{r['images']:>8}{r['top1_agreement']:>12.4f}"
-                     f"{r['tied']:>6}{untied:>13}{format(r['max_abs_diff'], '.3g') + unit:>12}{r['max_abs_diff_dequantized']:>13.3g}"
-                     f"{r['top1'][0]:>9.4f}{r['top1'][1]:>9.4f}")
+                     f"{r['tied']:>6}{untied:>13}{r['mean_abs_diff']:>13.3g}{largest:>12}"
+                     f"{r['max_abs_diff_dequantized']:>13.3g}{r['top1'][0]:>9.4f}{r['top1'][1]:>9.4f}")
     return "\n".join(lines)
 
 
