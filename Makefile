@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test test-slow test-all clean
+.PHONY: demo test test-slow test-arm64 test-all clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,15 @@ demo: $(STAMP)
 	$(PY) -m keras_resnet.demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not slow and not arm64" $(PYTEST_ARGS)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
+
+# The device side in an emulated Raspberry Pi userland (aarch64; root and the package registries, skipped
+# with the reason shown otherwise). The userland is built once into $$ARM64_ROOT (/var/cache/arm64-userland).
+test-arm64: $(STAMP)
+	$(PY) -m pytest -q -rs -m "arm64 and not slow" $(PYTEST_ARGS)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -58,6 +58,7 @@ class Settings:
     limit: int | None = 500
     pin: list[int] | None = None
     seed: int = 0
+    outputs: bool = False
 
     def delegate_label(self) -> str:
         """One word for the accelerator path: edgetpu, the external delegate's file name, xnnpack or cpu."""
@@ -198,17 +199,26 @@ def load_images(settings: Settings, variants: list[Variant]):
 
 
 def topk(outputs: np.ndarray, labels: np.ndarray) -> dict:
-    """Top-1 and top-5 accuracy (top-5 is None below 5 classes)."""
-    order = np.argsort(-outputs, axis=1)
+    """Top-1 and top-5 accuracy (top-5 is None below 5 classes).
+
+    The sort is stable, so classes an int8 model scores exactly alike rank by class index on every machine
+    (NumPy's default sort orders ties differently on x86 and ARM).
+    """
+    order = np.argsort(-outputs, axis=1, kind="stable")
     top5 = float(np.mean(np.any(order[:, :5] == labels[:, None], axis=1))) if outputs.shape[1] >= 5 else None
     return {"images": int(len(labels)), "top1": float(np.mean(order[:, 0] == labels)), "top5": top5}
 
 
-def accuracy(variant: Variant, images, source: str) -> dict:
-    """Top-1/top-5 of the model on the images, quantized with the model's own input parameters."""
-    outputs = variant.model.run(images.x)
-    result = topk(outputs, images.y)
-    result.update({"source": source, "classes": len(images.classes)})
+def accuracy(variant: Variant, images, source: str, keep_outputs: bool = False) -> dict:
+    """Top-1/top-5 of the model on the images, quantized with the model's own input parameters.
+
+    With `keep_outputs`, every image's label and raw output (as the output tensor holds it: integers for
+    an int8 model) are kept too, so runs on two machines can be compared image by image.
+    """
+    raw = variant.model.run_raw(images.x)
+    result = topk(variant.model.float_outputs(raw), images.y)
+    result.update({"source": source, "classes": len(images.classes),
+                   "outputs": {"labels": images.y.tolist(), "values": raw.tolist()} if keep_outputs else None})
     return result
 
 
@@ -307,7 +317,7 @@ def run(paths: list[str], settings: Settings, clock=time.perf_counter_ns, argv=N
     if images is not None:
         say(f"accuracy on {len(images)} images of {settings.data}")
         for v, r in zip(variants, rows):
-            r["accuracy"] = accuracy(v, images, settings.data)
+            r["accuracy"] = accuracy(v, images, settings.data, settings.outputs)
     system.update(thermal_before=thermal_before, thermal_after=sysinfo.thermal(),
                   peak_rss_bytes=sysinfo.peak_rss_bytes())
     for r in rows:
@@ -509,6 +519,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     add("--data", metavar="SOURCE", help="labelled images (folder:PATH or npz:PATH) for top-1/top-5")
     add("--split", default="test", choices=("train", "test"), help="split of --data (default test)")
     add("--limit", type=int, default=500, metavar="N", help="images from --data, class-balanced (default 500)")
+    add("--outputs", action="store_true",
+        help="with --data: keep every image's label and raw output in the JSON (compare machines image by image)")
     add("--pin", type=_int_list, metavar="CPU[,CPU...]", help="pin the process to these CPUs (Linux)")
     add("--json", metavar="OUT", help="write the full result as JSON")
     add("--csv", metavar="OUT", help="write one CSV row per model and thread count")
@@ -530,9 +542,11 @@ def settings_from(args) -> Settings:
         raise UserError("Use --edgetpu or --delegate, not both. Received: --edgetpu --delegate " + args.delegate)
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1. Received: --limit {args.limit}")
+    if args.outputs and not args.data:
+        raise UserError("--outputs keeps the outputs on the --data images: give --data too. Received: --outputs")
     return Settings(threads=args.threads, warmup=args.warmup, runs=args.runs, edgetpu=args.edgetpu,
                     delegate=args.delegate, xnnpack=args.xnnpack, data=args.data, split=args.split,
-                    limit=args.limit, pin=args.pin)
+                    limit=args.limit, pin=args.pin, outputs=args.outputs)
 
 
 def check_outputs(*paths: str | None) -> None:
@@ -552,14 +566,32 @@ def write_outputs(result: dict, json_path: str | None, csv_path: str | None) -> 
         write_text(csv_path, to_csv(result))
 
 
+def refuse_emulated(systems: list[dict], what: str) -> None:
+    """A UserError when any system record says emulation: emulated timings never become or meet a reference."""
+    emulated = [s["emulation"] for s in systems if s["emulation"]["emulated"]]
+    if emulated:
+        evidence = "; ".join(emulated[0].get("evidence") or ["qemu"])
+        raise UserError(f"{what}: timings measured under emulation ({evidence}) are not device figures and "
+                        f"cannot serve as a reference; measure on the device itself.")
+
+
 def attach_comparison(result: dict, path: str, tolerance: float) -> None:
-    """Compare with the reference at `path`; a missing machine file is a warning, not an error."""
+    """Compare with the reference at `path`; a missing machine file is a warning, not an error.
+
+    An emulated run is not compared (its timings say nothing about a device), and a reference holding
+    emulated runs is refused, so emulated figures can neither pass nor fail a device check.
+    """
+    if result["system"]["emulation"]["emulated"]:
+        result["warnings"].append("emulated timings are not compared with references: nothing compared")
+        return
     ref = reference_file(path, result["system"])
     if ref is None:
         result["warnings"].append(f"no reference file for this machine ({machine_id(result['system'])}.json) "
                                   f"in {path}: nothing compared")
         return
-    result["comparison"] = compare(result, load_results(ref), tolerance)
+    references = load_results(ref)
+    refuse_emulated([r["system"] for r in references], ref)
+    result["comparison"] = compare(result, references, tolerance)
     result["comparison"]["reference"] = ref
 
 

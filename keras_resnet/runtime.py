@@ -164,8 +164,9 @@ class TFLiteModel:
         self.invoke()
         return self.interpreter.get_tensor(self.output["index"])
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """Float outputs for a batch of inputs, one image at a time (the model's batch is 1)."""
+    def run_raw(self, x: np.ndarray) -> np.ndarray:
+        """Outputs for a batch of inputs as the output tensor holds them (integers for a quantized output),
+        one image at a time (the model's batch is 1)."""
         x = np.asarray(x)
         if self.input_shape[:1] != (1,):
             raise UserError(f"The model takes batches of shape {self.input_shape}; images are run one at a time: "
@@ -174,14 +175,18 @@ class TFLiteModel:
         if tuple(x.shape[1:]) != expected:
             raise ValueError(f"Images of shape {tuple(x.shape[1:])} do not fit the model's input {expected}. "
                              f"Resize them, or convert the model for this size. Received: {x.shape}")
-        outputs = []
-        for image in x:
-            raw = self.invoke_raw(self._prepare(image[None]))
-            if np.issubdtype(raw.dtype, np.integer):
-                scale, zero_point = self.output["quantization"]
-                raw = dequantize(raw, scale, zero_point)
-            outputs.append(raw[0])
-        return np.stack(outputs)
+        return np.stack([self.invoke_raw(self._prepare(image[None]))[0] for image in x])
+
+    def float_outputs(self, raw: np.ndarray) -> np.ndarray:
+        """Outputs of `run_raw` as the floats they stand for (dequantized when the output is integer)."""
+        if np.issubdtype(raw.dtype, np.integer):
+            scale, zero_point = self.output["quantization"]
+            return dequantize(raw, scale, zero_point)
+        return raw
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Float outputs for a batch of inputs, one image at a time (the model's batch is 1)."""
+        return self.float_outputs(self.run_raw(x))
 
 
 def _builtin_without_default_delegates():

@@ -15,6 +15,7 @@ import subprocess
 
 X86_VENDORS = ("GenuineIntel", "AuthenticAMD", "HygonGenuine")
 ARM_MACHINES = ("aarch64", "arm64", "armv7l", "armv6l", "armv8l")
+X86_MACHINES = ("x86_64", "AMD64", "i686", "i386")
 # Raspberry Pi `vcgencmd get_throttled` bits (documented by Raspberry Pi): now (0-3) and since boot (16-19).
 THROTTLE_BITS = {0: "under-voltage", 1: "arm-frequency-capped", 2: "throttled", 3: "soft-temperature-limit",
                  16: "under-voltage-occurred", 17: "arm-frequency-capping-occurred", 18: "throttling-occurred",
@@ -126,17 +127,21 @@ def thermal(root: str = "/") -> dict:
 def emulation(root: str = "/", machine: str | None = None) -> dict:
     """Whether this process runs under qemu user-mode emulation, with the evidence found.
 
-    Under qemu-user the kernel, /proc and /sys are the host's: an ARM Python sees an x86 /proc/cpuinfo,
-    and the host registers a qemu binfmt handler for this architecture. Timings measured so are not
-    device figures, and the result must say so.
+    Under qemu-user the kernel, /proc and /sys are the host's: an ARM Python sees an x86 /proc/cpuinfo
+    (newer qemu fakes that file, but not the kernel's own /proc/sys/kernel/arch), and the host registers
+    a qemu binfmt handler for this architecture (visible only where binfmt_misc is mounted). Timings
+    measured so are not device figures, and the result must say so.
     """
     machine = machine or platform.machine()
     evidence = []
     vendor = _cpuinfo(root).get("vendor_id", "")
     if machine in ARM_MACHINES and vendor in X86_VENDORS:
         evidence.append(f"{machine} Python on an {vendor} /proc/cpuinfo")
+    kernel = _read(root, "/proc/sys/kernel/arch")
+    if machine in ARM_MACHINES and kernel in X86_MACHINES:
+        evidence.append(f"{machine} Python on an {kernel} kernel (/proc/sys/kernel/arch)")
     handler = os.path.join(root, f"proc/sys/fs/binfmt_misc/qemu-{machine}")
-    if machine not in ("x86_64", "AMD64", "i686") and (_read("/", handler) or "").startswith("enabled"):
+    if machine not in X86_MACHINES and (_read("/", handler) or "").startswith("enabled"):
         evidence.append(f"binfmt handler qemu-{machine} is enabled")
     if os.environ.get("QEMU_LD_PREFIX") or os.environ.get("QEMU_CPU"):
         evidence.append("QEMU_* environment variables are set")

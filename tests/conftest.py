@@ -1,6 +1,8 @@
 """Shared fixtures: quiet TensorFlow, the CIFAR-10 (JPEG) images from ../shared, small helpers."""
+import importlib.util
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -14,6 +16,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHARED = pathlib.Path(os.environ.get("RESNET_SHARED", ROOT.parent / "shared"))
 CIFAR_TAR = SHARED / "data" / "cifar10-jpg.tar.gz"
 CACHE = ROOT / ".cache"
+# What pip prints when the package registry cannot be reached (tests that install then skip, saying why).
+OFFLINE_SIGNS = ("NewConnectionError", "Temporary failure in name resolution", "Network is unreachable",
+                 "No matching distribution found", "Could not fetch URL", "ConnectTimeout", "ProxyError")
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +51,39 @@ def run_cli(*args, input=None, env=None, timeout=600, prelude=""):
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, "-c", code, *map(str, rest)], capture_output=True, text=True,
                           input=input, env=full_env, timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, cifar_jpg):
+    """A small CIFAR net trained briefly on real images, so its predictions mean something."""
+    import keras
+
+    import keras_resnet as kr
+    from keras_resnet import sources
+
+    model = kr.ResNet8(preprocess="cifar10", width=0.5)
+    data = sources.load(f"folder:{cifar_jpg}", "train", limit=5000)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(data.x.astype("float32"), data.y, batch_size=64, epochs=5, verbose=0)
+    path = tmp_path_factory.mktemp("trained") / "resnet8.keras"
+    model.save(path)
+    return path
+
+
+def copy_source(target: pathlib.Path) -> pathlib.Path:
+    """The files a source install needs, copied so that building leaves the checkout untouched."""
+    target.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, target / name)
+    shutil.copytree(ROOT / "keras_resnet", target / "keras_resnet",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return target
+
+
+def load_tool(name: str):
+    """A script of tools/ imported as a module (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

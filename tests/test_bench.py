@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from keras_resnet import bench, report, runtime, sysinfo
+from keras_resnet import bench, report, runtime, sources, sysinfo
 from keras_resnet.errors import UserError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -136,6 +136,22 @@ def test_run_times_everything_on_the_given_clock(models):
     assert rows[0]["input"]["dtype"] == "int8" and rows[2]["input"]["dtype"] == "float32"
 
 
+def test_outputs_keep_every_images_raw_output(models):
+    settings = bench.Settings(threads=[1], warmup=0, runs=1, data=models["data"], limit=20, outputs=True)
+    result = bench.run([str(models["int8"]), str(models["float32"])], settings)
+    images = sources.load(models["data"], limit=20)
+    for r, path, kind in zip(result["results"], (models["int8"], models["float32"]), (int, float)):
+        kept = r["accuracy"]["outputs"]
+        raw = runtime.TFLiteModel(str(path)).run_raw(images.x)
+        assert kept["labels"] == images.y.tolist() and np.array_equal(np.asarray(kept["values"]), raw)
+        assert all(isinstance(v, kind) for v in kept["values"][0])  # int8 outputs stay integers
+        top1 = np.mean(np.argmax(np.asarray(kept["values"]), axis=1) == images.y)
+        assert top1 == pytest.approx(r["accuracy"]["top1"])
+    json.dumps(result)
+    without = bench.run([str(models["int8"])], bench.Settings(warmup=0, runs=1, data=models["data"], limit=20))
+    assert without["results"][0]["accuracy"]["outputs"] is None
+
+
 # ---------------------------------------------------------------- the command line: schemas and errors
 
 def run_bench(*args, cwd=ROOT):
@@ -172,6 +188,7 @@ def test_json_and_csv_schemas_are_stable_and_documented(models, tmp_path):
     ("edgetpu", "No usable Edge TPU"),
     ("size", "has 32x32x3 images but tiny_i8 takes 16x16x3"),
     ("output", "does not exist; create it first"),
+    ("outputs", "--outputs keeps the outputs on the --data images"),
 ])
 def test_errors_are_one_clear_line(models, tmp_path, case, expected):
     corrupt = tmp_path / "corrupt.tflite"
@@ -181,7 +198,8 @@ def test_errors_are_one_clear_line(models, tmp_path, case, expected):
             "delegate": [models["int8"], "--delegate", tmp_path / "libnothing.so"],
             "edgetpu": [models["int8"], "--edgetpu"],
             "size": [models["int8"], "--data", models["big"]],
-            "output": [models["int8"], "--json", tmp_path / "no-such-dir" / "r.json"]}[case]
+            "output": [models["int8"], "--json", tmp_path / "no-such-dir" / "r.json"],
+            "outputs": [models["int8"], "--outputs"]}[case]
     code, stdout, stderr = run_bench(*args)
     assert code == 1
     assert stderr.count("\n") == 0 and stderr.startswith("error: ") and expected in stderr, stderr
@@ -235,6 +253,54 @@ def test_compare_with_a_directory_lacking_this_machine_warns(tmp_path):
     assert result["comparison"]["regressions"] == 1
 
 
+def test_emulated_timings_never_meet_a_reference(tmp_path):
+    reference = tmp_path / "ref.json"
+    reference.write_text(json.dumps({"schema": bench.REFERENCE_SCHEMA, "runs": [fake_result([("a", 1, 1.0, None)])]}))
+    emulated = {**fake_result([("a", 1, 9.0, None)], emulated=True), "warnings": [], "comparison": None}
+    bench.attach_comparison(emulated, str(reference), 0.1)
+    assert emulated["comparison"] is None and "emulated timings are not compared" in emulated["warnings"][0]
+
+    reference.write_text(json.dumps({"schema": bench.REFERENCE_SCHEMA, "runs": [
+        fake_result([("a", 1, 1.0, None)]), fake_result([("a", 1, 50.0, None)], emulated=True)]}))
+    device = {**fake_result([("a", 1, 1.0, None)]), "warnings": [], "comparison": None}
+    with pytest.raises(UserError, match="timings measured under emulation .* cannot serve as a reference"):
+        bench.attach_comparison(device, str(reference), 0.1)
+
+
+def test_reference_script_refuses_to_run_under_emulation(monkeypatch, capsys):
+    from conftest import load_tool
+
+    tool = load_tool("bench_models")
+    monkeypatch.setattr(sysinfo, "emulation", lambda root="/": {"emulated": True, "evidence": ["qemu test"]})
+    monkeypatch.setattr(tool, "measure_ghz", lambda: pytest.fail("measured although emulated"))
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main([])
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err.startswith("error: tools/bench_models.py writes tflite/reference/: timings "
+                                              "measured under emulation (qemu test)")
+
+
+def test_outputs_of_two_machines_are_compared_image_by_image():
+    from conftest import load_tool
+
+    compare_outputs = load_tool("compare_outputs")
+
+    def result(values, sha="abc"):
+        return {"results": [{"model": "m", "threads": 1, "delegate": "xnnpack", "sha256": sha,
+                             "output": {"dtype": "int8", "scale": 0.5, "zero_point": 0},
+                             "accuracy": {"top1": 0.5, "outputs": {"labels": [0, 1, 2, 1], "values": values}}}]}
+    a = result([[5, 1, 0], [3, 3, 0], [0, 1, 9], [4, 6, 0]])  # A ties the second image's two best classes,
+    b = result([[5, 2, 0], [3, 4, 0], [0, 1, 7], [5, 5, 0]])  # B the fourth's
+    row, = compare_outputs.agreement(a, b)
+    assert row["top1_agreement"] == 0.5 and row["tied"] == 2 and row["top1_agreement_untied"] == 1.0
+    assert row["max_abs_diff"] == 2 and row["max_abs_diff_dequantized"] == 1.0
+    with pytest.raises(UserError, match="different model file"):
+        compare_outputs.agreement(a, result([[5, 1, 0]] * 4, sha="other"))
+    a["results"][0]["accuracy"]["outputs"] = None
+    with pytest.raises(UserError, match="run bench with --data and --outputs"):
+        compare_outputs.agreement(a, b)
+
+
 def test_results_files_must_be_benchmark_results(tmp_path):
     path = tmp_path / "other.json"
     path.write_text(json.dumps({"schema": "something-else"}))
@@ -280,10 +346,21 @@ def test_system_record_degrades_when_sources_are_absent(tmp_path):
 
 def test_qemu_user_emulation_is_detected(tmp_path):
     root = make_tree(tmp_path, {"proc/cpuinfo": "vendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\n",
+                                "proc/sys/kernel/arch": "x86_64\n",
                                 "proc/sys/fs/binfmt_misc/qemu-aarch64": "enabled\ninterpreter /usr/bin/qemu\n"})
     found = sysinfo.emulation(root, machine="aarch64")
-    assert found["emulated"] is True and len(found["evidence"]) == 2
+    assert found["emulated"] is True and len(found["evidence"]) == 3
     assert sysinfo.emulation(root, machine="x86_64")["emulated"] is False
+
+
+def test_emulation_is_seen_when_qemu_fakes_cpuinfo(tmp_path):
+    faked = make_tree(tmp_path / "faked", {"proc/cpuinfo": "processor\t: 0\nCPU implementer\t: 0x41\n",
+                                           "proc/sys/kernel/arch": "x86_64\n"})
+    assert sysinfo.emulation(faked, machine="aarch64")["evidence"] == [
+        "aarch64 Python on an x86_64 kernel (/proc/sys/kernel/arch)"]
+    pi_32bit = make_tree(tmp_path / "pi", {"proc/cpuinfo": "CPU implementer\t: 0x41\n",
+                                           "proc/sys/kernel/arch": "aarch64\n"})
+    assert sysinfo.emulation(pi_32bit, machine="armv7l")["emulated"] is False  # 32-bit OS on a 64-bit kernel
 
 
 def test_throttle_flags_are_decoded():

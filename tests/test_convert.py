@@ -7,7 +7,7 @@ import pytest
 
 import keras_resnet as kr
 from conftest import run_cli
-from keras_resnet import convert, metadata, sources, specs
+from keras_resnet import convert, metadata, specs
 from keras_resnet.runtime import TFLiteModel
 
 
@@ -22,21 +22,6 @@ def op_names_and_dtypes(tflite_bytes):
 def random_calibration(shape, n=8):
     rng = np.random.default_rng(0)
     return convert.representative_from(rng.integers(0, 256, (n, *shape)).astype(np.float32))
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, cifar_jpg):
-    """A small CIFAR net trained briefly on real images, so its predictions mean something."""
-    import keras
-
-    model = kr.ResNet8(preprocess="cifar10", width=0.5)
-    data = sources.load(f"folder:{cifar_jpg}", "train", limit=5000)
-    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(data.x.astype("float32"), data.y, batch_size=64, epochs=5, verbose=0)
-    path = tmp_path_factory.mktemp("trained") / "resnet8.keras"
-    model.save(path)
-    return path
 
 
 @pytest.mark.parametrize("io,dtype", [("int8", "int8"), ("uint8", "uint8"), ("float", "float32")])

@@ -6,28 +6,15 @@ package registry cannot be reached.
 """
 import json
 import os
-import pathlib
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from conftest import OFFLINE_SIGNS, ROOT, copy_source
+
 SETUP = ROOT / "tflite" / "setup_device.sh"
-OFFLINE_SIGNS = ("NewConnectionError", "Temporary failure in name resolution", "Network is unreachable",
-                 "No matching distribution found", "Could not fetch URL", "ConnectTimeout", "ProxyError")
-
-
-def copy_source(target: pathlib.Path) -> pathlib.Path:
-    """The files a source install needs, copied so that building leaves the checkout untouched."""
-    target.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, target / name)
-    shutil.copytree(ROOT / "keras_resnet", target / "keras_resnet",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    return target
 
 
 @pytest.fixture(scope="module")

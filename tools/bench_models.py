@@ -25,6 +25,8 @@ import tempfile
 
 import numpy as np
 
+from keras_resnet.errors import cli_errors
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "bench-models"
 CIFAR_TAR = ROOT.parent / "shared" / "data" / "cifar10-jpg.tar.gz"
@@ -149,8 +151,9 @@ def write_plots(reference: pathlib.Path, machine: str) -> None:
     print(f"wrote {reference.with_suffix('.md')} and docs/img/bench_*.png for {machine}")
 
 
+@cli_errors
 def main(argv=None) -> int:
-    from keras_resnet import bench
+    from keras_resnet import bench, sysinfo
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cifar-runs", type=int, default=200)
@@ -160,6 +163,7 @@ def main(argv=None) -> int:
     parser.add_argument("--int8-macs-per-cycle", type=int, default=64)
     parser.add_argument("--fp32-macs-per-cycle", type=int, default=16)
     args = parser.parse_args(argv)
+    bench.refuse_emulated([sysinfo.collect()], "tools/bench_models.py writes tflite/reference/")
     args.ghz_source = "given" if args.ghz else "measured: dependent-add chain, fastest of 5"
     args.ghz = args.ghz or measure_ghz()
     print(f"clock for the peak: {args.ghz:.2f} GHz ({args.ghz_source})", flush=True)

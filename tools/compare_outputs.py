@@ -1,0 +1,99 @@
+"""Do two benchmark runs of the same models agree image by image? Top-1 agreement and largest output difference.
+
+    .venv/bin/python tools/compare_outputs.py x86.json pi.json
+
+Both files come from `python -m keras_resnet.bench MODELS --data SOURCE --outputs --json OUT` with the same
+model files and images, e.g. on the workstation and on a Raspberry Pi. Rows are matched by model, thread
+count and delegate. Per row it prints the images compared, the fraction whose top-1 class is the same (of
+all images, and of those whose highest output is unique in both runs: an int8 model can score two classes
+exactly alike, and its top-1 is then decided by the class index alone, so one quantization step anywhere
+flips it), and the mean and largest absolute difference between the two outputs, in the output tensor's
+own units (quantization steps for an int8 model), the largest also dequantized. tests/test_arm64.py holds
+an aarch64 run to it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from keras_resnet import bench
+from keras_resnet.errors import UserError, cli_errors
+
+
+def _outputs(row: dict, where: str) -> dict:
+    """The kept outputs of a result row; a clear error when the run was made without --outputs."""
+    kept = (row.get("accuracy") or {}).get("outputs")
+    if kept is None:
+        raise UserError(f"{where} has no per-image outputs for {row['model']}: run bench with --data and "
+                        f"--outputs. Received: {where}")
+    return kept
+
+
+def _unique_top(values: np.ndarray) -> np.ndarray:
+    """Per image: whether exactly one class has the highest output."""
+    return np.sum(values == values.max(1, keepdims=True), axis=1) == 1
+
+
+def agreement(a: dict, b: dict, names=("a", "b")) -> list[dict]:
+    """Per row of `a` that `b` also has: images, top-1 agreement and the largest output differences."""
+    theirs = {bench.row_key(r): r for r in b["results"]}
+    rows = []
+    for mine in a["results"]:
+        other = theirs.get(bench.row_key(mine))
+        if other is None:
+            continue
+        if mine["sha256"] != other["sha256"]:
+            raise UserError(f"{mine['model']} is a different model file in {names[0]} and {names[1]} (sha256 "
+                            f"differs): compare runs of the same files.")
+        x, y = _outputs(mine, names[0]), _outputs(other, names[1])
+        if x["labels"] != y["labels"]:
+            raise UserError(f"{mine['model']} ran on different images in {names[0]} and {names[1]} (labels "
+                            f"differ): use the same --data and --limit.")
+        x, y = np.asarray(x["values"], np.float64), np.asarray(y["values"], np.float64)
+        same = x.argmax(1) == y.argmax(1)
+        untied = _unique_top(x) & _unique_top(y)
+        diff = np.abs(x - y)
+        scale = mine["output"]["scale"] if mine["output"]["dtype"] in ("int8", "uint8", "int16") else 0.0
+        rows.append({"model": mine["model"], "threads": mine["threads"], "output_dtype": mine["output"]["dtype"],
+                     "images": len(x), "top1_agreement": float(np.mean(same)), "tied": int(np.sum(~untied)),
+                     "top1_agreement_untied": float(np.mean(same[untied])) if untied.any() else None,
+                     "mean_abs_diff": float(diff.mean()), "max_abs_diff": float(diff.max()),
+                     "max_abs_diff_dequantized": float(diff.max() * scale if scale else diff.max()),
+                     "top1": (mine["accuracy"]["top1"], other["accuracy"]["top1"])})
+    return rows
+
+
+def format_rows(rows: list[dict]) -> str:
+    """A fixed-width table of `agreement` rows (A and B are the two results, in the order given)."""
+    lines = [f"{'model':<24}{'thr':>4}{'images':>8}{'top-1 same':>12}{'tied':>6}{'untied same':>13}"
+             f"{'mean |diff|':>13}{'max |diff|':>12}{'dequantized':>13}{'top-1 A':>9}{'top-1 B':>9}"]
+    for r in rows:
+        unit = " LSB" if r["output_dtype"] != "float32" else ""
+        untied = "-" if r["top1_agreement_untied"] is None else format(r["top1_agreement_untied"], ".4f")
+        largest = format(r["max_abs_diff"], ".3g") + unit
+        lines.append(f"{r['model'][:23]:<24}{r['threads']:>4}{r['images']:>8}{r['top1_agreement']:>12.4f}"
+                     f"{r['tied']:>6}{untied:>13}{r['mean_abs_diff']:>13.3g}{largest:>12}"
+                     f"{r['max_abs_diff_dequantized']:>13.3g}{r['top1'][0]:>9.4f}{r['top1'][1]:>9.4f}")
+    return "\n".join(lines)
+
+
+@cli_errors
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("a", metavar="A.json")
+    parser.add_argument("b", metavar="B.json")
+    args = parser.parse_args(argv)
+    a, b = bench.load_results(args.a), bench.load_results(args.b)
+    if len(a) != 1 or len(b) != 1:
+        raise UserError("Compare two single results written by bench --json, not reference files.")
+    rows = agreement(a[0], b[0], (args.a, args.b))
+    if not rows:
+        raise UserError(f"{args.a} and {args.b} have no model row in common. Received: {args.a} {args.b}")
+    print(f"A: {args.a}\nB: {args.b}\n{format_rows(rows)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
