@@ -54,10 +54,12 @@ class OneLineUsage(click.Command):
               show_default=True, help="auto: bfloat16 where the hardware has it natively.")
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Keep the fine-tuning run (history, "
               "curves, metrics.json) here; default: a temporary folder.")
+@click.option("--resume", is_flag=True, help="Continue the fine-tuning kept in --run-dir from its last "
+              "completed epoch (after a crash or Ctrl-C); give the same MODEL, --data and options.")
 @click.option("--unsafe-load", is_flag=True, help="Allow Lambda layers in MODEL (runs its code).")
 @cli_errors
 def prune(model, channels, macs, criterion, out, data_source, epochs, recipe, mixed_precision, run_dir,
-          unsafe_load, **hyper):
+          resume, unsafe_load, **hyper):
     """Remove whole filters from MODEL's residual blocks, rebuild it narrower, fine-tune it, write OUT.
 
     The first conv of each basic block and the first two of each bottleneck lose filters (no shortcut
@@ -76,8 +78,13 @@ def prune(model, channels, macs, criterion, out, data_source, epochs, recipe, mi
     ratios = pruning.parse_ratios(channels) if channels else None  # bad input fails before TensorFlow loads
     if macs is not None:
         pruning.check_macs_fraction(macs)
-    if run_dir and os.path.exists(os.path.join(run_dir, "config.json")):
-        raise UserError(f"{run_dir} already holds a run: choose another --run-dir. Received: {run_dir}")
+    held = run_dir and os.path.exists(os.path.join(run_dir, "config.json"))
+    if resume and not (epochs and held):
+        raise UserError(f"--resume continues the fine-tuning kept in --run-dir, and there is none: give "
+                        f"--epochs and the --run-dir of the run. Received: --run-dir {run_dir}")
+    if held and not resume:
+        raise UserError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another "
+                        f"--run-dir. Received: {run_dir}")
     readable_file(model, "Model file")
     check_writable(out)
 
@@ -95,7 +102,8 @@ def prune(model, channels, macs, criterion, out, data_source, epochs, recipe, mi
         with tempfile.TemporaryDirectory(prefix="resnet-prune-run-") as scratch, \
                 contextlib.redirect_stdout(sys.stderr):
             tuned, metrics = pruning.fine_tune(result.model, data_source, run_dir or scratch, recipe,
-                                               epochs=epochs, mixed_precision=mixed_precision, **hyper)
+                                               resume=resume, epochs=epochs, mixed_precision=mixed_precision,
+                                               **hyper)
             with atomic_path(out, suffix=".keras") as tmp:
                 shutil.copyfile(tuned, tmp)
         report["fine_tuning"] = {"data": data_source, "epochs": epochs, "recipe": recipe, "run_dir": run_dir,

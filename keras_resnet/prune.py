@@ -353,20 +353,24 @@ def prune(model, ratios: tuple[float, ...] | None = None, macs: float | None = N
     return Pruned(pruned, widths, keep, report)
 
 
-def fine_tune(model, data_source: str, run_dir: str, recipe: str = "finetune", **options) -> tuple[str, dict]:
+def fine_tune(model, data_source: str, run_dir: str, recipe: str = "finetune", *, resume: bool = False,
+              **options) -> tuple[str, dict]:
     """Fine-tune a pruned model with `keras_resnet.train.fit` into `run_dir`.
 
-    `options` are fit's (epochs, lr, schedule, mixed_precision, ...). Returns the path of the fine-tuned
-    model (the last epoch's: the validation split may be the test split, so no "best" is picked on it)
-    and the metrics fit wrote.
+    `options` are fit's (epochs, lr, schedule, mixed_precision, ...). The pruned model keeps its trained
+    classifier, so no epoch trains the head alone (head_epochs=0 whatever the recipe says; the block
+    convs that lost filters need recovering from the first step). The pruned starting point is kept in
+    the run dir as `pruned.keras`, so that a killed run continues with `resume=True` (from its last
+    epoch, as any training run). Returns the path of the fine-tuned model (the last epoch's: the
+    validation split may be the test split, so no "best" is picked on it) and the metrics fit wrote.
     """
     import os
-    import tempfile
 
     from keras_resnet import train
 
-    with tempfile.TemporaryDirectory(prefix="resnet-prune-") as scratch:
-        start = os.path.join(scratch, f"{model.name}.keras")
+    start = os.path.join(run_dir, "pruned.keras")
+    if not resume:
+        os.makedirs(run_dir, exist_ok=True)
         train.save_model(model, start)
-        metrics = train.fit(start, data_source, run_dir, recipe, **options)
+    metrics = train.fit(start, data_source, run_dir, recipe, resume=resume, **{"head_epochs": 0, **options})
     return os.path.join(run_dir, "last.keras"), metrics

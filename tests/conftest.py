@@ -1,11 +1,14 @@
 """Shared fixtures: quiet TensorFlow, the CIFAR-10 (JPEG) images from ../shared, small helpers."""
 import importlib.util
+import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import time
 
 import pytest
 
@@ -40,17 +43,34 @@ def cifar_jpg() -> pathlib.Path:
     raise RuntimeError(f"no train/ and test/ folders in {CIFAR_TAR}")
 
 
+def cli_argv(command: str, *args, prelude: str = "") -> list[str]:
+    """The argv that runs console command `command` of this package with this Python."""
+    module = {"resnet-tflite": "keras_resnet.cli:main", "resnet-train": "keras_resnet.cli:train_main"}[command]
+    mod, func = module.split(":")
+    code = f"{prelude}\nimport sys; from {mod} import {func}; sys.argv[0] = {command!r}; {func}()"
+    return [sys.executable, "-c", code, *map(str, args)]
+
+
 def run_cli(*args, input=None, env=None, timeout=600, prelude=""):
     """Run a console command of this package in a subprocess; returns CompletedProcess (text).
 
     `prelude`: Python run first in that process, e.g. to simulate a full disk."""
-    command, *rest = args
-    module = {"resnet-tflite": "keras_resnet.cli:main", "resnet-train": "keras_resnet.cli:train_main"}[command]
-    mod, func = module.split(":")
-    code = f"{prelude}\nimport sys; from {mod} import {func}; sys.argv[0] = {command!r}; {func}()"
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-c", code, *map(str, rest)], capture_output=True, text=True,
+    return subprocess.run(cli_argv(*args, prelude=prelude), capture_output=True, text=True,
                           input=input, env=full_env, timeout=timeout, cwd=ROOT)
+
+
+def kill_after_epoch(run_dir: pathlib.Path, epoch: int, *args, timeout=240) -> int:
+    """Start console command `args`, SIGKILL it once run dir `run_dir` has checkpointed `epoch` epochs;
+    returns the epoch its checkpoint holds (a crash at an arbitrary moment, for resume tests)."""
+    process = subprocess.Popen(cli_argv(*args), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = run_dir / "checkpoint" / "state.json"
+    deadline = time.time() + timeout
+    while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["epoch"] >= epoch):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return json.loads(state.read_text())["epoch"]
 
 
 @pytest.fixture(scope="session")

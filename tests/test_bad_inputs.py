@@ -127,6 +127,10 @@ CASES = [
      "has class folders but no images", "put images in", 1, {}),
     ("eval-unknown-source", f"{TFL} eval {{model}} --data imagenet",
      "Unknown data source 'imagenet'", "use folder:PATH, npz:PATH or tfds:NAME", 1, {}),
+    # resnet-tflite prune
+    ("prune-resume-without-a-run", f"{TFL} prune {{tmp}}/m.keras --channels 0.5 --out {{tmp}}/p.keras --resume "
+     f"--data npz:{{npz}} --run-dir {{tmp}}/nothing-here", "--resume continues the fine-tuning kept in --run-dir, and there is none",
+     "give --epochs and the --run-dir of the run", 1, {}),
     # resnet-tflite edgetpu and micro
     ("edgetpu-truncated", f"{TFL} edgetpu {{truncated_tflite}} --check-only",
      "is a damaged TFLite model", "Convert the model again", 1, {}),

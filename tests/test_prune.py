@@ -6,7 +6,7 @@ import pytest
 
 import keras
 import keras_resnet as kr
-from conftest import run_cli
+from conftest import kill_after_epoch, run_cli
 from keras_resnet import prune, sources
 from keras_resnet.errors import UserError
 from keras_resnet.profiler import profile
@@ -224,6 +224,7 @@ def test_cli_prunes_fine_tunes_and_the_result_deploys(tmp_path, small_cifar):
     assert report["inner_widths"]["after"] == [[[8]], [[16]], [[32]]]
     assert report["fine_tuning"]["metrics"]["epochs"] == 1
     assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == report["fine_tuning"]["metrics"]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["recipe"]["head_epochs"] == 0
     model = keras.saving.load_model(pruned)
     assert model.name == "resnet8_pruned" and model.get_layer("conv4_block1_1_conv").filters == 32
     assert profile(model)["macs"] == report["macs"]["after"]
@@ -235,3 +236,23 @@ def test_cli_prunes_fine_tunes_and_the_result_deploys(tmp_path, small_cifar):
         done = run_cli("resnet-tflite", *step)
         assert done.returncode == 0, (step[0], done.stderr)
     assert (tmp_path / "micro" / "pruned_int8_model_data.cc").exists()
+
+
+def test_a_killed_fine_tuning_resumes(tmp_path, small_cifar):
+    """SIGKILL mid fine-tuning, then the same command with --resume: every epoch once, the model written."""
+    original = tmp_path / "resnet8.keras"
+    kr.ResNet8(preprocess="cifar10").save(original)
+    run, pruned = tmp_path / "run", tmp_path / "pruned.keras"
+    args = ["prune", original, "--channels", "0.5", "--data", small_cifar, "--epochs", "4", "--batch-size", "50",
+            "--run-dir", run, "--out", pruned]
+    killed_at = kill_after_epoch(run, 1, "resnet-tflite", *args)
+    assert 1 <= killed_at < 4 and not pruned.exists(), "the run must be killed mid-way"
+    assert "pass --resume to continue it" in run_cli("resnet-tflite", *args).stderr
+
+    result = run_cli("resnet-tflite", *args, "--resume")
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    state = json.loads((run / "checkpoint" / "state.json").read_text())
+    assert [row["epoch"] for row in state["history"]] == [1, 2, 3, 4]
+    assert json.loads(result.stdout)["fine_tuning"]["metrics"]["epochs"] == 4
+    assert keras.saving.load_model(pruned).get_layer("conv4_block1_1_conv").filters == 32

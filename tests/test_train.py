@@ -1,17 +1,15 @@
 """Training: PyTorch-exact SGD, schedules, a short run that learns, kill -9 and resume, multi-worker."""
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, kill_after_epoch, run_cli
 from test_data import small_folder
 from keras_resnet.train import Schedule, TorchSGD, fit
 
@@ -68,21 +66,12 @@ def test_kill_and_resume(cifar_jpg, tmp_path):
     folder = small_folder(cifar_jpg, tmp_path / "d", per_class=(40, 5))
     out = tmp_path / "run"
     args = ["resnet8", "--data", f"folder:{folder}", "--out", out, "--epochs", "6", "--schedule", "cosine", *TINY]
-    code = ("import sys; from keras_resnet.cli import train_main; sys.argv[0] = 'resnet-train'; train_main()")
-    process = subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = out / "checkpoint" / "state.json"
-    deadline = time.time() + 240
-    while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["epoch"] >= 2):
-        time.sleep(0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    killed_at = json.loads(state.read_text())["epoch"]
+    killed_at = kill_after_epoch(out, 2, "resnet-train", *args)
     assert 2 <= killed_at < 6, "the run must be killed mid-way"
     assert "already holds a run" in run_cli("resnet-train", *args).stderr
     result = run_cli("resnet-train", *args, "--resume")
     assert result.returncode == 0, result.stderr[-2000:]
-    history = json.loads(state.read_text())["history"]
+    history = json.loads((out / "checkpoint" / "state.json").read_text())["history"]
     assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5, 6]
     steps = json.loads((out / "config.json").read_text())["steps_per_epoch"]
     schedule = Schedule("cosine", 0.1, 6 * steps)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pathlib
 import sys
 
 from bench_models import ROOT, calibration, cifar_folder
