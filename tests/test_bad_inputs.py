@@ -291,5 +291,5 @@ def test_bad_input_needing_a_model_is_one_clear_line(files, tmp_path):
 
 def test_the_catalogue_covers_every_command():
     commands = {" ".join(case[1].split()[:2]) if case[1].startswith(TFL) else TRAIN for case in CASES}
-    assert {TRAIN} | {f"{TFL} {c}" for c in ("convert", "eval", "edgetpu", "micro", "bench", "info")} <= commands
+    assert {TRAIN} | {f"{TFL} {c}" for c in ("convert", "eval", "edgetpu", "micro", "bench", "info", "prune")} <= commands
     assert len(CASES) >= 20 and len({case[0] for case in CASES}) == len(CASES)
