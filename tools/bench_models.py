@@ -142,12 +142,14 @@ def write_plots(reference: pathlib.Path, machine: str) -> None:
     """The Markdown table beside the reference file and the two plots under docs/img/."""
     from keras_resnet.report import ACCURACY_PNG, LATENCY_PNG, MARKDOWN, write_report
 
+    plots = {LATENCY_PNG: "bench_latency.png", ACCURACY_PNG: "bench_accuracy_latency.png"}
     with tempfile.TemporaryDirectory() as tmp:
         write_report([str(reference)], tmp)
-        shutil.copy(os.path.join(tmp, MARKDOWN), reference.with_suffix(".md"))
-        (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
-        shutil.copy(os.path.join(tmp, LATENCY_PNG), ROOT / "docs" / "img" / "bench_latency.png")
-        shutil.copy(os.path.join(tmp, ACCURACY_PNG), ROOT / "docs" / "img" / "bench_accuracy_latency.png")
+        text = pathlib.Path(tmp, MARKDOWN).read_text()
+        for written, name in plots.items():  # the table links its plots where they are kept
+            shutil.copy(os.path.join(tmp, written), ROOT / "docs" / "img" / name)
+            text = text.replace(f"]({written})", f"](../../docs/img/{name})")
+        reference.with_suffix(".md").write_text(text)
     print(f"wrote {reference.with_suffix('.md')} and docs/img/bench_*.png for {machine}")
 
 
