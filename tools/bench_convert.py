@@ -176,13 +176,13 @@ def main():
     parts = args.parts.split(",")
     folder = cifar_folder()
     result = json.loads(RESULT.read_text()) if RESULT.exists() else {}
-    if "accuracy" in parts:
-        result["accuracy"] = accuracy(folder, args.qat_images, args.qat_epochs)
-    if "latency" in parts:
-        result["latency"] = latency(folder, args.runs, samples=100)
-    if "time" in parts:
-        result["conversion_time"] = conversion_time(folder, 500)
-    result["command"] = "nice -n 10 .venv/bin/python tools/bench_convert.py " + " ".join(sys.argv[1:])
+    command = "nice -n 10 .venv/bin/python tools/bench_convert.py " + " ".join(sys.argv[1:])
+    runs = {"accuracy": lambda: accuracy(folder, args.qat_images, args.qat_epochs),
+            "latency": lambda: latency(folder, args.runs, samples=100),
+            "conversion_time": lambda: conversion_time(folder, 500)}
+    for part, key in zip(PARTS, runs):  # each part keeps the command that measured it
+        if part in parts:
+            result[key] = {**runs[key](), "measured_by": command}
     from keras_resnet.io import write_text
 
     write_text(RESULT, json.dumps(result, indent=1) + "\n")
