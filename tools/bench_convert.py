@@ -184,12 +184,12 @@ def main():
     folder = cifar_folder()
     result = json.loads(RESULT.read_text()) if RESULT.exists() else {}
     command = "nice -n 10 .venv/bin/python tools/bench_convert.py " + " ".join(sys.argv[1:])
-    runs = {"accuracy": lambda: accuracy(folder, args.qat_images, args.qat_epochs),
-            "latency": lambda: latency(folder, args.runs, samples=100),
-            "conversion_time": lambda: conversion_time(folder, 500)}
-    for part, key in zip(PARTS, runs):  # each part keeps the command that measured it
+    runs = {"accuracy": ("accuracy", lambda: accuracy(folder, args.qat_images, args.qat_epochs)),
+            "latency": ("latency", lambda: latency(folder, args.runs, samples=100)),
+            "time": ("conversion_time", lambda: conversion_time(folder, 500))}
+    for part, (key, run) in runs.items():  # each part keeps the command that measured it
         if part in parts:
-            result[key] = {**runs[key](), "measured_by": command}
+            result[key] = {**run(), "measured_by": command}
     from keras_resnet.io import write_text
 
     write_text(RESULT, json.dumps(result, indent=1) + "\n")

@@ -21,11 +21,11 @@ from keras_resnet import data, recipes, train
 from keras_resnet.models import create_model
 
 
-def images_per_second(net, feed, images: int) -> float:
-    """Throughput of one timed epoch of `net.fit` on `feed` (a dataset with steps_per_epoch, or arrays)."""
+def seconds(run) -> float:
+    """Wall time of one call of `run`."""
     start = time.perf_counter()
-    net.fit(*feed["args"], epochs=1, verbose=0, **feed["kwargs"])
-    return images / (time.perf_counter() - start)
+    run()
+    return time.perf_counter() - start
 
 
 def bench(name: str, listing: data.Listing, policy: str, batch: int, steps: int, rounds: int) -> dict:
@@ -51,12 +51,12 @@ def bench(name: str, listing: data.Listing, policy: str, batch: int, steps: int,
     y = listing.labels[: steps * batch]
     plain.fit(x[: 5 * batch], y[: 5 * batch], batch_size=batch, epochs=1, verbose=0)
 
-    feeds = {"ours": (ours, {"args": (pipeline,), "kwargs": {"steps_per_epoch": steps, "shuffle": False}}),
-             "baseline_numpy_fit": (plain, {"args": (x, y), "kwargs": {"batch_size": batch}})}
-    samples = {key: [] for key in feeds}
+    epochs = {"ours": lambda: ours.fit(pipeline, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False),
+              "baseline_numpy_fit": lambda: plain.fit(x, y, batch_size=batch, epochs=1, verbose=0)}
+    samples = {key: [] for key in epochs}
     for _ in range(rounds):
-        for key, (net, feed) in feeds.items():
-            samples[key].append(images_per_second(net, feed, steps * batch))
+        for key, run in epochs.items():
+            samples[key].append(steps * batch / seconds(run))
     row.update({key: float(np.median(values)) for key, values in samples.items()})
     row["samples"] = {key: [round(v, 1) for v in values] for key, values in samples.items()}
     row["ours_over_baseline"] = row["ours"] / row["baseline_numpy_fit"]
