@@ -13,8 +13,15 @@ import argparse
 import json
 import os
 
-from keras_resnet import bench, convert, edgetpu, micro, sources, tflite_file, train
-from keras_resnet.io import load_keras_model, write_bytes
+from keras_resnet import sources
+from keras_resnet.device import harness
+from keras_resnet.export import convert
+from keras_resnet.lite import edgetpu
+from keras_resnet.lite import micro
+from keras_resnet.lite import flatbuffer
+from keras_resnet.training import fit
+from keras_resnet.files import write_bytes
+from keras_resnet.models.saving import load_keras_model
 
 
 def main():
@@ -28,7 +35,7 @@ def main():
 
     # 1. Train: crash-safe (rerun the same command after a kill: it resumes), progress on the console.
     resume = os.path.exists(os.path.join(args.out, "config.json"))
-    metrics = train.fit(args.model, args.data, args.out, "cifar", resume=resume, epochs=args.epochs,
+    metrics = fit.fit(args.model, args.data, args.out, "cifar", resume=resume, epochs=args.epochs,
                         schedule="onecycle", lr=0.2, nesterov=True, weight_decay=5e-4)
     print(f"trained: test top-1 {metrics['last']['top1']:.4f}")
 
@@ -44,7 +51,7 @@ def main():
           f"{check['tflite']['top1']:.4f}, agreement {check['agreement_top1']:.4f}")
 
     # 3. Does it map to the Edge TPU? (the compiler itself: `resnet-tflite edgetpu FILE`)
-    report = edgetpu.preflight(tflite_file.read(tflite))
+    report = edgetpu.preflight(flatbuffer.read(tflite))
     print(f"Edge TPU: {report['operations_edgetpu']}/{report['operations']} operations mapped")
 
     # 4. TFLite-Micro: C sources and the tensor arena measured in the TFLM interpreter.
@@ -53,7 +60,7 @@ def main():
           f" bytes; fits: {', '.join(b['board'] for b in exported['boards'] if b['fits']) or 'none listed'}")
 
     # 5. Latency and on-device accuracy with the benchmark harness (the same code runs on a Raspberry Pi).
-    result = bench.run([path], bench.Settings(runs=100, data=args.data, limit=args.verify_images))
+    result = harness.run([path], harness.Settings(runs=100, data=args.data, limit=args.verify_images))
     row = result["results"][0]
     print(f"LiteRT: p50 {row['latency_ms']['p50']:.3f} ms, top-1 {row['accuracy']['top1']:.4f}")
     print(json.dumps({"train": metrics["last"], "int8": check["tflite"]}, indent=2))

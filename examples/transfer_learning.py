@@ -25,8 +25,12 @@ import os
 
 import numpy as np
 
-from keras_resnet import bench, convert, sources, train
-from keras_resnet.io import atomic_path, load_keras_model, write_bytes, write_text
+from keras_resnet import sources
+from keras_resnet.device import harness
+from keras_resnet.export import convert
+from keras_resnet.training import fit
+from keras_resnet.files import atomic_path, write_bytes, write_text
+from keras_resnet.models.saving import load_keras_model
 
 
 def labelled_images(source: str, split: str, size: int, limit: int) -> sources.Images:
@@ -51,7 +55,7 @@ def main():
 
     # 1. Fine-tune: the checkpoint's backbone, a new head for the folder's classes, two phases.
     resume = os.path.exists(os.path.join(args.out, "config.json"))
-    metrics = train.fit(args.model, args.data, args.out, "finetune", resume=resume, weights=args.weights,
+    metrics = fit.fit(args.model, args.data, args.out, "finetune", resume=resume, weights=args.weights,
                         input_size=args.input_size, epochs=args.epochs, head_epochs=args.head_epochs,
                         batch_size=args.batch_size)
     print(f"fine-tuned in {metrics['train_seconds']} s: test top-1 {metrics['best']['top1']:.4f} (best epoch "
@@ -70,7 +74,7 @@ def main():
     test_npz = os.path.join(args.out, f"test_{args.input_size}.npz")
     with atomic_path(test_npz, suffix=".npz") as tmp:
         np.savez(tmp, x=test.x, y=test.y, classes=np.array(test.classes))
-    result = bench.run(list(paths.values()), bench.Settings(runs=args.runs, data=f"npz:{test_npz}", limit=None))
+    result = harness.run(list(paths.values()), harness.Settings(runs=args.runs, data=f"npz:{test_npz}", limit=None))
     summary = {"train": metrics, "tflite": {}}
     for mode, row in zip(paths, result["results"]):
         summary["tflite"][mode] = {"bytes": os.path.getsize(paths[mode]), "p50_ms": row["latency_ms"]["p50"],

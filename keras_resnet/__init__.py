@@ -1,26 +1,31 @@
 """resnet-tflite: every ResNet of He et al. 2016, from Keras to int8 TFLite, Edge TPU and microcontrollers.
 
-Names are imported lazily, so `import keras_resnet` (and the device-side `keras_resnet.bench`) does not
-import TensorFlow.
+The layout is the architecture: `models` (spec table, builders, weights), `training`, `export` (Keras to
+TFLite) on the workstation; `lite` (.tflite files, LiteRT, TFLite-Micro, Edge TPU) and `device` (the
+benchmark harness) without TensorFlow, for devices; `cli` over them all. Names are imported lazily, so
+`import keras_resnet` (and the device-side `python -m keras_resnet.bench`) does not import TensorFlow.
 """
 from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+from keras_resnet._version import __version__
+from keras_resnet.models.specs import REGISTRY
+
 
 _LAZY = {
-    "list_models": "keras_resnet.specs",
-    "get_spec": "keras_resnet.specs",
-    "create_model": "keras_resnet.models",
-    "build": "keras_resnet.models",
-    "ResNetCIFAR": "keras_resnet.models",
-    "profile": "keras_resnet.profiler",
-    "format_profile": "keras_resnet.profiler",
-    "to_tf_keras": "keras_resnet.twin",
-    "copy_weights": "keras_resnet.twin",
+    "list_models": "keras_resnet.models.specs",
+    "get_spec": "keras_resnet.models.specs",
+    "create_model": "keras_resnet.models.builders",
+    "build": "keras_resnet.models.builders",
+    "ResNetCIFAR": "keras_resnet.models.builders",
+    "profile": "keras_resnet.models.profiler",
+    "format_profile": "keras_resnet.models.profiler",
+    "to_tf_keras": "keras_resnet.models.twin",
+    "copy_weights": "keras_resnet.models.twin",
+    "fit": "keras_resnet.training.fit",
 }
-_LAZY.update({f"ResNet{d}": "keras_resnet.models" for d in (18, 34, 50, 101, 152, 8, 20, 32, 44, 56, 110, 1202)})
+_LAZY.update({f"ResNet{spec.depth}": "keras_resnet.models.builders" for spec in REGISTRY.values() if not spec.plain})
 
 __all__ = sorted(_LAZY)
 

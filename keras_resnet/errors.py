@@ -1,4 +1,5 @@
-"""How the command line reports failure: one clear line on stderr, a non-zero exit, no traceback."""
+"""How the package speaks on the console: progress lines and failures on stderr (one clear line, a non-zero
+exit, no traceback), so that stdout stays machine-readable."""
 from __future__ import annotations
 
 import errno
@@ -14,6 +15,11 @@ class UserError(Exception):
 EXPECTED = (UserError, ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
             PermissionError, OSError)
 INTERRUPTED = "interrupted: stopped cleanly, no partial output was left"
+
+
+def say(message: str) -> None:
+    """A progress or warning line for long steps, on stderr."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def one_line(err: BaseException) -> str:

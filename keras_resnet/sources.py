@@ -1,8 +1,9 @@
 """Labelled image sources, one syntax everywhere: `folder:PATH`, `npz:PATH`, `tfds:NAME[:SPLIT]`.
 
 Training, calibration, evaluation and the device benchmark all name data this way. This module needs only
-NumPy and Pillow (and tensorflow-datasets for `tfds:`), so the device harness can use it without
-TensorFlow. tf.data pipelines for training live in `keras_resnet.data`, built on the listings made here.
+NumPy and Pillow and reads `folder:` and `npz:` sources, so the device harness uses it without TensorFlow;
+`keras_resnet.training.datasets` adds `tfds:` on the workstation, and tf.data pipelines for training
+(`keras_resnet.training.data`) are built on the listings made here.
 
 - `folder:PATH`: `PATH/<class>/*.jpg|png` (a held-out fraction becomes the test split, chosen by a
   stable hash of each file's path), or `PATH/train/<class>` + `PATH/test/<class>`. Classes are the
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from keras_resnet.errors import UserError
+from keras_resnet.errors import UserError, say
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 SPLITS = ("train", "test")
@@ -35,6 +36,30 @@ class Source:
 
     def __str__(self):
         return f"{self.kind}:{self.location}" + (f":{self.split}" if self.split else "")
+
+
+@dataclass
+class Listing:
+    """One split of a source for training: image `files` (decoded later) or decoded `images` (uint8 NHWC),
+    their labels, the class names and the files skipped as unreadable; `stream` holds a tfds split that the
+    training pipeline reads on the fly (`keras_resnet.training.data`)."""
+
+    labels: np.ndarray
+    classes: list[str]
+    files: np.ndarray | None = None
+    images: np.ndarray | None = None
+    stream: object | None = None
+    skipped: list[str] = field(default_factory=list)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def subset(self, index: np.ndarray) -> "Listing":
+        pick = (lambda a: None if a is None else a[index])
+        if self.stream is not None:
+            raise UserError("a held-out split of a streamed tfds dataset needs a tfds split instead, "
+                            "e.g. tfds:NAME:train[:90%]")
+        return Listing(self.labels[index], self.classes, pick(self.files), pick(self.images), None, self.skipped)
 
 
 @dataclass
@@ -134,6 +159,67 @@ def list_folder(path: str, split: str, fraction: float = VALIDATION_FRACTION):
     return files, np.asarray(labels, np.int64), classes
 
 
+def readable(path: str) -> bool:
+    """Whether an image file's header parses (Pillow reads only the header: cheap)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.format in ("JPEG", "PNG", "BMP", "GIF", "WEBP")
+    except (OSError, ValueError, SyntaxError):
+        return False
+
+
+def scan(source, split: str) -> Listing | None:
+    """One split of a source listed for training, before TensorFlow starts: a folder's image files whose
+    headers parse (the others skipped, named, with a warning), or an npz's arrays (without x_test/y_test, a
+    stable tenth is the test split). None for a tfds source, which the training pipeline streams."""
+    source = parse(source) if isinstance(source, str) else source
+    if source.kind == "tfds":
+        return None
+    if source.kind == "npz":
+        listing = _npz_split(source, split)
+    else:
+        files, labels, classes = list_folder(source.location, split)
+        say(f"Checking {len(files)} {split} images in {source} ...")
+        ok = np.array([readable(f) for f in files], bool)
+        listing = Listing(labels[ok], classes, files=np.asarray(files)[ok],
+                          skipped=[f for f, good in zip(files, ok) if not good])
+        if listing.skipped:
+            warn(f"skipped {len(listing.skipped)} unreadable image(s) in {source} ({split}), "
+                 f"e.g. {listing.skipped[0]}")
+        if not len(listing):
+            raise UserError(f"No readable images in {source} ({split} split). Received: {source}")
+    check_classes(listing, f"{source} ({split})")
+    return listing
+
+
+def _npz_split(source: Source, split: str) -> Listing:
+    """The arrays of one split of an npz source; a file of x and y alone holds out a stable tenth as test."""
+    images = load(source, split)
+    listing = Listing(images.y, images.classes, images=images.x)
+    with np.load(source.location, allow_pickle=False) as data:
+        if "x_train" in data.files:
+            return listing
+    held_out = np.flatnonzero(np.random.default_rng(0).random(len(listing)) < VALIDATION_FRACTION)
+    keep = held_out if split == "test" else np.setdiff1d(np.arange(len(listing)), held_out)
+    return listing.subset(keep)
+
+
+def warn(message: str) -> None:
+    """A warning for the caller (Python's warnings) and for the person watching (stderr)."""
+    warnings.warn(message, stacklevel=3)
+    say(f"warning: {message}")
+
+
+def check_classes(listing: Listing, where: str) -> None:
+    """Warn about classes without a single image in this split (their label still exists)."""
+    counts = np.bincount(listing.labels, minlength=len(listing.classes))
+    empty = [c for c, n in zip(listing.classes, counts) if n == 0]
+    if empty:
+        warn(f"{where}: no images for class(es) {empty}")
+
+
 def decode(path: str, size: tuple[int, int] | None = None) -> np.ndarray:
     """One image file as uint8 RGB (H, W, 3), resized (bilinear) to `size` = (height, width) if given."""
     from PIL import Image
@@ -145,7 +231,16 @@ def decode(path: str, size: tuple[int, int] | None = None) -> np.ndarray:
         return np.asarray(image, dtype=np.uint8)
 
 
-def _select(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
+def resized(images: np.ndarray, size) -> np.ndarray:
+    """uint8 images (N, H, W, 3) resized (bilinear) to `size` = (height, width); as they are if already so."""
+    if images.shape[1:3] == tuple(size):
+        return images
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(im).resize((size[1], size[0]), Image.BILINEAR)) for im in images])
+
+
+def select(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     """Indices of up to `limit` examples, class-balanced (round-robin over classes), seeded and stable."""
     if limit is None or limit >= len(labels):
         return np.arange(len(labels))
@@ -157,7 +252,7 @@ def _select(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
 
 def _load_folder(source: Source, split, limit, size, seed) -> Images:
     files, labels, classes = list_folder(source.location, split)
-    keep = _select(labels, limit, seed)
+    keep = select(labels, limit, seed)
     images, kept, skipped = [], [], []
     for i in keep:
         try:
@@ -202,44 +297,12 @@ def _load_npz(source: Source, split, limit, size, seed) -> Images:
     if x.shape[-1] == 1:
         x = np.repeat(x, 3, axis=-1)
     classes = [str(c) for c in arrays["classes"]] if "classes" in arrays else [str(i) for i in range(int(y.max()) + 1)]
-    keep = _select(y, limit, seed)
+    keep = select(y, limit, seed)
     x = np.asarray(x[keep], np.uint8)
-    if size is not None and x.shape[1:3] != tuple(size):
-        from PIL import Image
-
-        x = np.stack([np.asarray(Image.fromarray(im).resize((size[1], size[0]), Image.BILINEAR)) for im in x])
-    return Images(x, y[keep], classes)
+    return Images(resized(x, size) if size is not None else x, y[keep], classes)
 
 
-def _load_tfds(source: Source, split, limit, size, seed) -> Images:
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError:
-        raise UserError("tfds: sources need tensorflow-datasets (pip install 'resnet-tflite[tf]')") from None
-    tfds_split = source.split or split
-    try:
-        builder = tfds.builder(source.location, data_dir=os.environ.get("TFDS_DATA_DIR"))
-    except Exception as err:  # noqa: BLE001 - tfds raises many types for an unknown name
-        raise UserError(f"Unknown tensorflow-datasets dataset {source.location!r}: {err}") from None
-    if not builder.is_prepared():
-        raise UserError(f"{source.location} is not prepared in {builder.data_dir}: prepare it with "
-                        f"`tfds build {source.location}` (needs network) and set TFDS_DATA_DIR, or use a "
-                        f"folder: source. Received: {source}")
-    data = tfds.as_numpy(builder.as_dataset(split=tfds_split, as_supervised=True))
-    xs, ys = [], []
-    for image, label in data:
-        xs.append(image)
-        ys.append(int(label))
-    y = np.asarray(ys, np.int64)
-    keep = _select(y, limit, seed)
-    x = np.stack([xs[i] for i in keep])
-    if x.shape[-1] == 1:
-        x = np.repeat(x, 3, axis=-1)
-    names = builder.info.features["label"].names
-    return Images(x, y[keep], list(names))
-
-
-_LOADERS = {"folder": _load_folder, "npz": _load_npz, "tfds": _load_tfds}
+_LOADERS = {"folder": _load_folder, "npz": _load_npz}
 
 
 def load(source, split: str = "test", limit: int | None = None, size=None, seed: int = 0) -> Images:
@@ -250,4 +313,7 @@ def load(source, split: str = "test", limit: int | None = None, size=None, seed:
     source = parse(source) if isinstance(source, str) else source
     if limit is not None and limit < 1:
         raise UserError(f"limit must be at least 1. Received: limit={limit}")
+    if source.kind not in _LOADERS:
+        raise UserError(f"{source} is read by the workstation install (tensorflow-datasets); here, use a "
+                        f"folder: or npz: source. Received: {source}")
     return _LOADERS[source.kind](source, split, limit, size, seed)

@@ -45,7 +45,7 @@ def cifar_jpg() -> pathlib.Path:
 
 def cli_argv(command: str, *args, prelude: str = "") -> list[str]:
     """The argv that runs console command `command` of this package with this Python."""
-    module = {"resnet-tflite": "keras_resnet.cli:main", "resnet-train": "keras_resnet.cli:train_main"}[command]
+    module = {"resnet-tflite": "keras_resnet.cli.main:main", "resnet-train": "keras_resnet.cli.train:main"}[command]
     mod, func = module.split(":")
     code = f"{prelude}\nimport sys; from {mod} import {func}; sys.argv[0] = {command!r}; {func}()"
     return [sys.executable, "-c", code, *map(str, args)]

@@ -131,7 +131,7 @@ def cifar_subset(cifar_jpg, tmp_path_factory):
 
 def convert_models(model, name: str, calibration: np.ndarray, out: pathlib.Path) -> list[pathlib.Path]:
     """`name`_int8.tflite (calibrated on `calibration`, int8 in and out) and `name`_float32.tflite."""
-    from keras_resnet.convert import convert_keras, representative_from
+    from keras_resnet.export.convert import convert_keras, representative_from
 
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}_int8.tflite", out / f"{name}_float32.tflite"]
@@ -145,7 +145,7 @@ def cifar_models(request, cifar_jpg, tmp_path_factory):
     """Our CIFAR ResNet as int8 and float32 .tflite: the trained ResNet-20 when committed, else ResNet-8
     trained briefly."""
     from keras_resnet import sources
-    from keras_resnet.io import load_keras_model
+    from keras_resnet.models.saving import load_keras_model
 
     keras_path, name = TRAINED_RESNET20, "resnet20"
     if not keras_path.exists():
@@ -173,10 +173,10 @@ def bench_inside(models: list[pathlib.Path], images: pathlib.Path, limit: int, p
 
 def bench_here(models: list[pathlib.Path], images: pathlib.Path, limit: int) -> dict:
     """The same accuracy run on this machine (x86-64), in process."""
-    from keras_resnet import bench
+    from keras_resnet.device import harness
 
-    settings = bench.Settings(warmup=0, runs=1, data=f"folder:{images}", limit=limit, outputs=True)
-    return bench.run([str(m) for m in models], settings)
+    settings = harness.Settings(warmup=0, runs=1, data=f"folder:{images}", limit=limit, outputs=True)
+    return harness.run([str(m) for m in models], settings)
 
 
 @pytest.fixture(scope="module")
@@ -242,26 +242,26 @@ def test_system_record_says_what_the_userland_lacks(cifar_runs):
 
 
 def test_accuracy_mode_agrees_with_x86(cifar_runs, cifar_models):
-    from keras_resnet import bench
+    from keras_resnet.device import results
 
     rows = check_agreement(cifar_runs["x86"], cifar_runs["accuracy"], cifar_models, 10 * IMAGES_PER_CLASS)
     for r in rows:
         assert r["top1"][0] > 0.2  # twice chance at least: the comparison is between meaningful predictions
-        assert r["top1"][1] == pytest.approx(r["top1"][0], abs=bench.ACCURACY_TOLERANCE)
+        assert r["top1"][1] == pytest.approx(r["top1"][0], abs=results.ACCURACY_TOLERANCE)
 
 
 def test_emulated_results_cannot_become_a_reference(cifar_runs, tmp_path):
-    from keras_resnet import bench
+    from keras_resnet.device import results
     from keras_resnet.errors import UserError
 
     reference = tmp_path / "emulated.json"
-    reference.write_text(json.dumps({"schema": bench.REFERENCE_SCHEMA, "runs": [cifar_runs["latency"]]}))
+    reference.write_text(json.dumps({"schema": results.REFERENCE_SCHEMA, "runs": [cifar_runs["latency"]]}))
     here = {**cifar_runs["x86"], "warnings": []}
     assert here["system"]["emulation"] == {"emulated": False, "evidence": []}  # no false alarm on x86-64
     with pytest.raises(UserError, match="timings measured under emulation"):
-        bench.attach_comparison(here, str(reference), bench.DEFAULT_TOLERANCE)
+        results.attach_comparison(here, str(reference), results.DEFAULT_TOLERANCE)
     emulated = {**cifar_runs["latency"], "warnings": []}
-    bench.attach_comparison(emulated, str(reference), bench.DEFAULT_TOLERANCE)
+    results.attach_comparison(emulated, str(reference), results.DEFAULT_TOLERANCE)
     assert emulated["comparison"] is None and "not compared" in emulated["warnings"][0]
 
 

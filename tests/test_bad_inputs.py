@@ -96,7 +96,7 @@ CASES = [
      "needs calibration images", "pass --calib SOURCE", 1, {}),
     ("convert-weights-for-a-model-file", f"{TFL} convert {{zip_keras}} --out {{tmp}}/x.tflite "
      f"--weights {{weights_h5}}", "apply to a registered model name", "not to a model file", 1, {}),
-    ("convert-negative-sparsity", f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --prune -0.5 --data "
+    ("convert-negative-sparsity", f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --magnitude-prune -0.5 --data "
      f"folder:{{folder}}", "sparsity in [0, 1)", "e.g. 0.5", 1, {}),
     ("convert-zero-calibration-samples", f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --int8 --calib "
      f"folder:{{folder}} --calib-samples 0", "Invalid value for '--calib-samples'", "see --help", 2, {}),
@@ -168,7 +168,8 @@ CASES = [
 ]
 
 BATCH = """import contextlib, io, json, sys, traceback
-from keras_resnet.cli import main, train_main
+from keras_resnet.cli.main import main
+from keras_resnet.cli.train import main as train_main
 commands, out, results = json.loads(sys.argv[1]), sys.argv[2], []
 for argv in commands:
     err = io.StringIO()
@@ -192,7 +193,7 @@ def files(tmp_path_factory):
     """One of every kind of file the rows name, made once."""
     import keras
 
-    from keras_resnet.convert import convert_keras, representative_from
+    from keras_resnet.export.convert import convert_keras, representative_from
 
     root = tmp_path_factory.mktemp("bad-inputs")
     net = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, activation="relu"),

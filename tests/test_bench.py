@@ -9,8 +9,11 @@ import sys
 import numpy as np
 import pytest
 
-from keras_resnet import bench, report, runtime, sources, sysinfo
+from conftest import run_cli
+from keras_resnet import sources
+from keras_resnet.device import command, harness, report, results, statistics, sysinfo
 from keras_resnet.errors import UserError
+from keras_resnet.lite import runtime
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEVICE_README = ROOT / "tflite" / "README.md"
@@ -49,29 +52,29 @@ def test_statistics_on_a_fake_clock():
     clock = FakeClock()
     a = clock.runner([ms * 1_000_000 for ms in range(100, 0, -1)])  # 100 ms ... 1 ms
     b = clock.runner([5_000_000] * 100)
-    samples_a, samples_b = bench.interleaved([a, b], 100, clock)
+    samples_a, samples_b = statistics.interleaved([a, b], 100, clock)
 
-    stats = bench.summarize(samples_a)
+    stats = statistics.summarize(samples_a)
     lat = stats["latency_ms"]
     assert lat["min"] == 1.0 and lat["max"] == 100.0
     assert lat["p50"] == pytest.approx(50.5) and lat["p90"] == pytest.approx(90.1) and lat["p99"] == pytest.approx(99.01)
     assert lat["mean"] == pytest.approx(50.5)
     assert lat["std"] == pytest.approx(np.sqrt((100**2 - 1) / 12))  # population std of 1..100
     assert stats["throughput_ips"] == pytest.approx(1000 / 50.5)
-    assert bench.summarize(samples_b, batch=4)["throughput_ips"] == pytest.approx(4 * 1000 / 5)
-    assert bench.summarize(samples_b)["latency_ms"]["std"] == 0.0
+    assert statistics.summarize(samples_b, batch=4)["throughput_ips"] == pytest.approx(4 * 1000 / 5)
+    assert statistics.summarize(samples_b)["latency_ms"]["std"] == 0.0
 
 
 def test_interleaving_is_round_robin():
     clock, log = FakeClock(), []
     fns = [clock.runner([1] * 3, log, name) for name in "ABC"]
-    bench.interleaved(fns, 3, clock)
+    statistics.interleaved(fns, 3, clock)
     assert "".join(log) == "ABCABCABC"
 
 
 def test_summarize_refuses_no_runs():
     with pytest.raises(ValueError, match="at least one"):
-        bench.summarize([])
+        statistics.summarize([])
 
 
 # ---------------------------------------------------------------- models made on the fly
@@ -81,7 +84,7 @@ def models(tmp_path_factory):
     """A small conv net as float32 and int8 .tflite files (input 16x16x3, 10 classes), and matching data."""
     import keras
 
-    from keras_resnet.convert import convert_keras
+    from keras_resnet.export.convert import convert_keras
 
     keras.utils.set_random_seed(0)
     net = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Rescaling(1 / 255),
@@ -123,8 +126,8 @@ def test_uint8_pixels_are_quantized_for_an_int8_input(models):
 
 def test_run_times_everything_on_the_given_clock(models):
     ticks = iter(range(0, 10**12, 1000))  # every reading is 1 us after the previous one
-    settings = bench.Settings(threads=[1, 2], warmup=3, runs=7, data=models["data"], limit=20)
-    result = bench.run([str(models["int8"]), str(models["float32"])], settings, clock=lambda: next(ticks))
+    settings = harness.Settings(threads=[1, 2], warmup=3, runs=7, data=models["data"], limit=20)
+    result = harness.run([str(models["int8"]), str(models["float32"])], settings, clock=lambda: next(ticks))
     rows = result["results"]
     assert [(r["model"], r["threads"]) for r in rows] == [("tiny_i8", 1), ("tiny_i8", 2), ("tiny_f32", 1),
                                                           ("tiny_f32", 2)]
@@ -137,8 +140,8 @@ def test_run_times_everything_on_the_given_clock(models):
 
 
 def test_outputs_keep_every_images_raw_output(models):
-    settings = bench.Settings(threads=[1], warmup=0, runs=1, data=models["data"], limit=20, outputs=True)
-    result = bench.run([str(models["int8"]), str(models["float32"])], settings)
+    settings = harness.Settings(threads=[1], warmup=0, runs=1, data=models["data"], limit=20, outputs=True)
+    result = harness.run([str(models["int8"]), str(models["float32"])], settings)
     images = sources.load(models["data"], limit=20)
     for r, path, kind in zip(result["results"], (models["int8"], models["float32"]), (int, float)):
         kept = r["accuracy"]["outputs"]
@@ -148,7 +151,7 @@ def test_outputs_keep_every_images_raw_output(models):
         top1 = np.mean(np.argmax(np.asarray(kept["values"]), axis=1) == images.y)
         assert top1 == pytest.approx(r["accuracy"]["top1"])
     json.dumps(result)
-    without = bench.run([str(models["int8"])], bench.Settings(warmup=0, runs=1, data=models["data"], limit=20))
+    without = harness.run([str(models["int8"])], harness.Settings(warmup=0, runs=1, data=models["data"], limit=20))
     assert without["results"][0]["accuracy"]["outputs"] is None
 
 
@@ -169,14 +172,14 @@ def test_json_and_csv_schemas_are_stable_and_documented(models, tmp_path):
     assert code == 0, stderr
     assert "tiny_i8" in stdout and "p50" in stdout
     result = json.loads(out_json.read_text())
-    assert set(result) == RESULT_KEYS and result["schema"] == bench.SCHEMA
+    assert set(result) == RESULT_KEYS and result["schema"] == results.SCHEMA
     assert set(result["system"]) == SYSTEM_KEYS
     assert set(result["results"][0]) == ROW_KEYS and set(result["results"][0]["latency_ms"]) == LATENCY_KEYS
     with open(out_csv, newline="") as f:
         table = list(csv.reader(f))
-    assert tuple(table[0]) == bench.CSV_COLUMNS and len(table) == 3
+    assert tuple(table[0]) == results.CSV_COLUMNS and len(table) == 3
     documented = DEVICE_README.read_text()
-    missing = [k for k in sorted(RESULT_KEYS | ROW_KEYS | SYSTEM_KEYS | set(bench.CSV_COLUMNS))
+    missing = [k for k in sorted(RESULT_KEYS | ROW_KEYS | SYSTEM_KEYS | set(results.CSV_COLUMNS))
                if f"`{k}`" not in documented]
     assert not missing, f"undocumented in tflite/README.md: {missing}"
 
@@ -225,7 +228,7 @@ def test_usage_errors_exit_2_in_one_line(models):
 
 def fake_result(rows, emulated=False):
     """A minimal result record with rows (model, threads, p50 ms, top-1 or None)."""
-    return {"schema": bench.SCHEMA, "system": {"board": {"model": None}, "cpu": {"model": "Test CPU", "cores": 2},
+    return {"schema": results.SCHEMA, "system": {"board": {"model": None}, "cpu": {"model": "Test CPU", "cores": 2},
                                                "os": {"machine": "x86_64"}, "emulation": {"emulated": emulated}},
             "results": [{"model": m, "threads": t, "delegate": "xnnpack", "latency_ms": {"p50": p50},
                          "accuracy": None if top1 is None else {"top1": top1}} for m, t, p50, top1 in rows]}
@@ -235,36 +238,36 @@ def test_compare_flags_regressions_and_survives_missing_rows():
     reference = fake_result([("a", 1, 10.0, 0.9), ("b", 1, 10.0, None), ("c", 1, 10.0, None), ("d", 1, 10.0, 0.9)])
     current = fake_result([("a", 1, 10.5, 0.9), ("b", 1, 11.5, None), ("c", 1, 8.0, None), ("d", 1, 10.0, 0.85),
                            ("a", 2, 6.0, 0.9), ("new", 1, 1.0, None)])
-    comparison = bench.compare(current, [reference], tolerance=0.10)
+    comparison = results.compare(current, [reference], tolerance=0.10)
     status = {(e["model"], e["threads"]): e["status"] for e in comparison["rows"]}
     assert status == {("a", 1): "ok", ("b", 1): "regression", ("c", 1): "faster", ("d", 1): "regression",
                       ("a", 2): "no-reference", ("new", 1): "no-reference"}
     assert comparison["regressions"] == 2 and comparison["tolerance"] == 0.10
-    assert "+15.0%" in bench.format_comparison(comparison)
+    assert "+15.0%" in command.format_comparison(comparison)
 
 
 def test_compare_with_a_directory_lacking_this_machine_warns(tmp_path):
     result = {**fake_result([("a", 1, 1.0, None)]), "warnings": [], "comparison": None}
-    bench.attach_comparison(result, str(tmp_path), 0.1)
+    results.attach_comparison(result, str(tmp_path), 0.1)
     assert result["comparison"] is None and "no reference file for this machine" in result["warnings"][0]
-    (tmp_path / f"{bench.machine_id(result['system'])}.json").write_text(
-        json.dumps({"schema": bench.REFERENCE_SCHEMA, "runs": [fake_result([("a", 1, 0.5, None)])]}))
-    bench.attach_comparison(result, str(tmp_path), 0.1)
+    (tmp_path / f"{results.machine_id(result['system'])}.json").write_text(
+        json.dumps({"schema": results.REFERENCE_SCHEMA, "runs": [fake_result([("a", 1, 0.5, None)])]}))
+    results.attach_comparison(result, str(tmp_path), 0.1)
     assert result["comparison"]["regressions"] == 1
 
 
 def test_emulated_timings_never_meet_a_reference(tmp_path):
     reference = tmp_path / "ref.json"
-    reference.write_text(json.dumps({"schema": bench.REFERENCE_SCHEMA, "runs": [fake_result([("a", 1, 1.0, None)])]}))
+    reference.write_text(json.dumps({"schema": results.REFERENCE_SCHEMA, "runs": [fake_result([("a", 1, 1.0, None)])]}))
     emulated = {**fake_result([("a", 1, 9.0, None)], emulated=True), "warnings": [], "comparison": None}
-    bench.attach_comparison(emulated, str(reference), 0.1)
+    results.attach_comparison(emulated, str(reference), 0.1)
     assert emulated["comparison"] is None and "emulated timings are not compared" in emulated["warnings"][0]
 
-    reference.write_text(json.dumps({"schema": bench.REFERENCE_SCHEMA, "runs": [
+    reference.write_text(json.dumps({"schema": results.REFERENCE_SCHEMA, "runs": [
         fake_result([("a", 1, 1.0, None)]), fake_result([("a", 1, 50.0, None)], emulated=True)]}))
     device = {**fake_result([("a", 1, 1.0, None)]), "warnings": [], "comparison": None}
     with pytest.raises(UserError, match="timings measured under emulation .* cannot serve as a reference"):
-        bench.attach_comparison(device, str(reference), 0.1)
+        results.attach_comparison(device, str(reference), 0.1)
 
 
 def test_reference_script_refuses_to_run_under_emulation(monkeypatch, capsys):
@@ -305,7 +308,7 @@ def test_results_files_must_be_benchmark_results(tmp_path):
     path = tmp_path / "other.json"
     path.write_text(json.dumps({"schema": "something-else"}))
     with pytest.raises(UserError, match="Not a benchmark result"):
-        bench.load_results(str(path))
+        results.load_results(str(path))
 
 
 # ---------------------------------------------------------------- system record
@@ -442,8 +445,32 @@ def test_workstation_cli_wraps_harness_and_report(models, tmp_path):
 
 def test_a_regression_exits_3(models, tmp_path):
     reference = tmp_path / "ref.json"
-    reference.write_text(json.dumps({"schema": bench.REFERENCE_SCHEMA, "runs": [
+    reference.write_text(json.dumps({"schema": results.REFERENCE_SCHEMA, "runs": [
         fake_result([("tiny_f32", 1, 1e-6, None)])]}))  # an impossible 1 ns reference
     code, stdout, stderr = run_bench(models["float32"], "--runs", 3, "--compare", reference)
-    assert code == bench.REGRESSION_EXIT, stderr
+    assert code == command.REGRESSION_EXIT, stderr
     assert "regression   tiny_f32 threads=1 xnnpack" in stdout
+
+
+def test_eval_and_bench_score_tied_classes_alike(tmp_path):
+    """A classifier that scores every class alike: top-k ranks ties by class index in both commands."""
+    import keras
+
+    from keras_resnet.export.convert import convert_keras
+
+    net = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D(),
+                            keras.layers.Dense(10, kernel_initializer="zeros", activation="softmax")])
+    model = tmp_path / "tied.tflite"
+    model.write_bytes(convert_keras(net, "float32"))
+    np.savez(tmp_path / "tied.npz", x=np.random.default_rng(0).integers(0, 256, (40, 8, 8, 3), dtype=np.uint8),
+             y=np.arange(40) % 10)
+    data = f"npz:{tmp_path / 'tied.npz'}"
+    evaluated = run_cli("resnet-tflite", "eval", model, "--data", data, "--split", "train")
+    benched = run_cli("resnet-tflite", "bench", model, "--runs", 1, "--warmup", 0, "--data", data, "--split", "train",
+                      "--json", tmp_path / "bench.json", "--quiet")
+    assert evaluated.returncode == 0 and benched.returncode == 0, evaluated.stderr + benched.stderr
+    by_eval = json.loads((tmp_path / "tied.eval.json").read_text())
+    by_bench = json.loads((tmp_path / "bench.json").read_text())["results"][0]["accuracy"]
+    expected = {"top1": 0.1, "top5": 0.5}  # class 0 first, classes 0-4 in the top five, for every image
+    assert {k: by_eval[k] for k in expected} == {k: by_bench[k] for k in expected} == expected
+    assert by_eval["images"] == by_bench["images"]

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from conftest import ROOT, run_cli
-from keras_resnet import specs
+from keras_resnet.models import specs
 
 
 def test_list_shows_every_model_with_counts():
@@ -21,7 +21,7 @@ def test_list_needs_no_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys; from keras_resnet.cli import main; sys.argv=['resnet-tflite','list']\n"
+    code = ("import sys; from keras_resnet.cli.main import main; sys.argv=['resnet-tflite','list']\n"
             "try:\n    main()\nexcept SystemExit: pass\nassert 'tensorflow' not in sys.modules, 'imported TF'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -41,3 +41,19 @@ def test_cli_reference_and_readme_tables_are_generated_from_current_sources():
     assert result.returncode == 0, result.stderr
     reference = (ROOT / "docs" / "cli.md").read_text()
     assert "## `resnet-tflite convert`" in reference and "--calib-samples INTEGER" in reference
+
+
+def test_the_old_spelling_of_magnitude_pruning_still_works_with_a_deprecation_line(tmp_path):
+    result = run_cli("resnet-tflite", "convert", "resnet8", "--out", tmp_path / "x.tflite", "--prune", "1.5",
+                     "--data", "folder:missing")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 2
+    assert lines[0].startswith("warning: --prune is now --magnitude-prune")
+    assert lines[1].startswith("error: --magnitude-prune takes a sparsity in [0, 1)")  # the value reached it
+
+
+def test_shortcut_none_on_the_command_line_is_the_plain_net():
+    residual = json.loads(run_cli("resnet-tflite", "info", "resnet20", "--json").stdout)
+    plain = json.loads(run_cli("resnet-tflite", "info", "resnet20", "--json", "--shortcut", "none").stdout)
+    expected = json.loads(run_cli("resnet-tflite", "info", "plain20", "--json").stdout)
+    assert plain["macs"] == expected["macs"] < residual["macs"]

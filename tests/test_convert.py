@@ -7,8 +7,10 @@ import pytest
 
 import keras_resnet as kr
 from conftest import run_cli
-from keras_resnet import convert, metadata, specs
-from keras_resnet.runtime import TFLiteModel
+from keras_resnet.export import convert
+from keras_resnet.lite import metadata
+from keras_resnet.models import specs
+from keras_resnet.lite.runtime import TFLiteModel
 
 
 def op_names_and_dtypes(tflite_bytes):
@@ -28,7 +30,7 @@ def random_calibration(shape, n=8):
 def test_int8_models_have_the_asked_io_and_only_int8_builtins(io, dtype):
     model = kr.ResNet8(preprocess="cifar10")
     tflite = convert.convert_keras(model, "int8", random_calibration((32, 32, 3)), io)
-    record = convert.quantization_record(tflite)
+    record = TFLiteModel(tflite).io_record()
     assert record["input"]["dtype"] == dtype and record["output"]["dtype"] == dtype
     if io != "float":
         assert record["input"]["scale"] > 0 and record["output"]["scale"] > 0
@@ -44,7 +46,7 @@ def test_raw_pixel_input_quantization_is_identity_like():
     """Preprocessing is in the graph: a uint8 model's input is the pixel itself (scale 1, zero point 0)."""
     tflite = convert.convert_keras(kr.ResNet8(preprocess="cifar10"), "int8", random_calibration((32, 32, 3), 32),
                                    "uint8")
-    record = convert.quantization_record(tflite)["input"]
+    record = TFLiteModel(tflite).io_record()["input"]
     assert abs(record["scale"] - 1.0) < 0.01 and record["zero_point"] == 0
 
 
@@ -96,7 +98,7 @@ def test_pruning_reaches_its_sparsity_and_compresses(trained, cifar_jpg, tmp_pat
     plain = tmp_path / "plain.tflite"
     run_cli("resnet-tflite", "convert", trained, "--out", plain)
     out = tmp_path / "pruned.tflite"
-    result = run_cli("resnet-tflite", "convert", trained, "--out", out, "--prune", 0.6, "--data",
+    result = run_cli("resnet-tflite", "convert", trained, "--out", out, "--magnitude-prune", 0.6, "--data",
                      f"folder:{cifar_jpg}", "--train-samples", 1000, "--epochs", 2,
                      "--verify", f"folder:{cifar_jpg}", "--limit", 300)
     assert result.returncode == 0, result.stderr

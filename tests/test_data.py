@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_resnet import data, recipes
+from keras_resnet.training import data
+from keras_resnet.training import recipes
 from keras_resnet.errors import UserError
 
 

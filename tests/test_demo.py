@@ -11,7 +11,7 @@ from conftest import ROOT
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "demo-output"
-    result = subprocess.run([sys.executable, "-m", "keras_resnet.demo", "--quick", "--out", str(out)],
+    result = subprocess.run([sys.executable, "-m", "keras_resnet.cli.demo", "--quick", "--out", str(out)],
                             capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     return out, result.stdout
@@ -50,7 +50,7 @@ def test_demo_report_links_files_that_exist(demo):
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path):
     (tmp_path / "mine.txt").write_text("keep me")
-    result = subprocess.run([sys.executable, "-m", "keras_resnet.demo", "--quick", "--out", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "keras_resnet.cli.demo", "--quick", "--out", str(tmp_path)],
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 1 and result.stderr.startswith("error:") and "not made by the demo" in result.stderr
     assert (tmp_path / "mine.txt").read_text() == "keep me"

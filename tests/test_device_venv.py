@@ -41,7 +41,7 @@ def tiny_model(tmp_path_factory):
     """An int8 conv net (16x16x3 -> 10) and 20 labelled images of its size, made with TensorFlow here."""
     import keras
 
-    from keras_resnet.convert import convert_keras
+    from keras_resnet.export.convert import convert_keras
 
     net = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Rescaling(1 / 255),
                             keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.GlobalAveragePooling2D(),

@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from keras_resnet import convert, edgetpu, specs, tflite_file
+from keras_resnet.export import convert
+from keras_resnet.lite import edgetpu, edgetpu_compiler
+from keras_resnet.models import specs
+from keras_resnet.lite import flatbuffer
 from keras_resnet.errors import UserError
 
 LOGS = pathlib.Path(__file__).parent / "data" / "edgetpu_logs"
@@ -52,12 +55,12 @@ def registry_params():
 @pytest.mark.parametrize("name", registry_params())
 def test_every_registered_int8_model_maps_fully(name):
     """What our converter makes from the registry runs entirely on the Edge TPU (option A included)."""
-    from keras_resnet.models import create_model
+    from keras_resnet.models.builders import create_model
 
     spec = specs.get_spec(name)
     size = 32 if spec.family == "cifar" else 64  # the op set does not depend on the input size
     model = create_model(name, input_shape=(size, size, 3), preprocess="cifar10")
-    report = edgetpu.preflight(tflite_file.read(int8_bytes(model, (size, size, 3))))
+    report = edgetpu.preflight(flatbuffer.read(int8_bytes(model, (size, size, 3))))
     assert report["fully_mapped"], report["first_unmappable"]
     assert report["operations_cpu"] == 0 and report["operations_edgetpu"] == report["operations"] > 0
     params = report["parameters"]
@@ -67,7 +70,7 @@ def test_every_registered_int8_model_maps_fully(name):
 
 def test_float_model_is_flagged_for_its_float_tensors():
     data = convert.convert_keras(tiny_model(), "float32")
-    report = edgetpu.preflight(tflite_file.read(data))
+    report = edgetpu.preflight(flatbuffer.read(data))
     assert not report["fully_mapped"]
     assert report["first_unmappable"]["index"] == 0
     assert any("float32 activation" in r and "8-bit quantized" in r for r in report["first_unmappable"]["reasons"])
@@ -77,7 +80,7 @@ def test_float_model_is_flagged_for_its_float_tensors():
 def test_dynamic_shape_model_is_flagged():
     """Height and width unknown at conversion (-1 in the shape signature) cannot be compiled."""
     model = tiny_model(input_shape=(None, None, 3))
-    report = edgetpu.preflight(tflite_file.read(int8_bytes(model)))
+    report = edgetpu.preflight(flatbuffer.read(int8_bytes(model)))
     assert not report["fully_mapped"]
     assert any("dynamic shape [-1, -1, -1, 3]" in r for r in report["first_unmappable"]["reasons"])
 
@@ -87,7 +90,7 @@ def test_unsupported_op_cuts_the_graph_there():
     import keras
 
     model = tiny_model(middle=keras.layers.Activation("hard_swish"))
-    parsed = tflite_file.read(int8_bytes(model))
+    parsed = flatbuffer.read(int8_bytes(model))
     report = edgetpu.preflight(parsed)
     cut = report["first_unmappable"]
     assert cut["op"] == "HARD_SWISH"
@@ -104,10 +107,10 @@ def test_op_constraints_fused_activation_and_batch_padding():
     import keras
 
     pool = keras.layers.MaxPooling2D(2)
-    parsed = tflite_file.read(int8_bytes(tiny_model(middle=pool)))
+    parsed = flatbuffer.read(int8_bytes(tiny_model(middle=pool)))
     op = next(o for o in parsed.operators if o.opcode == "MAX_POOL_2D")
     assert edgetpu.op_problems(parsed, op) == []
-    fused = tflite_file.Operator(op.index, op.opcode, None, op.version, op.inputs, op.outputs,
+    fused = flatbuffer.Operator(op.index, op.opcode, None, op.version, op.inputs, op.outputs,
                                  {**op.options, "fusedActivationFunction": 1})
     assert edgetpu.op_problems(parsed, fused) == ["has a fused RELU activation; the Edge TPU runs MAX_POOL_2D "
                                                   "only without one"]
@@ -124,20 +127,20 @@ def test_reader_refuses_damaged_files_with_a_user_error():
         for _ in range(0 if i % 3 == 0 else rng.integers(1, 30)):
             damaged[rng.integers(0, len(damaged))] = rng.integers(0, 256)
         try:
-            tflite_file.read(bytes(damaged))
+            flatbuffer.read(bytes(damaged))
             outcomes.add("read")
         except UserError as err:
             assert "Received:" in str(err)
             outcomes.add("refused")
     assert "refused" in outcomes
     with pytest.raises(UserError, match="no TFL3 identifier"):
-        tflite_file.read(b"PK\x03\x04" + bytes(100))
+        flatbuffer.read(b"PK\x03\x04" + bytes(100))
 
 
 # --- the compiler's log -----------------------------------------------------------------------------------
 
 def test_log_all_mapped_v16():
-    report = edgetpu.parse_compiler_log((LOGS / "v16_all_mapped.txt").read_text())
+    report = edgetpu_compiler.parse_compiler_log((LOGS / "v16_all_mapped.txt").read_text())
     assert report["version"] == "16.0.384591198" and report["compile_ms"] == 542
     assert report["on_chip_bytes"] == 619008 and report["on_chip_remaining_bytes"] == 523776
     assert report["off_chip_bytes"] == round(3.45 * 2 ** 20)
@@ -148,7 +151,7 @@ def test_log_all_mapped_v16():
 
 
 def test_log_partial_v15():
-    report = edgetpu.parse_compiler_log((LOGS / "v15_partial.txt").read_text())
+    report = edgetpu_compiler.parse_compiler_log((LOGS / "v15_partial.txt").read_text())
     assert (report["operations_edgetpu"], report["operations_cpu"], report["subgraphs"]) == (23, 2, 3)
     assert report["off_chip_bytes"] == 0 and report["input_bytes"] == round(1.40 * 2 ** 20)
     assert report["op_counts"] == [{"op": "RESHAPE", "count": 2, "status": "Mapped to Edge TPU"}]
@@ -156,7 +159,7 @@ def test_log_partial_v15():
 
 
 def test_log_file_format_table():
-    report = edgetpu.parse_compiler_log((LOGS / "v16_operation.log").read_text())
+    report = edgetpu_compiler.parse_compiler_log((LOGS / "v16_operation.log").read_text())
     assert report["input_model"] == "model.tflite" and report["output_model"] == "model_edgetpu.tflite"
     assert len(report["op_counts"]) == 10
     assert {"op": "CUSTOM", "count": 1, "status": "Operation is working on an unsupported data type"} \
@@ -165,14 +168,14 @@ def test_log_file_format_table():
 
 
 def test_log_v2_1_subgraph_rows():
-    report = edgetpu.parse_compiler_log((LOGS / "v2_1_subgraph.txt").read_text())
+    report = edgetpu_compiler.parse_compiler_log((LOGS / "v2_1_subgraph.txt").read_text())
     assert report["on_chip_remaining_bytes"] == round(7.75 * 1024)
     assert [r["status"] for r in report["op_counts"]].count("More than one subgraph is not supported") == 2
     assert (report["operations_edgetpu"], report["operations_cpu"]) == (83, 10)
 
 
 def test_log_error_line():
-    report = edgetpu.parse_compiler_log((LOGS / "error_dynamic.txt").read_text())
+    report = edgetpu_compiler.parse_compiler_log((LOGS / "error_dynamic.txt").read_text())
     assert report["errors"] == [(LOGS / "error_dynamic.txt").read_text().strip()]
     assert not report["fully_mapped"]
 
@@ -183,7 +186,7 @@ def stand_in(tmp_path, body: str) -> pathlib.Path:
     """An executable named edgetpu_compiler in its own folder, running `body` (Python) with argv."""
     folder = tmp_path / "bin"
     folder.mkdir(exist_ok=True)
-    script = folder / edgetpu.COMPILER
+    script = folder / edgetpu_compiler.COMPILER
     script.write_text(f"#!{sys.executable}\nimport os, shutil, sys, time\nargs = sys.argv[1:]\n{body}\n")
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return script
@@ -209,7 +212,7 @@ def test_driver_moves_outputs_into_place_and_parses(tmp_path, tiny_tflite):
     compiler = stand_in(tmp_path, SUCCEEDS)
     out = tmp_path / "out"
     out.mkdir()
-    report = edgetpu.compile_model(tiny_tflite, out, str(compiler))
+    report = edgetpu_compiler.compile_model(tiny_tflite, out, str(compiler))
     assert sorted(os.listdir(out)) == ["tiny_edgetpu.log", "tiny_edgetpu.tflite"]
     assert (out / "tiny_edgetpu.tflite").read_bytes() == tiny_tflite.read_bytes()
     assert report["output"] == str(out / "tiny_edgetpu.tflite") and report["on_chip_bytes"] == 619008
@@ -222,14 +225,14 @@ def test_driver_reports_the_compilers_error_and_leaves_nothing(tmp_path, tiny_tf
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(UserError, match="failed \\(exit 1\\): ERROR: Attempting to use a delegate"):
-        edgetpu.compile_model(tiny_tflite, out, str(compiler))
+        edgetpu_compiler.compile_model(tiny_tflite, out, str(compiler))
     assert os.listdir(out) == []
 
 
 def test_driver_stops_a_hanging_compiler(tmp_path, tiny_tflite):
     compiler = stand_in(tmp_path, "time.sleep(60)")
     with pytest.raises(UserError, match="did not finish within 1 s"):
-        edgetpu.compile_model(tiny_tflite, tmp_path, str(compiler), timeout=1)
+        edgetpu_compiler.compile_model(tiny_tflite, tmp_path, str(compiler), timeout=1)
     assert not (tmp_path / "tiny_edgetpu.tflite").exists()
 
 

@@ -14,7 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT
-from keras_resnet import edgetpu, metadata, runtime, tflite_file
+from keras_resnet.lite import edgetpu
+from keras_resnet.lite import metadata
+from keras_resnet.lite import runtime
+from keras_resnet.lite import flatbuffer
 from keras_resnet.errors import UserError
 
 FUZZ_DATA = ROOT / "tests" / "data" / "fuzz"
@@ -61,7 +64,7 @@ def test_pure_python_readers_refuse_damaged_models_with_a_user_error(seeds, choi
     data = fuzz_tflite.mutate(seeds[choice % len(seeds)], rng, seeds)
     # invoke and validate: a result or a UserError, nothing else
     try:
-        edgetpu.preflight(tflite_file.read(data))
+        edgetpu.preflight(flatbuffer.read(data))
     except UserError:
         pass
     try:

@@ -8,8 +8,10 @@ import pytest
 
 import keras_resnet as kr
 from conftest import ROOT, run_cli
-from keras_resnet import convert, micro, sources, tflite_file
-from keras_resnet.runtime import TFLiteModel
+from keras_resnet import sources
+from keras_resnet.export import convert
+from keras_resnet.lite import flatbuffer, micro, tflm
+from keras_resnet.lite.runtime import TFLiteModel
 
 ROUNDTRIP_C = ROOT / "tflite" / "micro" / "roundtrip_test.c"
 KIB = 1024
@@ -62,13 +64,13 @@ def test_c_array_round_trips_to_the_exact_bytes(tmp_path, resnet8_int8):
 
 
 def test_arena_is_the_smallest_that_works_and_monotone(resnet8_int8):
-    model = tflite_file.read(resnet8_int8)
-    x = micro.zeros_input(model)
-    measured = micro.measure_arena(resnet8_int8, model)
+    model = flatbuffer.read(resnet8_int8)
+    x = tflm.zeros_input(model)
+    measured = tflm.measure_arena(resnet8_int8, model)
     for size in (measured, measured + 1, measured + 4 * KIB, 2 * measured):
-        assert micro.runs_with_arena(resnet8_int8, size, x), size
+        assert tflm.runs_with_arena(resnet8_int8, size, x), size
     for size in (measured - 1, measured - 16, measured // 2, 1024):
-        assert not micro.runs_with_arena(resnet8_int8, size, x), size
+        assert not tflm.runs_with_arena(resnet8_int8, size, x), size
     assert micro.recommended_arena(measured) >= measured * (1 + micro.ARENA_MARGIN)
 
 
@@ -83,7 +85,7 @@ def test_resnet8_int8_fits_256k_flash_and_128k_ram(resnet8_int8):
 def test_resolver_and_settings_match_the_model(tmp_path, resnet8_int8):
     report = micro.export(resnet8_int8, tmp_path, "resnet8")
     resolver = (tmp_path / "resnet8_op_resolver.h").read_text()
-    ops = tflite_file.read(resnet8_int8).op_names()
+    ops = flatbuffer.read(resnet8_int8).op_names()
     assert f"constexpr int kOpCount = {len(ops)};" in resolver
     assert resolver.count("TF_LITE_ENSURE_STATUS(resolver.Add") == len(ops) == len(set(ops))
     assert [line.split(".")[1].split("(")[0] for line in resolver.splitlines() if "resolver.Add" in line] == \
@@ -102,7 +104,7 @@ def cifar_int8(cifar_jpg):
     """ResNet-8 (fixed seed) calibrated on real CIFAR-10 images, with softmax and with logits; test images."""
     import keras
 
-    from keras_resnet.models import create_model
+    from keras_resnet.models.builders import create_model
 
     calib = sources.load(f"folder:{cifar_jpg}", "train", limit=64)
     rep = convert.representative_from(calib.x.astype(np.float32))
@@ -118,7 +120,7 @@ def test_tflm_matches_litert_on_cifar(cifar_int8, which):
     """Against LiteRT's reference kernels: bit-exact on nearly every image, a few LSB at most elsewhere."""
     with_softmax, logits, images = cifar_int8
     data = logits if which == "logits" else with_softmax
-    result = micro.parity(data, tflite_file.read(data), images.x.astype(np.float32), 128 * KIB)
+    result = micro.parity(data, flatbuffer.read(data), images.x.astype(np.float32), 128 * KIB)
     reference = result["litert_reference_kernels"]
     assert reference["bit_exact_images"] >= 0.95 * result["images"]
     assert reference["max_abs_diff"] <= micro.PARITY_TOLERANCE_LSB

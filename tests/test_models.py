@@ -5,8 +5,8 @@ import pytest
 
 import keras
 import keras_resnet as kr
-from keras_resnet import specs
-from keras_resnet.profiler import profile
+from keras_resnet.models import specs
+from keras_resnet.models.profiler import profile
 
 SLOW = {"resnet101", "resnet152", "resnet1202", "resnet110", "plain34"}
 
@@ -223,8 +223,8 @@ def small_input(name):
 
 @pytest.mark.parametrize("name", registry_params())
 def test_every_model_converts_to_float_tflite_with_equal_outputs(name):
-    from keras_resnet.convert import convert_keras
-    from keras_resnet.runtime import TFLiteModel
+    from keras_resnet.export.convert import convert_keras
+    from keras_resnet.lite.runtime import TFLiteModel
 
     model = kr.create_model(name, input_shape=small_input(name))
     randomize_batchnorm(model)

@@ -7,9 +7,10 @@ import pytest
 import keras
 import keras_resnet as kr
 from conftest import kill_after_epoch, run_cli
-from keras_resnet import prune, sources
+from keras_resnet import sources
+from keras_resnet.models import channel_pruning
 from keras_resnet.errors import UserError
-from keras_resnet.profiler import profile
+from keras_resnet.models.profiler import profile
 
 # ResNet-20 (paper Table 6: 269,722 trainable parameters), prunable convs halved: per block
 # 9*cin*r (conv 1's removed filters) + 2*r (their gamma, beta) + 9*r*c (conv 2's removed inputs), r = c/2.
@@ -21,7 +22,7 @@ def zero_filters(model, fraction=0.5, seed=0):
     """Zero `fraction` of every prunable conv's filters AND their BatchNorm gamma and beta; give every
     BatchNorm random statistics. Returns {conv name: indices of the filters left intact}."""
     rng = np.random.default_rng(seed)
-    arch = prune.describe(model)
+    arch = channel_pruning.describe(model)
     intact = {}
     for s, b in arch.blocks():
         for name in arch.conv_names(s, b)[:-1]:
@@ -61,7 +62,7 @@ def test_surgery_is_exact_when_the_pruned_filters_are_zero(make):
     intact = zero_filters(model)
     x = images(model)
 
-    result = prune.prune(model, (0.5,))
+    result = channel_pruning.prune(model, (0.5,))
 
     assert {name: list(index) for name, index in result.keep.items()} == \
         {name: list(index) for name, index in intact.items()}
@@ -77,7 +78,7 @@ def test_surgery_is_not_exact_when_the_batchnorm_of_a_zeroed_filter_is_left():
             layer.beta.assign(np.full(layer.beta.shape, 0.5, "float32"))
     x = images(model)
 
-    result = prune.prune(model, (0.5,))
+    result = channel_pruning.prune(model, (0.5,))
 
     expected = model.predict(x, verbose=0)
     assert np.abs(result.model.predict(x, verbose=0) - expected).max() > 1e-2 * np.abs(expected).max()
@@ -86,7 +87,7 @@ def test_surgery_is_not_exact_when_the_batchnorm_of_a_zeroed_filter_is_left():
 def test_widths_names_and_counts_follow_the_arithmetic():
     model = kr.ResNet20(preprocess="cifar10")
 
-    result = prune.prune(model, (0.5,))
+    result = channel_pruning.prune(model, (0.5,))
 
     pruned = result.model
     assert [layer.name for layer in pruned.layers] == [layer.name for layer in model.layers]
@@ -99,45 +100,45 @@ def test_widths_names_and_counts_follow_the_arithmetic():
     assert counts["trainable_params"] == 269_722 - R20_REMOVED == 135_754
     moving_statistics = 2 * (3 * 8 + 3 * 16 + 3 * 32)  # BatchNorm mean and variance of removed channels
     assert counts["params"] == result.report["params"]["after"] == 273_658 - R20_REMOVED - moving_statistics
-    arch = prune.describe(model)
-    assert counts["macs"] == prune.macs_after(model, arch, result.inner_widths) == 20_759_168
+    arch = channel_pruning.describe(model)
+    assert counts["macs"] == channel_pruning.macs_after(model, arch, result.inner_widths) == 20_759_168
     assert counts["macs"] / profile(model)["macs"] <= 0.6
 
 
 def test_bottleneck_prunes_its_first_two_convs_per_stage():
     model = kr.ResNet50(include_top=False, pooling="avg", input_shape=(32, 32, 3))
 
-    result = prune.prune(model, (0.25, 0.5, 0.5, 0.75))
+    result = channel_pruning.prune(model, (0.25, 0.5, 0.5, 0.75))
 
     widths = [stage[0] for stage in result.inner_widths]
     assert widths == [(48, 48), (64, 64), (128, 128), (128, 128)]
     block = result.model.get_layer("conv5_block2_3_conv")
     assert block.kernel.shape == (1, 1, 128, 2048)  # the last conv keeps the width of its shortcut
     assert result.model.output_shape == model.output_shape == (None, 2048)
-    arch = prune.describe(model)
-    assert profile(result.model)["macs"] == prune.macs_after(model, arch, result.inner_widths)
+    arch = channel_pruning.describe(model)
+    assert profile(result.model)["macs"] == channel_pruning.macs_after(model, arch, result.inner_widths)
 
 
 def test_a_mac_budget_is_met_by_the_smallest_common_ratio():
     model = kr.ResNet20()
-    arch = prune.describe(model)
+    arch = channel_pruning.describe(model)
     total = profile(model)["macs"]
 
-    ratio = prune.ratio_for_macs(model, arch, 0.6)
+    ratio = channel_pruning.ratio_for_macs(model, arch, 0.6)
 
     def macs(r):
-        return prune.macs_after(model, arch, prune.plan(arch, (r,) * 3), total)
+        return channel_pruning.macs_after(model, arch, channel_pruning.plan(arch, (r,) * 3), total)
     assert macs(ratio) <= 0.6 * total < macs(ratio - 1e-5)
-    assert profile(prune.prune(model, macs=0.6).model)["macs"] == macs(ratio)
+    assert profile(channel_pruning.prune(model, macs=0.6).model)["macs"] == macs(ratio)
 
 
 @pytest.mark.parametrize("call,message", [
-    (lambda m: prune.prune(m, (0.97,)),
+    (lambda m: channel_pruning.prune(m, (0.97,)),
      "would leave conv2_block1_1_conv with none of its 16: use a ratio below 0.9688"),
-    (lambda m: prune.prune(m, macs=0.01), "--macs 0.01 cannot be met"),
-    (lambda m: prune.prune(m, (0.5, 0.5)), "has 3 stages: give one ratio or 3"),
-    (lambda m: prune.prune(m, (0.5,), macs=0.5), "exactly one"),
-    (lambda m: prune.prune(m, (0.5,), criterion="l2"), "criterion must be one of"),
+    (lambda m: channel_pruning.prune(m, macs=0.01), "--macs 0.01 cannot be met"),
+    (lambda m: channel_pruning.prune(m, (0.5, 0.5)), "has 3 stages: give one ratio or 3"),
+    (lambda m: channel_pruning.prune(m, (0.5,), macs=0.5), "exactly one"),
+    (lambda m: channel_pruning.prune(m, (0.5,), criterion="l2"), "criterion must be one of"),
 ])
 def test_impossible_pruning_is_refused_in_one_line(call, message):
     model = kr.ResNet20()
@@ -154,8 +155,8 @@ def test_each_criterion_keeps_its_largest_filters():
     conv = model.get_layer("conv2_block1_1_conv")
     conv.kernel.assign(np.ones(conv.kernel.shape, "float32") * (np.arange(16, dtype="float32") - 3.7) ** 2)
 
-    by_gamma = prune.prune(model, (0.5,), criterion="bn")
-    by_l1 = prune.prune(model, (0.5,), criterion="l1")
+    by_gamma = channel_pruning.prune(model, (0.5,), criterion="bn")
+    by_l1 = channel_pruning.prune(model, (0.5,), criterion="l1")
 
     assert list(by_gamma.keep["conv2_block1_1_conv"]) == [0, 1, 2, 3, 12, 13, 14, 15]
     assert list(by_l1.keep["conv2_block1_1_conv"]) == [8, 9, 10, 11, 12, 13, 14, 15]  # (i - 3.7)^2 largest

@@ -10,8 +10,9 @@ import time
 import pytest
 
 from conftest import ROOT, run_cli
-from keras_resnet import io
+from keras_resnet import files
 from keras_resnet.errors import INTERRUPTED, UserError, one_line
+from keras_resnet.models.saving import load_keras_model
 
 
 def test_atomic_write_keeps_the_old_file_when_the_disk_fills(tmp_path, monkeypatch):
@@ -23,7 +24,7 @@ def test_atomic_write_keeps_the_old_file_when_the_disk_fills(tmp_path, monkeypat
 
     monkeypatch.setattr(os, "fsync", full_disk)
     with pytest.raises(OSError) as info:
-        io.write_bytes(path, b"new" * 1000)
+        files.write_bytes(path, b"new" * 1000)
     assert path.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["model.tflite"]  # the temporary file is gone too
     assert one_line(info.value).startswith("No space left on device")
@@ -31,13 +32,13 @@ def test_atomic_write_keeps_the_old_file_when_the_disk_fills(tmp_path, monkeypat
 
 def test_atomic_write_refuses_missing_and_read_only_directories(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="does not exist"):
-        io.write_text(tmp_path / "missing" / "x.json", "{}")
+        files.write_text(tmp_path / "missing" / "x.json", "{}")
     locked = tmp_path / "locked"
     locked.mkdir()
     real_access = os.access  # root may write anywhere, so the permission is taken away where io asks for it
     monkeypatch.setattr(os, "access", lambda p, mode: os.fspath(p) != str(locked) and real_access(p, mode))
     with pytest.raises(UserError, match="not writable"):
-        io.write_text(locked / "x.json", "{}")
+        files.write_text(locked / "x.json", "{}")
     assert os.listdir(locked) == []
 
 
@@ -65,7 +66,7 @@ def test_a_legacy_h5_model_with_lambda_code_is_refused_and_never_runs(tmp_path):
     model, marker = tmp_path / "evil.h5", tmp_path / "pwned"
     make_lambda_model(model, str(marker))
     with pytest.raises(UserError, match="contains a Lambda layer"):
-        io.load_keras_model(model)
+        load_keras_model(model)
     assert not marker.exists()
 
 
@@ -84,8 +85,8 @@ def interrupt(argv, started: str, delay: float, cwd=ROOT):
     """Run a command, wait for a progress line starting with `started`, wait `delay` s more, press Ctrl-C
     (SIGINT); returns (exit code, what it printed on stderr after that line)."""
     command, *rest = argv
-    entry = {"resnet-tflite": "main", "resnet-train": "train_main"}[command]
-    code = f"import sys; from keras_resnet.cli import {entry}; sys.argv[0] = {command!r}; {entry}()"
+    module = {"resnet-tflite": "keras_resnet.cli.main", "resnet-train": "keras_resnet.cli.train"}[command]
+    code = f"import sys; from {module} import main; sys.argv[0] = {command!r}; main()"
     process = subprocess.Popen([sys.executable, "-c", code, *map(str, rest)], stderr=subprocess.PIPE,
                                stdout=subprocess.DEVNULL, text=True, cwd=cwd,
                                env=dict(os.environ, PYTHONUNBUFFERED="1"))
@@ -119,7 +120,7 @@ def test_ctrl_c_during_a_benchmark_exits_130_and_writes_no_result(tmp_path):
     # set up: a model that runs for minutes at a million runs
     import keras
 
-    from keras_resnet.convert import convert_keras
+    from keras_resnet.export.convert import convert_keras
 
     net = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(8, 3), keras.layers.GlobalAveragePooling2D()])
     model = tmp_path / "tiny.tflite"
@@ -152,11 +153,11 @@ def test_ctrl_c_during_training_exits_130_and_leaves_only_whole_files(cifar_jpg,
 
 
 WRITER = """import sys
-from keras_resnet import io
+from keras_resnet import files
 path, size = sys.argv[1], int(sys.argv[2])
 print("ready", flush=True)
 for i in range(10**6):
-    io.write_bytes(path, bytes([65 + i % 2]) * size)
+    files.write_bytes(path, bytes([65 + i % 2]) * size)
 """
 
 

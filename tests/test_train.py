@@ -11,7 +11,8 @@ import pytest
 
 from conftest import ROOT, kill_after_epoch, run_cli
 from test_data import small_folder
-from keras_resnet.train import Schedule, TorchSGD, fit
+from keras_resnet.training.fit import fit
+from keras_resnet.training.optimizer import Schedule, TorchSGD
 
 TINY = ["--width", "0.5", "--batch-size", "32"]
 
@@ -95,7 +96,7 @@ def test_multiworker_on_loopback(cifar_jpg, tmp_path):
     folder = small_folder(cifar_jpg, tmp_path / "d", per_class=(20, 5))
     out = tmp_path / "run"
     cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
-    code = ("import sys; from keras_resnet.cli import train_main; sys.argv[0] = 'resnet-train'; train_main()")
+    code = ("import sys; from keras_resnet.cli.train import main; sys.argv[0] = 'resnet-train'; main()")
     args = ["resnet8", "--data", f"folder:{folder}", "--out", out, "--epochs", "2", "--strategy", "multiworker",
             *TINY]
     workers = [subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, text=True,
@@ -114,3 +115,17 @@ def test_multiworker_on_loopback(cifar_jpg, tmp_path):
     for a, b in zip(chief, other):
         np.testing.assert_array_equal(a, b)
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
+
+
+def test_a_legacy_h5_model_trains_like_a_keras_file(cifar_jpg, tmp_path):
+    """`resnet-train model.h5` fine-tunes the file's model (the name ends in .h5: a file, not a registered name)."""
+    import keras_resnet as kr
+
+    folder = small_folder(cifar_jpg, tmp_path / "d", per_class=(32, 8), classes=["automobile", "frog"])
+    model = tmp_path / "model.h5"
+    kr.ResNet8(width=0.25, classes=2, preprocess="cifar10").save(model)
+    result = run_cli("resnet-train", model, "--data", f"folder:{folder}", "--out", tmp_path / "run", "--epochs", 1,
+                     "--batch-size", 16)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["model"] == str(model)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"] == 1

@@ -12,9 +12,9 @@ torch = pytest.importorskip("torch")
 from conftest import ROOT, run_cli  # noqa: E402
 from test_data import small_folder  # noqa: E402
 from test_weights import trained_looking  # noqa: E402
-from keras_resnet import recipes, train  # noqa: E402
+from keras_resnet.training import fit, recipes, rundir  # noqa: E402
 from keras_resnet.errors import UserError  # noqa: E402
-from keras_resnet.specs import PREPROCESSING  # noqa: E402
+from keras_resnet.models.specs import PREPROCESSING  # noqa: E402
 
 CLASSES = ["automobile", "frog", "ship"]
 
@@ -35,19 +35,19 @@ def test_finetune_trains_the_head_alone_then_everything_and_resumes_between_phas
     folder = small_folder(cifar_jpg, tmp_path / "d", per_class=(32, 8), classes=CLASSES)
     out = tmp_path / "run"
     options = dict(weights=str(path), input_size=32, epochs=2, head_epochs=1, batch_size=32, verbose=0)
-    end_of_epoch = train.RunState.on_epoch_end
+    end_of_epoch = rundir.RunState.on_epoch_end
 
     def killed_after_checkpoint(self, epoch, logs=None):
         end_of_epoch(self, epoch, logs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train.RunState, "on_epoch_end", killed_after_checkpoint)
+    monkeypatch.setattr(rundir.RunState, "on_epoch_end", killed_after_checkpoint)
     with pytest.raises(KeyboardInterrupt):
-        train.fit("resnet18", f"folder:{folder}", str(out), "finetune", **options)
+        fit.fit("resnet18", f"folder:{folder}", str(out), "finetune", **options)
     monkeypatch.undo()
     state = json.loads((out / "checkpoint" / "state.json").read_text())
     head_only = keras.saving.load_model(out / "last.keras")
-    metrics = train.fit("resnet18", f"folder:{folder}", str(out), "finetune", resume=True, **options)
+    metrics = fit.fit("resnet18", f"folder:{folder}", str(out), "finetune", resume=True, **options)
     final = keras.saving.load_model(out / "last.keras")
 
     assert state["epoch"] == 1 and state["phase"] == 0

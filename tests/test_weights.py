@@ -19,7 +19,7 @@ from torch import nn  # noqa: E402
 
 import keras_resnet as kr  # noqa: E402
 from conftest import ROOT  # noqa: E402
-from keras_resnet.weights import UnsafeWeights, WeightsMismatch, load_checkpoint, read_checkpoint  # noqa: E402
+from keras_resnet.models.weights import UnsafeWeights, WeightsMismatch, load_checkpoint, read_checkpoint  # noqa: E402
 
 SIZE = 64  # small inputs keep the tests fast; the weights do not depend on the input size
 LAYERS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3)),

@@ -16,7 +16,7 @@ PYTHON=${PYTHON:-python3}
 
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$PACKAGE"
-"$VENV/bin/python" -c "import keras_resnet.bench, keras_resnet.runtime as r; print('harness ready:', r.runtime_version())"
+"$VENV/bin/python" -c "import keras_resnet.bench, keras_resnet.lite.runtime as r; print('harness ready:', r.runtime_version())"
 
 # Hints for steady timings and the Edge TPU; nothing below changes the system.
 for gov in /sys/devices/system/cpu/cpu*/cpufreq/scaling_governor; do

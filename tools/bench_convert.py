@@ -58,15 +58,17 @@ def documented_recipe(model, images: np.ndarray) -> bytes:
 
 
 def ours(model, images: np.ndarray) -> bytes:
-    from keras_resnet.convert import convert_keras, representative_from
+    from keras_resnet.export.convert import convert_keras, representative_from
 
     return convert_keras(model, "int8", representative_from(images))
 
 
 def accuracy(folder: str, qat_images: int, qat_epochs: int) -> dict:
     """PTQ and QAT int8 of the trained ResNet-20 against its Keras model on the whole test split."""
-    from keras_resnet import convert, optimize, sources
-    from keras_resnet.io import load_keras_model
+    from keras_resnet import sources
+    from keras_resnet.export import convert
+    from keras_resnet.export import model_optimization
+    from keras_resnet.models.saving import load_keras_model
 
     model = load_keras_model(TRAINED)
     source = f"folder:{folder}"
@@ -78,7 +80,7 @@ def accuracy(folder: str, qat_images: int, qat_epochs: int) -> dict:
     rows["ptq"]["convert_and_verify_s"] = round(time.perf_counter() - start, 1)
     tuning = sources.load(source, "train", limit=qat_images)
     start = time.perf_counter()
-    qat = optimize.quantization_aware(model, tuning, qat_epochs, lr=1e-3, verbose=2)
+    qat = model_optimization.quantization_aware(model, tuning, qat_epochs, lr=1e-3, verbose=2)
     rows["qat"] = convert.verify(qat, convert.convert_keras(qat, "int8", convert.representative_from(calib.x)),
                                  test)
     rows["qat"]["fine_tune_convert_verify_s"] = round(time.perf_counter() - start, 1)
@@ -97,7 +99,7 @@ def latency_models(folder: str, samples: int) -> list[str]:
     import keras
 
     from keras_resnet import create_model
-    from keras_resnet.io import write_bytes
+    from keras_resnet.files import write_bytes
 
     CACHE.mkdir(parents=True, exist_ok=True)
     builds = {  # the same graph on both sides of each comparison, so the ratio is the converters'
@@ -124,14 +126,14 @@ def latency(folder: str, runs: int, samples: int) -> dict:
     """The 224x224 models interleaved in one harness run, the 32x32 ones in another (10x the runs: they take
     1/70 of the time). Mixed in one run, ResNet-50's 26 MB of weights evict the caches ahead of whichever
     ResNet-20 follows it, which then reads ~10% slower than its identical twin."""
-    from keras_resnet import bench
+    from keras_resnet.device import command, harness
 
     paths = latency_models(folder, samples)
     groups = ([p for p in paths if "resnet50" in p], runs), ([p for p in paths if "resnet20" in p], 10 * runs)
-    results = [bench.run(group, bench.Settings(threads=[1, 2], warmup=5, runs=n), argv=sys.argv)
+    results = [harness.run(group, harness.Settings(threads=[1, 2], warmup=5, runs=n), argv=sys.argv)
                for group, n in groups]
     for result in results:
-        print(bench.format_table(result), flush=True)
+        print(command.format_table(result), flush=True)
     result = {"system": results[0]["system"], "results": [r for part in results for r in part["results"]]}
     ghz = measure_ghz()
     p50 = {(r["model"], r["threads"]): r["latency_ms"]["p50"] for r in result["results"]}
@@ -154,7 +156,7 @@ def latency(folder: str, runs: int, samples: int) -> dict:
 
 def conversion_time(folder: str, samples: int) -> dict:
     """`resnet-tflite convert resnet50 --int8` with `samples` calibration images, timed as a user runs it."""
-    from keras_resnet.io import atomic_path
+    from keras_resnet.files import atomic_path
 
     npz = CACHE / f"cifar10-jpg-train-224-{samples}.npz"
     if not npz.exists():
@@ -162,7 +164,7 @@ def conversion_time(folder: str, samples: int) -> dict:
         images = calibration(folder, 224, samples)
         with atomic_path(npz, suffix=".npz") as tmp:
             np.savez(tmp, x=images.astype(np.uint8), y=np.zeros(len(images), np.int64))
-    command = [sys.executable, "-c", "from keras_resnet.cli import main; main()", "convert", "resnet50",
+    command = [sys.executable, "-c", "from keras_resnet.cli.main import main; main()", "convert", "resnet50",
                "--preprocess", "imagenet", "--int8", "--calib", f"npz:{npz}", "--calib-samples", str(samples),
                "--out", str(CACHE / "resnet50_cli_int8.tflite")]
     start = time.perf_counter()
@@ -190,7 +192,7 @@ def main():
     for part, (key, run) in runs.items():  # each part keeps the command that measured it
         if part in parts:
             result[key] = {**run(), "measured_by": command}
-    from keras_resnet.io import write_text
+    from keras_resnet.files import write_text
 
     write_text(RESULT, json.dumps(result, indent=1) + "\n")
     summary = {k: v for k, v in result.items() if k != "latency"}

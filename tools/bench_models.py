@@ -64,13 +64,14 @@ def convert(name: str, mode: str, folder: str, samples: int) -> pathlib.Path:
     path = CACHE / f"{name}_{mode}.tflite"
     if path.exists():
         return path
-    from keras_resnet import create_model, specs
-    from keras_resnet.convert import convert_keras, representative_from
-    from keras_resnet.io import write_bytes
+    from keras_resnet import create_model
+    from keras_resnet.models import specs
+    from keras_resnet.export.convert import convert_keras, representative_from
+    from keras_resnet.files import write_bytes
 
     size = specs.get_spec(name).input_size
     if name in TRAINED:
-        from keras_resnet.io import load_keras_model
+        from keras_resnet.models.saving import load_keras_model
 
         model = load_keras_model(TRAINED[name])
     else:
@@ -140,7 +141,7 @@ def peak_table(runs: list[dict], args) -> dict:
 
 def write_plots(reference: pathlib.Path, machine: str) -> None:
     """The Markdown table beside the reference file and the two plots under docs/img/."""
-    from keras_resnet.report import ACCURACY_PNG, LATENCY_PNG, MARKDOWN, write_report
+    from keras_resnet.device.report import ACCURACY_PNG, LATENCY_PNG, MARKDOWN, write_report
 
     plots = {LATENCY_PNG: "bench_latency.png", ACCURACY_PNG: "bench_accuracy_latency.png"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,7 +156,8 @@ def write_plots(reference: pathlib.Path, machine: str) -> None:
 
 @cli_errors
 def main(argv=None) -> int:
-    from keras_resnet import bench, sysinfo
+    from keras_resnet.device import command, harness, results
+    from keras_resnet.device import sysinfo
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cifar-runs", type=int, default=200)
@@ -165,7 +167,7 @@ def main(argv=None) -> int:
     parser.add_argument("--int8-macs-per-cycle", type=int, default=64)
     parser.add_argument("--fp32-macs-per-cycle", type=int, default=16)
     args = parser.parse_args(argv)
-    bench.refuse_emulated([sysinfo.collect()], "tools/bench_models.py writes tflite/reference/")
+    results.refuse_emulated([sysinfo.collect()], "tools/bench_models.py writes tflite/reference/")
     args.ghz_source = "given" if args.ghz else "measured: dependent-add chain, fastest of 5"
     args.ghz = args.ghz or measure_ghz()
     print(f"clock for the peak: {args.ghz:.2f} GHz ({args.ghz_source})", flush=True)
@@ -173,17 +175,17 @@ def main(argv=None) -> int:
     folder = cifar_folder()
     cifar = [str(convert(n, m, folder, args.calib_samples)) for n in CIFAR_MODELS for m in MODES]
     imagenet = [str(convert(n, m, folder, args.calib_samples // 4)) for n in IMAGENET_MODELS for m in MODES]
-    runs = [bench.run(cifar, bench.Settings(threads=[1, 2], warmup=20, runs=args.cifar_runs,
+    runs = [harness.run(cifar, harness.Settings(threads=[1, 2], warmup=20, runs=args.cifar_runs,
                                             data=f"folder:{folder}", limit=500), argv=sys.argv),
-            bench.run(imagenet, bench.Settings(threads=[1, 2], warmup=3, runs=args.imagenet_runs), argv=sys.argv)]
+            harness.run(imagenet, harness.Settings(threads=[1, 2], warmup=3, runs=args.imagenet_runs), argv=sys.argv)]
     for result in runs:
-        print(bench.format_table(result), flush=True)
-    machine = bench.machine_id(runs[0]["system"])
+        print(command.format_table(result), flush=True)
+    machine = results.machine_id(runs[0]["system"])
     reference = ROOT / "tflite" / "reference" / f"{machine}.json"
-    document = {"schema": bench.REFERENCE_SCHEMA, "machine": machine, "note": NOTE,
+    document = {"schema": results.REFERENCE_SCHEMA, "machine": machine, "note": NOTE,
                 "command": "nice -n 10 .venv/bin/python tools/bench_models.py " + " ".join(argv or sys.argv[1:]),
                 "peak": peak_table(runs, args), "runs": runs}
-    from keras_resnet.io import write_text
+    from keras_resnet.files import write_text
 
     write_text(reference, json.dumps(document, indent=1) + "\n")
     print(f"wrote {reference}")

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from keras_resnet import bench
+from keras_resnet.device import harness
 
 TARGET = 0.02
 
@@ -33,7 +33,7 @@ def bare_p50_ms(invoke, runs: int) -> float:
 
 def harness_p50_ms(variant, settings) -> float:
     """p50 as the harness measures it (cold run, warm-up, timed runs)."""
-    return bench.measure([variant], settings, time.perf_counter_ns)[0]["latency_ms"]["p50"]
+    return harness.measure([variant], settings, time.perf_counter_ns)[0]["latency_ms"]["p50"]
 
 
 def main(argv=None) -> int:
@@ -44,19 +44,19 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
 
-    settings = bench.Settings(threads=[args.threads], warmup=10, runs=args.runs)
-    variant = bench.load_variant(args.model, bench.read_model(args.model), args.threads, settings)
+    settings = harness.Settings(threads=[args.threads], warmup=10, runs=args.runs)
+    variant = harness.load_variant(args.model, harness.read_model(args.model), args.threads, settings)
     invoke = variant.model.interpreter.invoke
-    harness, bare = [], []
+    ours, bare = [], []
     for block in range(args.blocks):  # swap which goes first each block, so order effects cancel
         first_harness = block % 2 == 0
         if first_harness:
-            harness.append(harness_p50_ms(variant, settings))
+            ours.append(harness_p50_ms(variant, settings))
         bare.append(bare_p50_ms(invoke, args.runs))
         if not first_harness:
-            harness.append(harness_p50_ms(variant, settings))
-    h, b = statistics.median(harness), statistics.median(bare)
-    ratio = statistics.median(x / y for x, y in zip(harness, bare))  # paired per block: drift cancels
+            ours.append(harness_p50_ms(variant, settings))
+    h, b = statistics.median(ours), statistics.median(bare)
+    ratio = statistics.median(x / y for x, y in zip(ours, bare))  # paired per block: drift cancels
     print(f"{variant.name}, {args.threads} thread(s), {args.blocks} blocks x {args.runs} runs: "
           f"harness p50 {h:.4f} ms, bare invoke() p50 {b:.4f} ms, median paired ratio {ratio:.4f} "
           f"({'within' if abs(ratio - 1) <= TARGET else 'OUTSIDE'} {TARGET:.0%})")

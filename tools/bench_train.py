@@ -17,8 +17,12 @@ import time
 import keras
 import numpy as np
 
-from keras_resnet import data, recipes, train
-from keras_resnet.models import create_model
+from keras_resnet.device.sysinfo import cpu_flags
+from keras_resnet.models.builders import create_model
+from keras_resnet.training import data, recipes
+from keras_resnet.training.hardware import MIXED_PRECISION, choose_policy
+from keras_resnet.training.networks import training_copy
+from keras_resnet.training.optimizer import compile_model
 
 
 def seconds(run) -> float:
@@ -37,8 +41,8 @@ def bench(name: str, listing: data.Listing, policy: str, batch: int, steps: int,
            "pipeline": data.images_per_second(pipeline, max(steps, 20))}
 
     export = create_model(name, classes=10, preprocess="cifar10")
-    ours = train.training_twin(export, policy)
-    train.compile_model(ours, plan, 10 * (rounds + 1) * steps)
+    ours = training_copy(export, policy)
+    compile_model(ours, plan, 10 * (rounds + 1) * steps)
     ours.fit(pipeline, steps_per_epoch=5, epochs=1, verbose=0, shuffle=False)  # traces and warms up
 
     keras.config.set_dtype_policy(policy)
@@ -72,15 +76,15 @@ def main():
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=60, help="Training steps per timed epoch.")
     parser.add_argument("--rounds", type=int, default=3, help="Timed epochs of each, alternating.")
-    parser.add_argument("--mixed-precision", default="auto", choices=["auto", "off", "bf16", "fp16"])
+    parser.add_argument("--mixed-precision", default="auto", choices=MIXED_PRECISION)
     args = parser.parse_args()
     listing = data.list_split(args.data, "train", 32)
     if args.images:
         listing = listing.subset(np.arange(min(args.images, len(listing))))
     steps = min(args.steps, len(listing) // args.batch_size)
-    policy = train.choose_policy(args.mixed_precision)
+    policy = choose_policy(args.mixed_precision)
     rows = [bench(name, listing, policy, args.batch_size, steps, args.rounds) for name in args.models.split(",")]
-    print(json.dumps({"images": len(listing), "steps": steps, "cpu_bf16": "avx512_bf16" in train.cpu_flags(),
+    print(json.dumps({"images": len(listing), "steps": steps, "cpu_bf16": "avx512_bf16" in cpu_flags(),
                       "results": rows}, indent=2))
 
 

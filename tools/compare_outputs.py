@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from keras_resnet import bench
+from keras_resnet.device import results
 from keras_resnet.errors import UserError, cli_errors
 
 
@@ -38,10 +38,10 @@ def _unique_top(values: np.ndarray) -> np.ndarray:
 
 def agreement(a: dict, b: dict, names=("a", "b")) -> list[dict]:
     """Per row of `a` that `b` also has: images, top-1 agreement and the largest output differences."""
-    theirs = {bench.row_key(r): r for r in b["results"]}
+    theirs = {results.row_key(r): r for r in b["results"]}
     rows = []
     for mine in a["results"]:
-        other = theirs.get(bench.row_key(mine))
+        other = theirs.get(results.row_key(mine))
         if other is None:
             continue
         if mine["sha256"] != other["sha256"]:
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     parser.add_argument("a", metavar="A.json")
     parser.add_argument("b", metavar="B.json")
     args = parser.parse_args(argv)
-    a, b = bench.load_results(args.a), bench.load_results(args.b)
+    a, b = results.load_results(args.a), results.load_results(args.b)
     if len(a) != 1 or len(b) != 1:
         raise UserError("Compare two single results written by bench --json, not reference files.")
     rows = agreement(a[0], b[0], (args.a, args.b))

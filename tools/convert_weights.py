@@ -32,7 +32,7 @@ def format_report(report, skipped: list[str]) -> str:
 
 def convert(checkpoint: str, out: str, model_name: str | None = None, include_top: bool = True) -> str:
     """Write `out` from `checkpoint`; returns the report. The checkpoint is read before TensorFlow starts."""
-    from keras_resnet import weights
+    from keras_resnet.models import weights
 
     if not out.endswith(".weights.h5"):
         raise UserError(f"The output must end in .weights.h5 (Keras' weights format). Received: --out {out}")
@@ -40,8 +40,8 @@ def convert(checkpoint: str, out: str, model_name: str | None = None, include_to
     inferred, classes = weights.checkpoint_architecture(tensors)
     if include_top and classes is None:
         raise UserError(f"{checkpoint} has no classifier (fc): convert it with --no-top. Received: {checkpoint}")
-    from keras_resnet.io import atomic_path, check_writable
-    from keras_resnet.models import create_model
+    from keras_resnet.files import atomic_path, check_writable
+    from keras_resnet.models.builders import create_model
 
     check_writable(out)
     model = create_model(model_name or inferred, include_top=include_top, classes=classes or 1000)

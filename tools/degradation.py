@@ -42,7 +42,7 @@ PLOT = ROOT / "docs" / "img" / "degradation.png"
 def subset_npz(path: pathlib.Path, images: int, test_images: int) -> str:
     """A class-balanced training subset and test subset of CIFAR-10 (JPEG) as an npz source."""
     from keras_resnet import sources
-    from keras_resnet.io import atomic_path
+    from keras_resnet.files import atomic_path
 
     if not path.exists():
         folder = f"folder:{cifar_folder()}"
@@ -55,13 +55,13 @@ def subset_npz(path: pathlib.Path, images: int, test_images: int) -> str:
 
 def train_all(data: str, out: pathlib.Path, epochs: int, warmup_steps: int, schedule: str) -> dict[str, list[dict]]:
     """Train each model (resuming an interrupted run, skipping a finished one); its per-epoch history."""
-    from keras_resnet import train
+    from keras_resnet.training import fit
 
     histories = {}
     for name in MODELS:
         run = out / name
         if not (run / "metrics.json").exists():
-            train.fit(name, data, str(run), "cifar", resume=(run / "config.json").exists(), epochs=epochs,
+            fit.fit(name, data, str(run), "cifar", resume=(run / "config.json").exists(), epochs=epochs,
                       schedule=schedule, boundaries=(0.5, 0.75), lr=0.1, weight_decay=1e-4, batch_size=BATCH,
                       warmup_steps=warmup_steps, warmup_lr=0.01)
         with open(run / "history.csv") as f:

@@ -10,7 +10,7 @@ a structural change made through the flatbuffer object API (a tensor's shape, ty
 quantization, an operator's inputs, outputs, code or options, the graph's inputs), which yields a valid
 flatbuffer with wrong contents and so reaches past LiteRT's verifier into its kernels and TFLite-Micro.
 
-Every case goes through what the commands do with a file (TARGETS): `edgetpu` (tflite_file.read, the
+Every case goes through what the commands do with a file (TARGETS): `edgetpu` (flatbuffer.read, the
 preflight), `micro` (the whole export: reader, resolver, TFLite-Micro arena measurement), `bench`
 (read_model, the interpreter, timed invokes, MAC count), `eval` (tflite_check, evaluation) and
 `metadata` (metadata.read). The only acceptable failure is a UserError (one clear line at the command
@@ -50,9 +50,10 @@ def make_seeds(directory: pathlib.Path) -> list[pathlib.Path]:
     import keras
     import numpy as np
 
-    from keras_resnet import convert, metadata
-    from keras_resnet.io import write_bytes
-    from keras_resnet.models import create_model
+    from keras_resnet.export import convert
+    from keras_resnet.lite import metadata
+    from keras_resnet.files import write_bytes
+    from keras_resnet.models.builders import create_model
 
     directory.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(0)
@@ -213,32 +214,34 @@ def mutate(seed: bytes, rng: random.Random, seeds) -> bytes:
 # --- targets (run in the worker) ------------------------------------------------------------------------
 
 def target_edgetpu(path: str, data: bytes) -> None:
-    from keras_resnet import edgetpu, tflite_file
+    from keras_resnet.lite import edgetpu
+    from keras_resnet.lite import flatbuffer
 
-    edgetpu.preflight(tflite_file.read_file(path))
+    edgetpu.preflight(flatbuffer.read_file(path))
 
 
 def target_micro(path: str, data: bytes) -> None:
-    from keras_resnet import micro
+    from keras_resnet.lite import micro
 
     with tempfile.TemporaryDirectory() as out:
         micro.export(data, out, "fuzz")
 
 
 def target_bench(path: str, data: bytes) -> None:
-    from keras_resnet import bench
+    from keras_resnet.device import harness
 
-    settings = bench.Settings(warmup=0, runs=2)
-    variant = bench.load_variant(path, bench.read_model(path), 1, settings)
-    bench.measure([variant], settings, time.perf_counter_ns)
+    settings = harness.Settings(warmup=0, runs=2)
+    variant = harness.load_variant(path, harness.read_model(path), 1, settings)
+    harness.measure([variant], settings, time.perf_counter_ns)
 
 
 def target_eval(path: str, data: bytes) -> None:
     import numpy as np
 
-    from keras_resnet import convert, sources
-    from keras_resnet.runtime import TFLiteModel
-    from keras_resnet.tflite_check import check_tflite
+    from keras_resnet import sources
+    from keras_resnet.export import convert
+    from keras_resnet.lite.runtime import TFLiteModel
+    from keras_resnet.lite.safety import check_tflite
 
     check_tflite(path)
     shape = TFLiteModel(data).input_shape[1:]
@@ -249,7 +252,7 @@ def target_eval(path: str, data: bytes) -> None:
 
 
 def target_metadata(path: str, data: bytes) -> None:
-    from keras_resnet import metadata
+    from keras_resnet.lite import metadata
 
     metadata.read(data)
 
@@ -359,7 +362,7 @@ def signature(kind: str, detail: str) -> str:
 
 
 def save(data: bytes, kind: str, out: pathlib.Path) -> pathlib.Path:
-    from keras_resnet.io import write_bytes
+    from keras_resnet.files import write_bytes
 
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{kind}-{hashlib.sha1(data).hexdigest()[:12]}.tflite"

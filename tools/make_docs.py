@@ -33,7 +33,7 @@ def click_help(command: click.Command, name: str, parent: click.Context | None =
 
 def bench_help() -> str:
     """`bench` hands its arguments to the device harness's argparse parser: its help is that parser's."""
-    from keras_resnet.bench import build_parser
+    from keras_resnet.device.command import build_parser
 
     parser = build_parser("resnet-tflite bench")
     parser.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=WIDTH)
@@ -41,8 +41,8 @@ def bench_help() -> str:
 
 
 def cli_reference() -> str:
-    from keras_resnet.cli import main
-    from keras_resnet.train_cli import train
+    from keras_resnet.cli.main import main
+    from keras_resnet.cli.train import train
 
     root = main.make_context("resnet-tflite", [], resilient_parsing=True, terminal_width=WIDTH,
                              max_content_width=WIDTH)
@@ -65,7 +65,7 @@ def measured_int8() -> dict[tuple[str, int], dict]:
 
 
 def models_table() -> str:
-    from keras_resnet import specs
+    from keras_resnet.models import specs
 
     table, measured = specs.model_table(), measured_int8()
     lines = ["| model | blocks | input | params | MACs | peak activations | int8 file | int8 p50, 1 / 2 threads |",

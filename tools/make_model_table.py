@@ -8,10 +8,10 @@ freshly built models.
 import json
 import pathlib
 
-from keras_resnet.io import write_text
-from keras_resnet.models import create_model
-from keras_resnet.profiler import profile
-from keras_resnet.specs import MODEL_TABLE, list_models
+from keras_resnet.files import write_text
+from keras_resnet.models.builders import create_model
+from keras_resnet.models.profiler import profile
+from keras_resnet.models.specs import MODEL_TABLE, list_models
 
 KEYS = ("params", "trainable_params", "macs", "peak_activation_bytes")
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_resnet import convert, micro, specs
-from keras_resnet.models import create_model
+from keras_resnet.export import convert
+from keras_resnet.lite import micro
+from keras_resnet.models import specs
+from keras_resnet.models.builders import create_model
 
 
 def main():

@@ -32,19 +32,20 @@ MODES = ("float32", "int8")
 
 def imagenet_pair(name: str, ratio: float):
     """A registered 224x224 model with random weights and its pruned (not fine-tuned) copy."""
-    from keras_resnet import create_model, prune
+    from keras_resnet import create_model
+    from keras_resnet.models import channel_pruning
 
     model = create_model(name, preprocess="imagenet")
-    return model, prune.prune(model, (ratio,)).model
+    return model, channel_pruning.prune(model, (ratio,)).model
 
 
 def counts(original, pruned) -> dict:
     """Parameters and MACs of both models, after checking the pruned MACs against the width arithmetic."""
-    from keras_resnet import prune
-    from keras_resnet.profiler import profile
+    from keras_resnet.models import channel_pruning
+    from keras_resnet.models.profiler import profile
 
     before, after = profile(original), profile(pruned)
-    predicted = prune.macs_after(original, prune.describe(original), prune.describe(pruned).spec.inner_widths)
+    predicted = channel_pruning.macs_after(original, channel_pruning.describe(original), channel_pruning.describe(pruned).spec.inner_widths)
     if predicted != after["macs"]:
         raise SystemExit(f"{pruned.name}: {after['macs']:,} MACs counted, {predicted:,} by the width arithmetic")
     return {"before": before, "after": after}
@@ -52,7 +53,7 @@ def counts(original, pruned) -> dict:
 
 def convert_pair(label: str, models, folder: str, samples: int) -> list[str]:
     """float32 and int8 .tflite files of (original, pruned), in the order timed: each model in both modes."""
-    from keras_resnet.convert import convert_keras, representative_from
+    from keras_resnet.export.convert import convert_keras, representative_from
 
     CACHE.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -92,12 +93,13 @@ def criteria_before_fine_tuning(model, ratio: float, folder: str) -> dict:
     filters a criterion keeps matters most before any fine-tuning repairs the damage."""
     import numpy as np
 
-    from keras_resnet import prune, sources
+    from keras_resnet import sources
+    from keras_resnet.models import channel_pruning
 
     test = sources.load(f"folder:{folder}", "test")
     result = {}
-    for criterion in prune.CRITERIA:
-        pruned = prune.prune(model, (ratio,), criterion=criterion).model
+    for criterion in channel_pruning.CRITERIA:
+        pruned = channel_pruning.prune(model, (ratio,), criterion=criterion).model
         outputs = pruned.predict(test.x.astype(np.float32), batch_size=500, verbose=0)
         result[criterion] = float(np.mean(outputs.argmax(1) == test.y))
     return result
@@ -120,8 +122,9 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    from keras_resnet import bench
-    from keras_resnet.io import load_keras_model, write_text
+    from keras_resnet.device import command, harness
+    from keras_resnet.files import write_text
+    from keras_resnet.models.saving import load_keras_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reference", help="the trained, unpruned ResNet-20 (.keras)")
@@ -153,12 +156,12 @@ def main(argv=None) -> int:
         samples = args.calib_samples if cifar else args.calib_samples // 4
         paths = convert_pair(label.lower(), models, folder, samples)
         if cifar:
-            settings = bench.Settings(threads=[1], warmup=20, runs=args.cifar_runs, data=f"folder:{folder}",
+            settings = harness.Settings(threads=[1], warmup=20, runs=args.cifar_runs, data=f"folder:{folder}",
                                       limit=None)
         else:
-            settings = bench.Settings(threads=[1], warmup=3, runs=args.imagenet_runs)
-        result = bench.run(paths, settings, argv=sys.argv)
-        print(bench.format_table(result), flush=True)
+            settings = harness.Settings(threads=[1], warmup=3, runs=args.imagenet_runs)
+        result = harness.run(paths, settings, argv=sys.argv)
+        print(command.format_table(result), flush=True)
         rows += table_rows(label, numbers, result)
         runs.append({"settings": result["settings"], "warnings": result["warnings"]})
     text = markdown(rows)

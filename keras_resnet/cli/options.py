@@ -1,0 +1,154 @@
+"""What the commands share: one-line usage errors, the options that build a model, the options a user set.
+
+The API takes every keyword as given (`None` included: `shortcut=None` is the plain net, `classifier_activation=
+None` gives logits); the command line passes on only the options the user set (`given`), so that the others
+keep the API's own defaults.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from keras_resnet.errors import INTERRUPTED, UserError
+from keras_resnet.files import check_directory, check_keras_file, is_model_file
+from keras_resnet.models import specs
+from keras_resnet.training import recipes
+from keras_resnet.training.hardware import MIXED_PRECISION
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+NONE = "none"  # how `None` (a plain net: no shortcut) is spelled on the command line
+
+
+class OneLineErrors:
+    """For click commands and groups: a usage error is one `error:` line on stderr (exit 2), not click's
+    usage block, so every failure of the command line looks alike."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as err:  # the command alone: its help, as click shows it
+            err.show()
+            sys.exit(err.exit_code)
+        except click.ClickException as err:
+            click.echo(f"error: {err.format_message()} (see --help)", err=True)
+            sys.exit(err.exit_code)
+        except click.Abort:  # Ctrl-C outside a command body, e.g. while a command module is imported
+            click.echo(INTERRUPTED, err=True)
+            sys.exit(130)
+        if standalone_mode:
+            sys.exit(code if isinstance(code, int) else 0)
+        return code
+
+
+class OneLineCommand(OneLineErrors, click.Command):
+    """A click command whose usage errors are one line."""
+
+
+def given(*names: str) -> dict:
+    """{name: value} of the running command's options among `names` that the user set (on the command line
+    or through the environment), leaving out the ones that only hold click's default."""
+    ctx = click.get_current_context()
+    return {name: ctx.params[name] for name in names
+            if ctx.get_parameter_source(name) < click.core.ParameterSource.DEFAULT_MAP}
+
+
+def _shortcut(ctx, param, value):
+    return None if value == NONE else value
+
+
+def shortcut_option(**kwargs):
+    """`--shortcut A|B|C|none`, the options of the spec table (none: a plain net)."""
+    choices = [option or NONE for option in specs.SHORTCUTS]
+    return click.option("--shortcut", type=click.Choice(choices), callback=_shortcut,
+                        help="Shortcut option (none: the plain net).", **kwargs)
+
+
+MODEL_OPTIONS = ("input_size", "classes", "preact", "width", "variant", "shortcut")
+
+
+def model_options(func):
+    """Options shared by commands that build a registered model (`MODEL_OPTIONS`); unset: the model's own."""
+    return _options(func, [
+        click.option("--input-size", type=click.IntRange(min=1), help="Square input side (default: model's)."),
+        click.option("--classes", type=click.IntRange(min=1), help="Number of classes (default: model's)."),
+        click.option("--preact/--no-preact", default=None, help="Pre-activation blocks."),
+        click.option("--width", type=click.FloatRange(min=0, min_open=True), help="Channel multiplier."),
+        click.option("--variant", type=click.Choice(specs.VARIANTS), help="Layout: v1.5 (torchvision) or v1."),
+        shortcut_option(),
+    ])
+
+
+def _options(func, options):
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+# Recipe fields (`keras_resnet.training.recipes.Recipe`) as options; unset: the recipe's value.
+RECIPE_FIELDS = {
+    "head_epochs": ("--head-epochs", {"type": click.IntRange(min=0),
+                                      "help": "First epochs that train only the classifier, the backbone frozen "
+                                              "(finetune: 3)."}),
+    "head_lr": ("--head-lr", {"type": click.FloatRange(min=0, min_open=True),
+                              "help": "Peak lr of the head-only epochs."}),
+    "frozen_bn": ("--frozen-bn/--no-frozen-bn", {"default": None,
+                                                 "help": "Keep BatchNorm in inference mode throughout (finetune: on)."}),
+    "epochs": ("--epochs", {"type": click.IntRange(min=1), "help": "Training epochs (instead of --steps)."}),
+    "steps": ("--steps", {"type": click.IntRange(min=1), "help": "Training iterations, rounded to whole epochs."}),
+    "batch_size": ("--batch-size", {"type": click.IntRange(min=1), "help": "Global batch size."}),
+    "lr": ("--lr", {"type": click.FloatRange(min=0, min_open=True), "help": "Peak learning rate."}),
+    "schedule": ("--schedule", {"type": click.Choice(recipes.SCHEDULES), "help": "step (paper), cosine or onecycle."}),
+    "decay": ("--decay", {"type": float, "help": "Step schedule: lr multiplier at each boundary."}),
+    "momentum": ("--momentum", {"type": float, "help": "SGD momentum."}),
+    "nesterov": ("--nesterov/--no-nesterov", {"default": None, "help": "Nesterov momentum."}),
+    "weight_decay": ("--weight-decay", {"type": click.FloatRange(min=0),
+                                        "help": "Weight decay, PyTorch semantics (coupled, through momentum)."}),
+    "warmup_steps": ("--warmup-steps", {"type": click.IntRange(min=0), "help": "Warm-up iterations."}),
+    "warmup_lr": ("--warmup-lr", {"type": float, "help": "Warm-up learning rate (start of the ramp)."}),
+    "augment": ("--augment", {"type": click.Choice(recipes.AUGMENTATIONS),
+                              "help": "Augmentation (default: recipe's)."}),
+    "holdout": ("--holdout", {"type": click.IntRange(min=0), "help": "Training images held out for validation."}),
+    "seed": ("--seed", {"type": int, "help": "Seed of initialisation, shuffling and augmentation."}),
+}
+
+
+def recipe_options(*fields: str):
+    """The options of these recipe fields (`RECIPE_FIELDS`), in this order; read back with `given(*fields)`."""
+    return lambda func: _options(func, [click.option(RECIPE_FIELDS[f][0], f, **RECIPE_FIELDS[f][1]) for f in fields])
+
+
+def mixed_precision_option():
+    return click.option("--mixed-precision", type=click.Choice(MIXED_PRECISION), default=MIXED_PRECISION[0],
+                        show_default=True, help="auto: bfloat16 where the hardware has it natively.")
+
+
+def builder_arguments(options: dict) -> dict:
+    """Builder keywords from the model options a user set: `input_size` becomes `input_shape`."""
+    options = dict(options)
+    if "input_size" in options:
+        size = options.pop("input_size")
+        options["input_shape"] = (size, size, 3)
+    return options
+
+
+def check_model_argument(model: str) -> bool:
+    """True when MODEL names a Keras model file, False for a registered name; a clear error, before
+    TensorFlow starts, for anything else (a missing or damaged file, a directory, an unknown name)."""
+    if os.path.isdir(model):
+        raise UserError(f"{model} is a directory: pass a .keras model file or a registered model name "
+                        f"(resnet-tflite list). Received: {model}")
+    if is_model_file(model):
+        check_keras_file(model)
+        return True
+    specs.get_spec(model)
+    return False
+
+
+def out_dir(out, model_path) -> str:
+    """`--out`, created if needed (refused first if it could not be); the model's own folder when not given."""
+    directory = os.path.abspath(out) if out else os.path.dirname(os.path.abspath(model_path))
+    check_directory(directory)
+    os.makedirs(directory, exist_ok=True)
+    return directory

@@ -1,0 +1,74 @@
+"""`resnet-train MODEL --data SOURCE --out RUN_DIR [options]`: the command over `keras_resnet.training.fit`.
+
+Every hyper-parameter of the recipe table (`keras_resnet.training.recipes`) is an option; options left out take
+the recipe's value, and the final values are written to RUN_DIR/config.json. `fit` checks the whole request,
+data included, before TensorFlow starts.
+"""
+from __future__ import annotations
+
+import json
+
+import click
+
+from keras_resnet.cli.options import CONTEXT, RECIPE_FIELDS, OneLineCommand, given, mixed_precision_option, \
+    recipe_options, shortcut_option
+from keras_resnet.errors import cli_errors
+from keras_resnet.training import recipes
+from keras_resnet.training.hardware import STRATEGIES
+
+MODEL_OPTIONS = ("width", "preact", "shortcut")
+
+
+@click.command(cls=OneLineCommand, context_settings=CONTEXT)
+@click.argument("model")
+@click.option("--data", "data_source", required=True, help="folder:PATH, npz:PATH or tfds:NAME[:SPLIT].")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
+@click.option("--recipe", type=click.Choice(sorted(recipes.RECIPES)), default="cifar", show_default=True,
+              help="The paper's CIFAR or ImageNet recipe, or fine-tuning (transfer learning).")
+@click.option("--weights", help="Pretrained weights for MODEL (.pth/.safetensors of torchvision or timm, "
+              ".weights.h5, .h5): its backbone under a new classifier for the data's classes.")
+@recipe_options("head_epochs", "head_lr", "frozen_bn", "epochs", "steps", "batch_size", "lr", "schedule")
+@click.option("--boundaries", help="Step schedule: comma-separated fractions of training, e.g. 0.5,0.75.")
+@recipe_options("decay", "momentum", "nesterov", "weight_decay", "warmup_steps", "warmup_lr", "augment", "holdout",
+                "seed")
+@click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its last completed epoch.")
+@mixed_precision_option()
+@click.option("--strategy", type=click.Choice(STRATEGIES), default=STRATEGIES[0],
+              show_default=True, help="tf.distribute strategy; multiworker reads TF_CONFIG.")
+@click.option("--input-size", type=click.IntRange(min=1), help="Square input side (default: model's).")
+@click.option("--width", type=click.FloatRange(min=0, min_open=True), help="Channel multiplier.")
+@click.option("--preact/--no-preact", default=None, help="Pre-activation blocks.")
+@shortcut_option()
+@click.option("--unsafe-load", is_flag=True, help="Allow Lambda layers in a .keras MODEL (runs its code).")
+@cli_errors
+def train(model, data_source, out, recipe, weights, resume, mixed_precision, strategy, input_size, boundaries,
+          unsafe_load, **_):
+    """Train MODEL (a registered name or a Keras model file to fine-tune) on --data into --out.
+
+    Example: resnet-train resnet20 --data folder:cifar10-jpg --out runs/r20 --epochs 30 --schedule onecycle
+
+    Transfer learning: resnet-train resnet18 --weights resnet18.pth --data folder:MY_IMAGES --recipe finetune
+    --out runs/mine --input-size 160
+    """
+    hyper = given(*RECIPE_FIELDS)  # every recipe field but --boundaries, parsed from text
+    if boundaries is not None:
+        hyper["boundaries"] = _fractions(boundaries)
+    from keras_resnet.training.fit import fit  # checks everything before TensorFlow starts
+
+    metrics = fit(model, data_source, out, recipe, resume=resume, mixed_precision=mixed_precision,
+                  strategy=strategy, input_size=input_size, unsafe_load=unsafe_load,
+                  model_options=given(*MODEL_OPTIONS), weights=weights, **hyper)
+    if metrics:
+        click.echo(json.dumps(metrics, indent=2))
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(f"comma-separated fractions, e.g. 0.5,0.75. Received: {text!r}") from None
+
+
+def main():
+    """Entry point of `resnet-train`."""
+    train()

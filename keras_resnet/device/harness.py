@@ -1,0 +1,267 @@
+"""On-device benchmark harness: latency, throughput and accuracy of .tflite models, with a system record.
+
+Runs on a Raspberry Pi or Coral board with no TensorFlow: it imports only the standard library, NumPy and
+a TFLite runtime (`ai_edge_litert`, or `tflite_runtime`), plus Pillow when `--data` names image files.
+
+How it times (the words are TFLite benchmark_model's): each model is loaded (time recorded), run once cold
+(recorded apart), warmed up, then timed over `runs` calls of `Interpreter.invoke` with
+`time.perf_counter_ns`, the input set once before. Several models, and several thread counts, are
+interleaved round by round (A B A B ...), so thermal or background drift hits every variant alike
+(`keras_resnet.device.statistics`). The result's layout is `keras_resnet.device.results.SCHEMA`.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from keras_resnet import sources
+from keras_resnet._version import __version__
+from keras_resnet.device import results, sysinfo
+from keras_resnet.device.statistics import interleaved, summarize, time_once, topk
+from keras_resnet.errors import UserError
+from keras_resnet.files import read_bytes
+from keras_resnet.lite import runtime
+from keras_resnet.lite.safety import check_model
+
+
+@dataclass
+class Settings:
+    """What the user asked for; recorded verbatim in the result."""
+
+    threads: list[int] = field(default_factory=lambda: [1])
+    warmup: int = 5
+    runs: int = 50
+    edgetpu: bool = False
+    delegate: str | None = None
+    xnnpack: bool = True
+    data: str | None = None
+    split: str = "test"
+    limit: int | None = 500
+    pin: list[int] | None = None
+    seed: int = 0
+    outputs: bool = False
+
+    def delegate_label(self) -> str:
+        """One word for the accelerator path: edgetpu, the external delegate's file name, xnnpack or cpu."""
+        if self.edgetpu:
+            return "edgetpu"
+        if self.delegate:
+            return os.path.basename(self.delegate)
+        return "xnnpack" if self.xnnpack else "cpu"
+
+
+# ---------------------------------------------------------------- models
+
+@dataclass
+class Variant:
+    """One loaded model at one thread count: what is timed as a unit."""
+
+    name: str
+    path: str
+    data: bytes
+    threads: int
+    model: runtime.TFLiteModel
+    load_ns: int
+    edgetpu_compiled: bool
+
+
+def read_model(path: str, delegate: bool = False) -> bytes:
+    """A model file's bytes, with a clear error when it is missing, empty, not a TFLite flatbuffer or damaged.
+
+    The package's checks and a first run in another process (keras_resnet.lite.safety) come before LiteRT
+    sees the bytes here (`delegate`: the model will run with one, which may supply its custom operators);
+    devices with only tflite_runtime lack LiteRT's schema, and there LiteRT's verifier is the only check.
+    """
+    data = read_bytes(path, "Model file")
+    try:  # an Edge TPU-compiled model is checked for its flag when loaded
+        check_model(data, path, delegate=delegate or runtime.is_edgetpu_compiled(data))
+    except ImportError:
+        pass
+    return data
+
+
+def make_delegates(settings: Settings) -> list:
+    """Fresh delegate instances for one interpreter (the Edge TPU or an external library), or none."""
+    if settings.edgetpu:
+        return [runtime.edgetpu_delegate()]
+    if settings.delegate:
+        return [runtime.load_delegate(settings.delegate)]
+    return []
+
+
+def load_variant(path: str, data: bytes, threads: int, settings: Settings, clock=time.perf_counter_ns) -> Variant:
+    """Build the interpreter for one model and thread count, timing creation plus tensor allocation."""
+    compiled = runtime.is_edgetpu_compiled(data)
+    if compiled and not settings.edgetpu:
+        raise UserError(f"{path} is compiled for the Edge TPU: run it with --edgetpu. Received: {path}")
+    delegates = make_delegates(settings)
+    start = clock()
+    try:
+        model = runtime.TFLiteModel(data, num_threads=threads, experimental_delegates=delegates or None,
+                                    xnnpack=settings.xnnpack)
+    except (ValueError, RuntimeError) as err:
+        detail = " ".join(str(err).split())[:200]
+        raise UserError(f"{path} is a damaged TFLite model (corrupt, truncated or made for another runtime); "
+                        f"{runtime.runtime_version()} says: {detail}") from None
+    load_ns = clock() - start
+    name = os.path.splitext(os.path.basename(path))[0]
+    return Variant(name, path, data, threads, model, load_ns, compiled)
+
+
+def sample_input(model: runtime.TFLiteModel, seed: int) -> np.ndarray:
+    """A seeded random input over the input type's range (pixels 0-255 for float inputs)."""
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(model.input_dtype)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return rng.integers(info.min, info.max, model.input_shape, endpoint=True).astype(dtype)
+    return rng.uniform(0, 255, model.input_shape).astype(dtype)
+
+
+# ---------------------------------------------------------------- accuracy
+
+def load_images(settings: Settings, variants: list[Variant]):
+    """Labelled images from --data, checked against every model's input size before any timing."""
+    images = sources.load(settings.data, settings.split, limit=settings.limit)
+    for v in variants:
+        v.model.check_classifier(v.path)
+        want = v.model.input_shape[1:]
+        if tuple(images.x.shape[1:]) != tuple(want):
+            got = "x".join(map(str, images.x.shape[1:]))
+            raise UserError(f"{settings.data} has {got} images but {v.name} takes {'x'.join(map(str, want))}: "
+                            f"use data of the model's input size. Received: --data {settings.data}")
+    return images
+
+
+def accuracy(variant: Variant, images, source: str, keep_outputs: bool = False) -> dict:
+    """Top-1/top-5 of the model on the images, quantized with the model's own input parameters.
+
+    With `keep_outputs`, every image's label and raw output (as the output tensor holds it: integers for
+    an int8 model) are kept too, so runs on two machines can be compared image by image.
+    """
+    raw = variant.model.run_raw(images.x)
+    result = topk(variant.model.float_outputs(raw), images.y)
+    result.update({"source": source, "classes": len(images.classes),
+                   "outputs": {"labels": images.y.tolist(), "values": raw.tolist()} if keep_outputs else None})
+    return result
+
+
+# ---------------------------------------------------------------- the run
+
+def system_record(settings: Settings) -> dict:
+    """Machine facts plus the runtime and delegate versions; warnings are collected by the caller."""
+    record = sysinfo.collect()
+    record["runtime"] = runtime.runtime_version()
+    record["delegate"] = delegate_record(settings)
+    return record
+
+
+def delegate_record(settings: Settings) -> dict:
+    """Which delegate runs the models and what is known of its version."""
+    label = settings.delegate_label()
+    if label == "edgetpu":
+        return {"name": "edgetpu", "library": runtime.edgetpu_library(), "version": _dpkg_version("libedgetpu1-std")
+                or _dpkg_version("libedgetpu1-max")}
+    if settings.delegate:
+        return {"name": label, "library": os.path.abspath(settings.delegate), "version": None}
+    return {"name": label, "library": None, "version": f"built into {runtime.runtime_version()}"}
+
+
+def _dpkg_version(package: str) -> str | None:
+    """The installed Debian package version (how the Edge TPU runtime is installed), or None."""
+    import shutil
+    import subprocess
+
+    if shutil.which("dpkg-query") is None:
+        return None
+    try:
+        done = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True,
+                              timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{package} {done.stdout.strip()}" if done.returncode == 0 and done.stdout.strip() else None
+
+
+def load_all(paths: list[str], settings: Settings, clock) -> list[Variant]:
+    """Every model at every thread count, in command-line order."""
+    datas = {path: read_model(path, settings.edgetpu or bool(settings.delegate)) for path in paths}
+    return [load_variant(path, datas[path], threads, settings, clock) for path in paths for threads in settings.threads]
+
+
+def measure(variants: list[Variant], settings: Settings, clock) -> list[dict]:
+    """Cold run, warm-up and interleaved timed runs of every variant; one result row each."""
+    invokes, first = [], []
+    for i, v in enumerate(variants):
+        v.model.interpreter.set_tensor(v.model.input["index"], sample_input(v.model, settings.seed + i))
+        invokes.append(v.model.interpreter.invoke)
+        first.append(time_once(v.model.invoke, clock))  # the cold run; a model that cannot run fails here
+    for _ in range(settings.warmup):
+        for invoke in invokes:
+            invoke()
+    samples = interleaved(invokes, settings.runs, clock)
+    return [row(v, first_ns, timed, settings) for v, first_ns, timed in zip(variants, first, samples)]
+
+
+def row(v: Variant, first_ns: int, samples_ns: list[int], settings: Settings) -> dict:
+    """The result record of one variant."""
+    stats = summarize(samples_ns, batch=v.model.input_shape[0] if v.model.input_shape else 1)
+    macs = runtime.model_macs(v.data)
+    p50_s = stats["latency_ms"]["p50"] / 1e3
+    return {
+        "model": v.name, "path": v.path, "size_bytes": len(v.data), "sha256": hashlib.sha256(v.data).hexdigest(),
+        **v.model.io_record(),
+        "edgetpu_compiled": v.edgetpu_compiled, "macs": macs, "threads": v.threads,
+        "delegate": settings.delegate_label(), "xnnpack": settings.xnnpack,
+        "load_ms": v.load_ns / 1e6, "first_ms": first_ns / 1e6, "warmup": settings.warmup, "runs": settings.runs,
+        **stats, "gmacs_per_s": macs / p50_s / 1e9 if macs and p50_s > 0 else None,
+        "samples_ms": [t / 1e6 for t in samples_ns], "accuracy": None,
+    }
+
+
+def run(paths: list[str], settings: Settings, clock=time.perf_counter_ns, argv=None, progress=None) -> dict:
+    """Benchmark `paths` as `settings` say; the full result record (see SCHEMA).
+
+    `progress`, if given, is called with a line of text as each long step starts.
+    """
+    if settings.pin:
+        sysinfo.pin_cpus(settings.pin)
+    system = system_record(settings)
+    warnings = [w for w in (system["cpufreq"].get("warning"),) if w]
+    if system["emulation"]["emulated"]:
+        warnings.append("running under emulation (qemu): timings are emulated, not device figures")
+    thermal_before = sysinfo.thermal()
+    variants = load_all(paths, settings, clock)
+    warnings += [f"{v.name} is not compiled for the Edge TPU: it runs on the CPU" for v in variants
+                 if settings.edgetpu and not v.edgetpu_compiled and v.threads == settings.threads[0]]
+    images = load_images(settings, variants) if settings.data else None
+    say = progress or (lambda text: None)
+    say(f"timing {len(variants)} model/thread variant(s): {settings.warmup} warm-up and {settings.runs} timed "
+        f"runs each, interleaved")
+    rows = measure(variants, settings, clock)
+    if images is not None:
+        say(f"accuracy on {len(images)} images of {settings.data}")
+        for v, r in zip(variants, rows):
+            r["accuracy"] = accuracy(v, images, settings.data, settings.outputs)
+    system.update(thermal_before=thermal_before, thermal_after=sysinfo.thermal(),
+                  peak_rss_bytes=sysinfo.peak_rss_bytes())
+    for r in rows:
+        r["emulated"] = system["emulation"]["emulated"]
+    return {"schema": results.SCHEMA, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": list(argv) if argv is not None else None, "harness": harness_record(),
+            "settings": asdict(settings), "system": system, "warnings": warnings, "results": rows,
+            "comparison": None}
+
+
+def harness_record() -> dict:
+    """How the numbers were made, so a reader of the JSON need not read this file."""
+    return {"resnet-tflite": __version__, "timer": "time.perf_counter_ns around Interpreter.invoke",
+            "percentiles": "linear interpolation (numpy.percentile default)", "std": "population (ddof=0)",
+            "order": "interleaved round-robin over models and thread counts",
+            "gmacs_per_s": "MACs counted from the model's conv and fully-connected ops / p50"}
+
+

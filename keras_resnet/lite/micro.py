@@ -1,0 +1,217 @@
+"""TFLite-Micro export: the model as a C array, its op resolver and settings headers, the measured arena.
+
+The tensor arena is measured, not guessed: the model runs in the `tflite-micro` Python interpreter
+(`keras_resnet.lite.tflm`) with ever smaller arenas until it no longer fits. The host is 64-bit, so its
+bookkeeping structs are larger than on a 32-bit microcontroller and the measurement errs on the safe side;
+the stated margin covers kernels that ask for more scratch memory on a target (CMSIS-NN).
+No TensorFlow here: the model is read by `keras_resnet.lite.flatbuffer`.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+
+from keras_resnet.errors import UserError
+from keras_resnet.files import write_text
+from keras_resnet.lite import flatbuffer, metadata, tflm
+from keras_resnet.lite.runtime import TFLiteModel
+from keras_resnet.lite.safety import check_model
+
+ARENA_MARGIN = 0.10  # on top of the measured minimum, then rounded up to ARENA_ALIGN
+ARENA_ALIGN = 1024
+PARITY_TOLERANCE_LSB = 4  # largest TFLM vs LiteRT-reference difference we accept (measured: 2)
+KIB = tflm.KIB
+# Memory budgets people check a model against: (label, flash bytes, RAM bytes).
+BOARDS = (
+    ("256 KB flash / 128 KB RAM (small Cortex-M4, MLPerf Tiny class)", 256 * KIB, 128 * KIB),
+    ("1 MB flash / 256 KB RAM (nRF52840: Arduino Nano 33 BLE Sense)", 1024 * KIB, 256 * KIB),
+    ("1 MB flash / 320 KB RAM (STM32F746G-DISCO, MLPerf Tiny reference)", 1024 * KIB, 320 * KIB),
+    ("2 MB flash / 512 KB RAM (ESP32-S3, STM32H7 class)", 2048 * KIB, 512 * KIB),
+)
+# TFLite builtin -> MicroMutableOpResolver method (tensorflow/lite/micro/micro_mutable_op_resolver.h).
+RESOLVER_METHODS = {
+    "ABS": "AddAbs", "ADD": "AddAdd", "ADD_N": "AddAddN", "ARG_MAX": "AddArgMax", "ARG_MIN": "AddArgMin",
+    "AVERAGE_POOL_2D": "AddAveragePool2D", "BATCH_TO_SPACE_ND": "AddBatchToSpaceNd", "CAST": "AddCast",
+    "CONCATENATION": "AddConcatenation", "CONV_2D": "AddConv2D", "DEPTH_TO_SPACE": "AddDepthToSpace",
+    "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D", "DEQUANTIZE": "AddDequantize", "ELU": "AddElu",
+    "EXP": "AddExp", "EXPAND_DIMS": "AddExpandDims", "FULLY_CONNECTED": "AddFullyConnected",
+    "GATHER": "AddGather", "HARD_SWISH": "AddHardSwish", "L2_NORMALIZATION": "AddL2Normalization",
+    "LEAKY_RELU": "AddLeakyRelu", "LOGISTIC": "AddLogistic", "MAXIMUM": "AddMaximum",
+    "MAX_POOL_2D": "AddMaxPool2D", "MEAN": "AddMean", "MINIMUM": "AddMinimum", "MUL": "AddMul",
+    "PACK": "AddPack", "PAD": "AddPad", "PADV2": "AddPadV2", "PRELU": "AddPrelu", "QUANTIZE": "AddQuantize",
+    "REDUCE_MAX": "AddReduceMax", "RELU": "AddRelu", "RELU6": "AddRelu6", "RESHAPE": "AddReshape",
+    "RESIZE_BILINEAR": "AddResizeBilinear", "RESIZE_NEAREST_NEIGHBOR": "AddResizeNearestNeighbor",
+    "RSQRT": "AddRsqrt", "SHAPE": "AddShape", "SOFTMAX": "AddSoftmax", "SPACE_TO_BATCH_ND": "AddSpaceToBatchNd",
+    "SPACE_TO_DEPTH": "AddSpaceToDepth", "SPLIT": "AddSplit", "SPLIT_V": "AddSplitV", "SQUEEZE": "AddSqueeze",
+    "STRIDED_SLICE": "AddStridedSlice", "SUB": "AddSub", "SUM": "AddSum", "TANH": "AddTanh",
+    "TRANSPOSE": "AddTranspose", "TRANSPOSE_CONV": "AddTransposeConv", "UNPACK": "AddUnpack",
+}
+
+
+# --- names and C source ---------------------------------------------------------------------------------
+
+def c_name(name: str) -> str:
+    """`name` as a C identifier (file stem -> "resnet8"); refuses names that cannot become one."""
+    cleaned = re.sub(r"\W", "_", name.strip()).strip("_").lower()
+    if not cleaned or not re.match(r"[a-z_]", cleaned):
+        raise UserError(f"--name must start with a letter and hold letters, digits or '_'. Received: {name!r}")
+    return cleaned
+
+
+def c_string(text: str) -> str:
+    """A C string literal for `text` (UTF-8, with quotes, backslashes and non-ASCII bytes escaped)."""
+    out = []
+    for byte in str(text).encode():
+        char = chr(byte)
+        out.append(f"\\{char}" if char in '"\\' else char if 32 <= byte < 127 else f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def model_data_sources(data: bytes, name: str) -> dict[str, str]:
+    """`NAME_model_data.h/.cc`: the model bytes as a 16-byte-aligned array and its length (C linkage)."""
+    guard = f"{name.upper()}_MODEL_DATA_H_"
+    header = (f"// {name}: a TFLite model as a C array, written by resnet-tflite micro.\n"
+              f"#ifndef {guard}\n#define {guard}\n\n"
+              "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
+              f"extern const unsigned char g_{name}_model_data[];\n"
+              f"extern const unsigned int g_{name}_model_data_len;  // {len(data)} bytes\n\n"
+              "#ifdef __cplusplus\n}\n#endif\n\n"
+              f"#endif  // {guard}\n")
+    rows = (", ".join(f"0x{b:02x}" for b in data[i:i + 12]) for i in range(0, len(data), 12))
+    source = (f"// {name}: a TFLite model as a C array, written by resnet-tflite micro.\n"
+              f"#include \"{name}_model_data.h\"\n\n"
+              "// TFLite-Micro reads the flatbuffer in place, so the array stays in flash and must be aligned.\n"
+              f"alignas(16) const unsigned char g_{name}_model_data[] = {{\n  "
+              + ",\n  ".join(rows) + "\n};\n"
+              f"const unsigned int g_{name}_model_data_len = {len(data)};\n")
+    return {f"{name}_model_data.h": header, f"{name}_model_data.cc": source}
+
+
+def resolver_methods(model: flatbuffer.Model) -> list[str]:
+    """The resolver's Add* calls for exactly the builtins the model uses (a clear error for others)."""
+    missing = [op for op in model.op_names() if op not in RESOLVER_METHODS]
+    if missing:
+        raise UserError(f"The model uses operators TFLite-Micro's resolver does not offer here: "
+                        f"{', '.join(missing)}. Convert with --int8 (builtins only). Received: {missing}")
+    return [RESOLVER_METHODS[op] for op in model.op_names()]
+
+
+def resolver_header(model: flatbuffer.Model, name: str) -> str:
+    """`NAME_op_resolver.h`: a MicroMutableOpResolver sized to the model's distinct operators."""
+    methods = resolver_methods(model)
+    guard = f"{name.upper()}_OP_RESOLVER_H_"
+    calls = "".join(f"  TF_LITE_ENSURE_STATUS(resolver.{m}());\n" for m in methods)
+    return (f"// {name}: the operators the model uses, and no others (smaller binary).\n"
+            f"#ifndef {guard}\n#define {guard}\n\n"
+            "#include \"tensorflow/lite/micro/micro_mutable_op_resolver.h\"\n\n"
+            f"namespace {name} {{\n\n"
+            f"constexpr int kOpCount = {len(methods)};\n"
+            "using OpResolver = tflite::MicroMutableOpResolver<kOpCount>;\n\n"
+            "inline TfLiteStatus RegisterOps(OpResolver& resolver) {\n"
+            f"{calls}  return kTfLiteOk;\n}}\n\n"
+            f"}}  // namespace {name}\n\n#endif  // {guard}\n")
+
+
+def settings_header(info: dict, name: str, arena_bytes: int) -> str:
+    """`NAME_model_settings.h`: input shape, input/output quantization, classes, the arena to reserve."""
+    guard = f"{name.upper()}_MODEL_SETTINGS_H_"
+    inp, out = info["input"], info["output"]
+    height, width, channels = (list(inp["shape"][1:]) + [1, 1, 1])[:3]
+    classes = info["classes"]
+    names = ",\n    ".join(c_string(c) for c in classes)
+    return (f"// {name}: what the application needs to feed the model and read its answer.\n"
+            f"#ifndef {guard}\n#define {guard}\n\n"
+            f"namespace {name} {{\n\n"
+            f"constexpr int kInputHeight = {height};\n"
+            f"constexpr int kInputWidth = {width};\n"
+            f"constexpr int kInputChannels = {channels};\n"
+            f"constexpr int kInputSize = {height * width * channels};  // elements of type {inp['dtype']}\n"
+            f"constexpr float kInputScale = {inp['scale']!r}f;  // real = scale * (q - zero_point)\n"
+            f"constexpr int kInputZeroPoint = {inp['zero_point']};\n"
+            f"constexpr float kOutputScale = {out['scale']!r}f;\n"
+            f"constexpr int kOutputZeroPoint = {out['zero_point']};\n"
+            f"constexpr int kNumClasses = {len(classes)};\n"
+            f"constexpr const char* kClassNames[kNumClasses] = {{\n    {names}}};\n"
+            f"// Measured on the host ({info['arena']['measured_bytes']} bytes) plus a "
+            f"{int(ARENA_MARGIN * 100)}% margin.\n"
+            f"constexpr int kTensorArenaSize = {arena_bytes};\n\n"
+            f"}}  // namespace {name}\n\n#endif  // {guard}\n")
+
+
+# --- the arena and parity ------------------------------------------------------------------------------
+
+def recommended_arena(measured: int) -> int:
+    """The measured minimum plus ARENA_MARGIN, rounded up to ARENA_ALIGN."""
+    return -(-int(measured * (1 + ARENA_MARGIN)) // ARENA_ALIGN) * ARENA_ALIGN
+
+
+def parity(data: bytes, model: flatbuffer.Model, pixels: np.ndarray, arena_bytes: int) -> dict:
+    """TFLM against LiteRT on the same inputs: largest difference in output steps (LSB), top-1 agreement.
+
+    TFLM's kernels derive from LiteRT's reference kernels, and against those the outputs are bit-exact on
+    nearly every image (98-100 of 100 CIFAR-10 test images for ResNet-8 in our measurements), with an
+    occasional difference of up to PARITY_TOLERANCE_LSB on one output where an intermediate rounding
+    resolves differently. LiteRT's default kernels (optimised paths, XNNPACK) round intermediates in their
+    own way: a few LSB on most images, the same top-1 on nearly all.
+    """
+    xs = tflm.quantized_inputs(model, pixels)
+    micro = tflm.outputs(data, arena_bytes, xs).astype(np.float64)
+    result = {"images": int(len(xs))}
+    for key, reference in (("litert_reference_kernels", True), ("litert_default", False)):
+        other = TFLiteModel(data, reference_kernels=reference).raw_outputs(xs).astype(np.float64)
+        diff = np.abs(micro - other)
+        result[key] = {"max_abs_diff": float(diff.max()), "bit_exact_images": int(np.sum(diff.max(axis=1) == 0)),
+                       "top1_agreement": float(np.mean(micro.argmax(1) == other.argmax(1)))}
+    return result
+
+
+# --- export ---------------------------------------------------------------------------------------------
+
+def class_names(data: bytes, model: flatbuffer.Model) -> list[str]:
+    """Class names from the model's embedded record, else class_0 ... class_{n-1}."""
+    try:
+        record = metadata.read(data)
+    except UserError:  # a damaged record only costs the names, never the export
+        record = None
+    classes = (record or {}).get("classes")
+    count = int(np.prod(model.tensors[model.outputs[0]].shape[1:]) or 1)
+    return [str(c) for c in classes] if classes and len(classes) == count else [f"class_{i}" for i in range(count)]
+
+
+def board_fit(flash_bytes: int, ram_bytes: int) -> list[dict]:
+    """For each of BOARDS: does the model (flash) and the arena (RAM) fit, and how much is left."""
+    return [{"board": label, "fits": flash_bytes <= flash and ram_bytes <= ram,
+             "flash_left": flash - flash_bytes, "ram_left": ram - ram_bytes} for label, flash, ram in BOARDS]
+
+
+def budget(data: bytes) -> dict:
+    """Flash (model bytes) and RAM (measured arena, recommended arena) of a model, against BOARDS.
+
+    The model runs in TFLite-Micro only after LiteRT has (`safety.check_model`): TFLM trusts the file.
+    """
+    model = flatbuffer.read(data)
+    tflm.check_activations(model)
+    check_model(data, micro=True)
+    measured = tflm.measure_arena(data, model)
+    arena = recommended_arena(measured)
+    return {"flash_bytes": len(data), "arena": {"measured_bytes": measured, "recommended_bytes": arena,
+                                                "margin": ARENA_MARGIN},
+            "boards": board_fit(len(data), arena)}
+
+
+def export(data: bytes, out_dir, name: str) -> dict:
+    """Write the C array, op resolver and settings headers for `data` into `out_dir`; return the report."""
+    model = flatbuffer.read(data)
+    name = c_name(name)
+    resolver = resolver_header(model, name)  # refuses unsupported operators before measuring
+    sizes = budget(data)  # LiteRT runs the model in this process only after its first run elsewhere passed
+    report = {"name": name, **sizes, **TFLiteModel(data).io_record(), "classes": class_names(data, model),
+              "operators": model.op_names()}
+    files = {**model_data_sources(data, name), f"{name}_op_resolver.h": resolver,
+             f"{name}_model_settings.h": settings_header(report, name, report["arena"]["recommended_bytes"])}
+    for filename, text in files.items():
+        write_text(os.path.join(out_dir, filename), text)
+    report["files"] = sorted(files)
+    return report

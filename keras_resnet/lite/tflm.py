@@ -1,0 +1,132 @@
+"""TFLite-Micro on the host: the `tflite-micro` Python interpreter (the microcontroller kernels built for this
+machine), to run a model as a microcontroller would and to measure the smallest tensor arena it needs.
+
+The host is 64-bit, so TFLM's bookkeeping structs take more arena here than on a 32-bit microcontroller;
+`keras_resnet.lite.firmware` measures the arena on the target itself. TFLM trusts the model file: run a
+model here only after `keras_resnet.lite.safety` has passed it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+
+import numpy as np
+
+from keras_resnet.errors import UserError
+from keras_resnet.lite import flatbuffer
+
+KIB = 1024
+ARENA_SEARCH_LIMIT = 512 * 1024 * 1024
+# One activation larger than this fits no microcontroller by far; the model is refused before the arena is
+# measured, since running it in TFLite-Micro dozens of times would take minutes.
+ACTIVATION_LIMIT = 64 * 1024 * 1024
+NUMPY_TYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32, "float32": np.float32}
+
+
+@contextlib.contextmanager
+def captured_stderr():
+    """Collect what native code prints on file descriptor 2 (TFLM reports allocation failures there)."""
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        text = []
+        try:
+            yield text
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text.append(sink.read().decode(errors="replace"))
+
+
+def interpreter(data: bytes, arena_bytes: int):
+    """A TFLM interpreter of the model bytes in an arena of `arena_bytes`."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    return runtime.Interpreter.from_bytes(data, arena_size=int(arena_bytes))
+
+
+def run_once(data: bytes, arena_bytes: int, x: np.ndarray) -> str | None:
+    """Allocate and invoke the model once on `x`; None when it ran, else what TFLM said (its last lines)."""
+    with captured_stderr() as text:
+        try:
+            runner = interpreter(data, arena_bytes)
+            runner.set_input(x, 0)
+            runner.invoke()
+            message = None
+        except RuntimeError as err:
+            message = str(err)
+    if message is None:
+        return None
+    lines = [line.strip() for line in text[0].splitlines() if line.strip()]
+    return "; ".join(lines[-3:] + [message])
+
+
+def runs_with_arena(data: bytes, arena_bytes: int, x: np.ndarray) -> bool:
+    """Whether TFLM allocates and invokes the model within an arena of `arena_bytes`."""
+    return run_once(data, arena_bytes, x) is None
+
+
+def zeros_input(model: flatbuffer.Model) -> np.ndarray:
+    """An all-zero input of the model's shape and type."""
+    tensor = model.tensors[model.inputs[0]]
+    if tensor.dtype not in NUMPY_TYPES:
+        raise UserError(f"The model's input is {tensor.dtype}; expected int8, uint8 or float32. "
+                        f"Received: {tensor.dtype}")
+    return np.zeros(tensor.shape, NUMPY_TYPES[tensor.dtype])
+
+
+def check_activations(model: flatbuffer.Model) -> None:
+    """Refuse a model with an activation larger than ACTIVATION_LIMIT before it is run at all."""
+    activations = [(int(np.prod(t.shape, dtype=np.int64)) * flatbuffer.ITEMSIZE.get(t.dtype, 1), t.index)
+                   for t in model.tensors if not t.is_constant]
+    size, index = max(activations, default=(0, None))
+    if size > ACTIVATION_LIMIT:
+        raise UserError(f"Tensor {index} alone takes {size:,} bytes of RAM, more than any microcontroller has: "
+                        f"use a smaller input size or width. Received: {size:,} bytes")
+
+
+def measure_arena(data: bytes, model: flatbuffer.Model) -> int:
+    """The smallest arena (bytes) in which TFLM allocates and runs the model, by bisection.
+
+    First the model must run with a generous arena; if it does not, the failure is not about memory
+    (an unsupported operator, say) and TFLM's own message is reported.
+    """
+    x = zeros_input(model)
+    high = max(64 * KIB, 4 * len(data))
+    while (error := run_once(data, high, x)) is not None:
+        if high >= ARENA_SEARCH_LIMIT:
+            raise UserError(f"TFLite-Micro cannot run this model: {error}")
+        high *= 4
+    low = 0  # fails (an empty arena holds nothing)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if runs_with_arena(data, middle, x) else (middle, high)
+    return high
+
+
+def outputs(data: bytes, arena_bytes: int, xs: np.ndarray) -> np.ndarray:
+    """Raw outputs of TFLM for a batch of inputs already in the input's type (one invoke each)."""
+    runner = interpreter(data, arena_bytes)
+    results = []
+    for x in xs:
+        runner.set_input(x[None], 0)
+        runner.invoke()
+        results.append(runner.get_output(0)[0].copy())
+    return np.stack(results)
+
+
+def quantized_inputs(model: flatbuffer.Model, pixels: np.ndarray) -> np.ndarray:
+    """Images (float pixels) in the model's input type, quantized with its input parameters."""
+    from keras_resnet.lite.runtime import quantize
+
+    tensor = model.tensors[model.inputs[0]]
+    if tuple(pixels.shape[1:]) != tuple(tensor.shape[1:]):
+        raise UserError(f"Images of shape {tuple(pixels.shape[1:])} do not fit the model's input "
+                        f"{tuple(tensor.shape[1:])}: use images of the model's input size and channels. "
+                        f"Received: {pixels.shape}")
+    dtype = NUMPY_TYPES[tensor.dtype]
+    if np.issubdtype(dtype, np.floating):
+        return pixels.astype(dtype)
+    return quantize(pixels, tensor.scale[0], tensor.zero_point[0], dtype)

@@ -1,0 +1,2 @@
+"""The networks: the spec table (the paper's Table 1 and the 6n+2 rule), blocks and builders, the profiler,
+the tf_keras twin, weight files and channel pruning. Keras 3; nothing here trains, converts or runs on a device."""

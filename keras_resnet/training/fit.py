@@ -1,0 +1,124 @@
+"""Training: the paper's recipes, mixed precision, tf.distribute, crash-safe resume and a complete run dir.
+
+`fit(model, data, out, recipe=...)` trains a registered model (or a Keras model file) on a data source and
+leaves in `out`: `best.keras` and `last.keras` (float32, taking raw pixels), `history.csv`, `config.json`,
+`metrics.json` (top-1/top-5 of both models on the evaluation split), `classes.txt`, `curves.png`,
+TensorBoard logs in `logs/` (when tensorboard is installed) and `checkpoint/` for `resume=True`
+(`keras_resnet.training.rundir` says how a run survives a crash).
+
+Everything that can be checked without TensorFlow is checked here first, before it is imported (the
+model argument, the weights file, the recipe, the run dir, every image of the data source): a mistake
+costs a second, not TensorFlow's start-up. The run itself is `keras_resnet.training.session`.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+
+from keras_resnet import sources
+from keras_resnet.errors import UserError
+from keras_resnet.files import check_directory, check_keras_file, is_model_file, readable_file
+from keras_resnet.models.specs import get_spec
+from keras_resnet.training import recipes
+
+
+@dataclass
+class Run:
+    """A run whose request was accepted: its config (the saved one when resuming) and its data, listed."""
+
+    out: str
+    resume: bool
+    config: dict
+    train: sources.Listing | None  # None: a tfds split, streamed
+    test: sources.Listing | None
+
+
+def fit(model: str, data_source: str, out: str, recipe: str = "cifar", *, resume: bool = False,
+        mixed_precision: str = "auto", strategy: str = "auto", input_size: int | None = None,
+        model_options: dict | None = None, weights: str | None = None, verbose: int | None = None,
+        unsafe_load: bool = False, **hyper) -> dict:
+    """Train `model` (a registered name or a Keras model file) on `data_source` into run dir `out`.
+
+    `weights`: a weights file for a registered name (`keras_resnet.models.weights`: torchvision/timm
+    checkpoints, Keras files); its backbone gets a new classifier for the data's classes, and the inputs are
+    normalised as for ImageNet. With `head_epochs` (the finetune recipe: 3 of 10), training starts with the
+    backbone frozen; the checkpoint records the phase, so a resumed run continues in the right one.
+    `model_options`: builder keywords for a registered name (width, preact, shortcut, ...), as given.
+
+    `hyper` overrides any field of `keras_resnet.training.recipes.Recipe` (epochs, steps, batch_size, lr,
+    schedule, weight_decay, momentum, warmup_steps, holdout, seed, ...). Returns the metrics written to
+    `metrics.json`. `unsafe_load` allows Lambda layers in a `.keras` model (their code runs).
+    """
+    run = plan(model, data_source, out, recipe, resume=resume, weights=weights, input_size=input_size,
+               model_options=model_options or {}, **hyper)
+    from keras_resnet.training import session  # TensorFlow starts here
+
+    return session.train(run, mixed_precision, strategy, unsafe_load, verbose)
+
+
+def plan(model: str, data_source: str, out: str, recipe: str, *, resume: bool, weights: str | None,
+         input_size: int | None, model_options: dict, **hyper) -> Run:
+    """Check the request and list its data, without TensorFlow; a UserError names the first problem."""
+    if is_model_file(model):
+        if weights:
+            raise UserError(f"--weights is for a registered model name; {model} carries its own weights. "
+                            f"Received: --weights {weights}")
+        check_keras_file(model)
+        depth = None
+    else:
+        depth = get_spec(model).depth
+    if weights:
+        readable_file(weights, "Weights file")
+    settings = recipes.resolve(recipe, depth, **hyper)
+    request = {"model": model, "weights": weights, "data": str(sources.parse(data_source)),
+               "recipe_name": recipe, "recipe": asdict(settings), "augment": settings.augment,
+               "input_size": input_size, "model_options": model_options}
+    check_directory(out)
+    config = start_config(out, resume, request)
+    train, test = (sources.scan(config["data"], split) for split in ("train", "test"))
+    if train is not None and train.classes != test.classes:
+        raise UserError(f"{config['data']}: train and test splits name different classes "
+                        f"({train.classes[:5]}... vs {test.classes[:5]}...). Received: {config['data']}")
+    return Run(out, resume, config, train, test)
+
+
+def start_config(out: str, resume: bool, request: dict) -> dict:
+    """The run's config: `request` for a new run dir, the saved one when resuming (after checking that
+    nothing asked for now contradicts it)."""
+    config_path = os.path.join(out, "config.json")
+    if not resume:
+        if os.path.exists(config_path):
+            raise UserError(f"{out} already holds a run: pass --resume to continue it, or choose another "
+                            f"--out. Received: --out {out}")
+        return request
+    if not os.path.exists(config_path):
+        raise UserError(f"Nothing to resume in {out} (no config.json). Received: --out {out} --resume")
+    with open(config_path) as f:
+        saved = json.load(f)
+    for key in ("model", "weights", "data"):
+        if request[key] != saved.get(key):
+            raise UserError(f"{out} was started with {key}={saved.get(key)!r}; resume it with the same. "
+                            f"Received: {key}={request[key]!r}")
+    return saved
+
+
+def fine_tune_pruned(model, data_source: str, run_dir: str, recipe: str = "finetune", *, resume: bool = False,
+                     **options) -> tuple[str, dict]:
+    """Fine-tune a channel-pruned model (`keras_resnet.models.channel_pruning`) with `fit` into `run_dir`.
+
+    `options` are fit's (epochs, lr, schedule, mixed_precision, ...). The pruned model keeps its trained
+    classifier, so no epoch trains the head alone (head_epochs=0 whatever the recipe says; the block
+    convs that lost filters need recovering from the first step). The pruned starting point is kept in
+    the run dir as `pruned.keras`, so that a killed run continues with `resume=True` (from its last
+    epoch, as any training run). Returns the path of the fine-tuned model (the last epoch's: the
+    validation split may be the test split, so no "best" is picked on it) and the metrics fit wrote.
+    """
+    from keras_resnet.models.saving import save_model
+
+    start = os.path.join(run_dir, "pruned.keras")
+    if not resume:
+        os.makedirs(run_dir, exist_ok=True)
+        save_model(model, start)
+    metrics = fit(start, data_source, run_dir, recipe, resume=resume, **{"head_epochs": 0, **options})
+    return os.path.join(run_dir, "last.keras"), metrics
