@@ -26,6 +26,7 @@ from keras_resnet.errors import UserError, say
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 SPLITS = ("train", "test")
 VALIDATION_FRACTION = 0.1  # of a folder without train/ and test/, held out as its test split
+PROGRESS_FILES = 1000  # checking this many image files takes long enough to say so
 
 
 @dataclass(frozen=True)
@@ -128,12 +129,16 @@ def _split_root(path: str, split: str) -> tuple[str, list[str], bool]:
     return root, classes, has_splits
 
 
-def check(source, split: str = "train") -> Source:
-    """Fail fast, before minutes of work, on a source that cannot be read: a bad string, a missing path,
-    a folder without class subfolders. Reads directory names only, never images."""
+def check(source, split: str = "train", limit: int | None = None) -> Source:
+    """Fail fast, before minutes of work (and before TensorFlow starts), on a source that cannot be read: a
+    bad string, a missing path, a folder without class subfolders, or without images in the split, or whose
+    images (the `limit` that `load` will pick) are all unreadable. Reads file names and image headers."""
     source = parse(source) if isinstance(source, str) else source
     if source.kind == "folder":
-        _split_root(source.location, split)
+        files, labels, _ = list_folder(source.location, split)
+        if not any(readable(files[i]) for i in select(labels, limit, 0)):
+            raise UserError(f"No readable images in {source} ({split} split): none of its image files could be "
+                            f"read (damaged, or not images). Received: {source}")
     elif source.kind == "npz":
         _npz_path(source)
     return source
@@ -181,15 +186,17 @@ def scan(source, split: str) -> Listing | None:
         listing = _npz_split(source, split)
     else:
         files, labels, classes = list_folder(source.location, split)
-        say(f"Checking {len(files)} {split} images in {source} ...")
+        if len(files) >= PROGRESS_FILES:
+            say(f"Checking {len(files)} {split} images in {source} ...")
         ok = np.array([readable(f) for f in files], bool)
+        if not ok.any():
+            raise UserError(f"No readable images in {source} ({split} split): none of its {len(files)} image files "
+                            f"could be read (damaged, or not images). Received: {source}")
         listing = Listing(labels[ok], classes, files=np.asarray(files)[ok],
                           skipped=[f for f, good in zip(files, ok) if not good])
         if listing.skipped:
             warn(f"skipped {len(listing.skipped)} unreadable image(s) in {source} ({split}), "
                  f"e.g. {listing.skipped[0]}")
-        if not len(listing):
-            raise UserError(f"No readable images in {source} ({split} split). Received: {source}")
     check_classes(listing, f"{source} ({split})")
     return listing
 
@@ -220,24 +227,57 @@ def check_classes(listing: Listing, where: str) -> None:
         warn(f"{where}: no images for class(es) {empty}")
 
 
-def decode(path: str, size: tuple[int, int] | None = None) -> np.ndarray:
-    """One image file as uint8 RGB (H, W, 3), resized (bilinear) to `size` = (height, width) if given."""
+def decode(path: str, size: tuple[int, int] | None = None, channels: int = 3) -> np.ndarray:
+    """One image file as uint8 (H, W, channels), converted and resized as `fitted` says."""
     from PIL import Image
 
     with Image.open(path) as image:
-        image = image.convert("RGB")
-        if size is not None and image.size != (size[1], size[0]):
-            image = image.resize((size[1], size[0]), Image.BILINEAR)
-        return np.asarray(image, dtype=np.uint8)
+        return _fitted(image, size, channels)
 
 
-def resized(images: np.ndarray, size) -> np.ndarray:
-    """uint8 images (N, H, W, 3) resized (bilinear) to `size` = (height, width); as they are if already so."""
-    if images.shape[1:3] == tuple(size):
-        return images
+def fitted(images: np.ndarray, size: tuple[int, int] | None = None, channels: int = 3) -> np.ndarray:
+    """uint8 images (N, H, W, C) as a model of input (size, channels) takes them (see `_fitted`)."""
     from PIL import Image
 
-    return np.stack([np.asarray(Image.fromarray(im).resize((size[1], size[0]), Image.BILINEAR)) for im in images])
+    if (size is None or images.shape[1:3] == tuple(size)) and images.shape[-1] == channels:
+        return images
+    return np.stack([_fitted(Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im), size, channels)
+                     for im in images])
+
+
+def _fitted(image, size, channels: int) -> np.ndarray:
+    """A Pillow image of any mode (greyscale, RGBA, palette, CMYK) converted to RGB (channels 3; an alpha
+    channel is dropped) or luminance (channels 1), then resized bilinearly to `size` = (height, width).
+    Pillow's bilinear filter widens with the scale when shrinking (antialiased), as TensorFlow's
+    `tf.image.resize(..., antialias=True)` does, which the training pipeline uses for files it crops."""
+    from PIL import Image
+
+    if channels not in (1, 3):
+        raise UserError(f"Images can be given to models of 1 (greyscale) or 3 (RGB) input channels; this model "
+                        f"takes {channels}. Received: {channels} channels")
+    image = image.convert("RGB" if channels == 3 else "L")
+    if size is not None and image.size != (size[1], size[0]):
+        image = image.resize((size[1], size[0]), Image.BILINEAR)
+    array = np.asarray(image, dtype=np.uint8)
+    return array if channels == 3 else array[..., None]
+
+
+def decode_all(files, size: tuple[int, int], channels: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """(images, indices of the files that decoded) of many image files, decoded in threads (Pillow lets go
+    of the GIL while it decodes); a file that fails is left out."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(path):
+        try:
+            return decode(str(path), size, channels)
+        except (OSError, ValueError, SyntaxError):
+            return None
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        decoded = list(pool.map(one, files, chunksize=256))
+    index = np.asarray([i for i, image in enumerate(decoded) if image is not None], np.int64)
+    images = [decoded[i] for i in index]
+    return (np.stack(images) if images else np.zeros((0, *size, channels), np.uint8)), index
 
 
 def select(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
@@ -250,15 +290,15 @@ def select(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     return np.sort(np.asarray(order[:limit]))
 
 
-def _load_folder(source: Source, split, limit, size, seed) -> Images:
+def _load_folder(source: Source, split, limit, size, seed, channels) -> Images:
     files, labels, classes = list_folder(source.location, split)
     keep = select(labels, limit, seed)
     images, kept, skipped = [], [], []
     for i in keep:
         try:
-            images.append(decode(files[i], size))
+            images.append(decode(files[i], size, channels))
             kept.append(labels[i])
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, SyntaxError) as err:
             skipped.append(f"{files[i]}: {err.__class__.__name__}")
     if skipped:
         warnings.warn(f"skipped {len(skipped)} unreadable image(s) in {source}, e.g. {skipped[0]}", stacklevel=3)
@@ -266,8 +306,8 @@ def _load_folder(source: Source, split, limit, size, seed) -> Images:
         raise UserError(f"No readable images in {source} ({split} split). Received: {source}")
     shapes = {im.shape for im in images}
     if len(shapes) > 1:
-        raise UserError(f"{source} holds images of different sizes {sorted(shapes)[:3]}; pass a size to "
-                        f"resize them. Received: {source}")
+        raise UserError(f"{source} holds images of different sizes {sorted(shapes)[:3]}; pass the model's "
+                        f"input size (size=) to resize them. Received: {source}")
     return Images(np.stack(images), np.asarray(kept, np.int64), classes, skipped)
 
 
@@ -277,7 +317,7 @@ def _npz_path(source: Source) -> str:
     return source.location
 
 
-def _load_npz(source: Source, split, limit, size, seed) -> Images:
+def _load_npz(source: Source, split, limit, size, seed, channels) -> Images:
     path = _npz_path(source)
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -291,24 +331,23 @@ def _load_npz(source: Source, split, limit, size, seed) -> Images:
     x, y = arrays[x_key], arrays[y_key].astype(np.int64).reshape(-1)
     if x.ndim == 3:
         x = x[..., None]
-    if x.ndim != 4 or x.shape[-1] not in (1, 3) or len(x) != len(y):
+    if x.ndim != 4 or x.shape[-1] not in (1, 3, 4) or len(x) != len(y):
         raise UserError(f"{path}: x must be uint8 (N, H, W, 3) with one label per image; got x{x.shape}, "
                         f"y{y.shape}. Received: {source}")
-    if x.shape[-1] == 1:
-        x = np.repeat(x, 3, axis=-1)
     classes = [str(c) for c in arrays["classes"]] if "classes" in arrays else [str(i) for i in range(int(y.max()) + 1)]
     keep = select(y, limit, seed)
-    x = np.asarray(x[keep], np.uint8)
-    return Images(resized(x, size) if size is not None else x, y[keep], classes)
+    return Images(fitted(np.asarray(x[keep], np.uint8), size, channels), y[keep], classes)
 
 
 _LOADERS = {"folder": _load_folder, "npz": _load_npz}
 
 
-def load(source, split: str = "test", limit: int | None = None, size=None, seed: int = 0) -> Images:
-    """Decode up to `limit` labelled images (class-balanced) of one split of `source` into memory.
+def load(source, split: str = "test", limit: int | None = None, size=None, seed: int = 0,
+         channels: int = 3) -> Images:
+    """Decode up to `limit` labelled images (class-balanced) of one split of `source` into memory, as a model
+    of input `size` = (height, width) and `channels` takes them (`fitted`): images of any size and mode.
 
-    For calibration, evaluation and device benchmarks: a few hundred to a few thousand images.
+    For calibration, verification, evaluation and device benchmarks: a few hundred to a few thousand images.
     """
     source = parse(source) if isinstance(source, str) else source
     if limit is not None and limit < 1:
@@ -316,4 +355,4 @@ def load(source, split: str = "test", limit: int | None = None, size=None, seed:
     if source.kind not in _LOADERS:
         raise UserError(f"{source} is read by the workstation install (tensorflow-datasets); here, use a "
                         f"folder: or npz: source. Received: {source}")
-    return _LOADERS[source.kind](source, split, limit, size, seed)
+    return _LOADERS[source.kind](source, split, limit, size, seed, channels)

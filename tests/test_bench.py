@@ -189,7 +189,6 @@ def test_json_and_csv_schemas_are_stable_and_documented(models, tmp_path):
     ("corrupt", "is not a TFLite model"),
     ("delegate", "Could not load the delegate library"),
     ("edgetpu", "No usable Edge TPU"),
-    ("size", "has 32x32x3 images but tiny_i8 takes 16x16x3"),
     ("output", "does not exist; create it first"),
     ("outputs", "--outputs keeps the outputs on the --data images"),
 ])
@@ -200,13 +199,20 @@ def test_errors_are_one_clear_line(models, tmp_path, case, expected):
             "corrupt": [corrupt],
             "delegate": [models["int8"], "--delegate", tmp_path / "libnothing.so"],
             "edgetpu": [models["int8"], "--edgetpu"],
-            "size": [models["int8"], "--data", models["big"]],
             "output": [models["int8"], "--json", tmp_path / "no-such-dir" / "r.json"],
             "outputs": [models["int8"], "--outputs"]}[case]
     code, stdout, stderr = run_bench(*args)
     assert code == 1
     assert stderr.count("\n") == 0 and stderr.startswith("error: ") and expected in stderr, stderr
     assert "Traceback" not in stderr
+
+
+def test_images_of_another_size_are_read_at_the_models_size(models, tmp_path):
+    out = tmp_path / "r.json"
+    code, _, stderr = run_bench(models["int8"], "--data", models["big"], "--runs", 1, "--warmup", 0, "--json", out)
+    assert code == 0, stderr
+    accuracy = json.loads(out.read_text())["results"][0]["accuracy"]
+    assert accuracy["images"] > 0 and 0 <= accuracy["top1"] <= 1
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garble"])

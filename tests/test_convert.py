@@ -131,3 +131,49 @@ def test_eval_refuses_empty_truncated_and_corrupt_files(content, tmp_path, cifar
     result = run_cli("resnet-tflite", "eval", path, "--data", f"folder:{cifar_jpg}", "--limit", 10)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("error:") and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def flatten_classifier(framework):
+    """An image classifier of the kind people publish: conv, pool, Flatten, Dense (Keras 3 or Keras 2)."""
+    api = __import__(framework)
+    layers = api.layers
+    api.utils.set_random_seed(0)
+    return api.Sequential([api.Input((16, 16, 3)), layers.Rescaling(1 / 255), layers.Conv2D(8, 3, activation="relu"),
+                           layers.MaxPooling2D(), layers.Flatten(), layers.Dense(10, activation="softmax")])
+
+
+DYNAMIC_SHAPE_OPS = {"SHAPE", "STRIDED_SLICE", "PACK"}
+
+
+@pytest.mark.parametrize("saved_as", ["keras2.h5", "keras3.keras"])
+def test_a_flatten_classifier_converts_to_static_operators_only(saved_as, tmp_path):
+    # set up: the model saved as its authors would, labelled images
+    from keras_resnet.lite import edgetpu, flatbuffer
+
+    net = flatten_classifier("tf_keras" if saved_as.endswith(".h5") else "keras")
+    path = tmp_path / saved_as
+    net.save(path)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "images.npz", x=rng.integers(0, 256, (60, 16, 16, 3), dtype=np.uint8), y=np.arange(60) % 10)
+    out = tmp_path / "model.tflite"
+    # invoke
+    result = run_cli("resnet-tflite", "convert", path, "--out", out, "--int8", "--calib", f"npz:{tmp_path / 'images.npz'}",
+                     "--verify", f"npz:{tmp_path / 'images.npz'}")
+    # validate
+    assert result.returncode == 0, result.stderr
+    model = flatbuffer.read(out.read_bytes())
+    assert model.op_names() == ["CONV_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
+    assert model.tensors[model.inputs[0]].shape_signature == (1, 16, 16, 3)
+    assert edgetpu.preflight(model)["fully_mapped"]
+    verification = json.loads((tmp_path / "model.eval.json").read_text())["verification"]
+    assert verification["agreement_top1"] >= 0.9 and verification["max_abs_output_error"] <= 0.05, verification
+
+
+def test_the_documented_recipe_leaves_the_batch_dynamic_on_the_same_model():
+    """What the test above guards against: TFLiteConverter.from_keras_model (TF 2.21, Keras 3) on that model."""
+    import tensorflow as tf
+
+    from keras_resnet.lite import flatbuffer
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(flatten_classifier("keras"))
+    assert DYNAMIC_SHAPE_OPS <= set(flatbuffer.read(converter.convert()).op_names())

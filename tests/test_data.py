@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_resnet.training import data
-from keras_resnet.training import recipes
+from keras_resnet import sources
 from keras_resnet.errors import UserError
+from keras_resnet.training import data, recipes
 
 
 def small_folder(cifar_jpg, root, per_class=(12, 4), classes=None):
@@ -122,3 +122,27 @@ def test_recipes_resolve_and_validate():
         recipes.resolve("cifar", schedule="linear")
     with pytest.raises(UserError, match="epochs or steps"):
         recipes.resolve("cifar", epochs=3, steps=100)
+
+
+def test_training_and_calibration_read_the_same_pixels(cifar_jpg, tmp_path):
+    """The in-memory training images and the images every other command loads are decoded and resized alike."""
+    folder = f"folder:{small_folder(cifar_jpg, tmp_path / 'd', per_class=(4, 1))}"
+    for size in (32, 24, 48):
+        trained = data.list_split(folder, "train", size)
+        loaded = sources.load(folder, "train", size=(size, size))
+        np.testing.assert_array_equal(trained.images, loaded.x)
+        np.testing.assert_array_equal(trained.labels, loaded.y)
+
+
+def test_images_of_any_mode_become_the_models_channels(tmp_path):
+    rgba = np.zeros((20, 30, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 10  # red, almost transparent: the alpha channel is dropped
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    Image.fromarray(np.full((12, 12), 90, np.uint8), "L").save(tmp_path / "g.png")
+    rgb = sources.decode(str(tmp_path / "a.png"), (8, 8))
+    assert rgb.shape == (8, 8, 3) and (rgb[..., 0] == 200).all() and (rgb[..., 1:] == 0).all()
+    grey = sources.decode(str(tmp_path / "g.png"), (16, 16), channels=3)
+    assert grey.shape == (16, 16, 3) and (grey == 90).all()
+    assert sources.decode(str(tmp_path / "a.png"), (8, 8), channels=1).shape == (8, 8, 1)
+    with pytest.raises(UserError, match="1 \\(greyscale\\) or 3 \\(RGB\\)"):
+        sources.decode(str(tmp_path / "g.png"), (8, 8), channels=4)

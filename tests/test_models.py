@@ -231,3 +231,25 @@ def test_every_model_converts_to_float_tflite_with_equal_outputs(name):
     x = np.random.default_rng(0).uniform(-1, 1, (1, *small_input(name))).astype("float32")
     tflite = TFLiteModel(convert_keras(model))
     np.testing.assert_allclose(tflite.run(x), model.predict(x, verbose=0), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet20"])
+def test_classifier_activation_none_gives_logits_through_builders_and_create_model(name):
+    builder = getattr(kr, f"ResNet{specs.get_spec(name).depth}")
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    for make in (builder, lambda **kw: kr.create_model(name, **kw)):
+        logits = make(classifier_activation=None, input_shape=(32, 32, 3), classes=5)
+        probabilities = make(classifier_activation="softmax", input_shape=(32, 32, 3), classes=5)
+        probabilities.set_weights(logits.get_weights())
+        out, expected = logits.predict(x, verbose=0), probabilities.predict(x, verbose=0)
+        assert not np.allclose(out.sum(axis=1), 1.0, atol=1e-3)  # logits, not probabilities
+        np.testing.assert_allclose(keras.ops.softmax(out).numpy(), expected, atol=1e-5)
+    assert kr.ResNetCIFAR(20, classifier_activation=None).get_layer("predictions").get_config()["activation"] == \
+        "linear"
+
+
+def test_shortcut_none_through_create_model_is_the_plain_net():
+    plain = kr.create_model("resnet20", shortcut=None)
+    assert not any(layer.__class__.__name__ == "Add" for layer in plain.layers)
+    assert profile(plain)["trainable_params"] == profile(kr.create_model("plain20"))["trainable_params"]
+    assert any(layer.__class__.__name__ == "Add" for layer in kr.create_model("resnet20").layers)

@@ -35,7 +35,7 @@ def _sparsity(sparsity, old_spelling):
 
 
 def _check_request(model, out, mode, calib, qat, sparsity, data, weights, preprocess) -> None:
-    """Refuse a request that cannot succeed, before any data is read or TensorFlow starts."""
+    """Refuse a request that cannot succeed, before TensorFlow starts (the data sources: `_check_data`)."""
     if not out.endswith(".tflite"):
         raise UserError(f"--out must name a .tflite file, e.g. model.tflite. Received: {out}")
     if qat and mode != "int8":
@@ -53,6 +53,17 @@ def _check_request(model, out, mode, calib, qat, sparsity, data, weights, prepro
         raise UserError("--weights and --preprocess apply to a registered model name, not to a model file.")
     if weights:
         readable_file(weights, "Weights file")
+
+
+def _check_data(calib, calib_samples, verify_source, limit, data, train_samples) -> None:
+    """Every data source of the request can be read: checked before TensorFlow starts, read once the model
+    says what size and channels its images must have."""
+    from keras_resnet import sources
+
+    for source, split, count in ((calib, "train", calib_samples), (verify_source, "test", limit),
+                                 (data, "train", train_samples)):
+        if source:
+            sources.check(source, split, count)
 
 
 def _load(model: str, weights, preprocess, unsafe: bool):
@@ -129,35 +140,35 @@ def _summary(out, tflite, record, report) -> str:
                                        f"{MAGNITUDE_PRUNE_LR:g} for magnitude pruning).")
 @click.option("--train-samples", type=click.IntRange(min=1),
               help="At most this many fine-tuning images (class-balanced).")
+@click.option("--input-size", type=click.IntRange(min=1), help="For a model that takes any image size: the square "
+              "input side to convert it for.")
 @click.option("--weights", help="Weights file for a registered model name.")
 @click.option("--preprocess", help="For a registered name: cifar10, imagenet or unit, folded into the graph.")
 @click.option("--unsafe-load", is_flag=True, help="Allow Lambda layers in a .keras file (runs its code).")
 @cli_errors
 def convert(model, out, io_type, calib, calib_samples, verify_source, limit, qat, sparsity, old_sparsity, two_four,
-            data, epochs, lr, train_samples, weights, preprocess, unsafe_load, **flags):
+            data, epochs, lr, train_samples, input_size, weights, preprocess, unsafe_load, **flags):
     """Convert MODEL (.keras, .h5, or a registered name) to a TFLite file OUT.
 
     Writes OUT, OUT's .json sidecar (quantization, classes, preprocessing) and, with --verify or
-    --qat/--magnitude-prune, a .eval.json report. Every file is written atomically.
+    --qat/--magnitude-prune, a .eval.json report. Every file is written atomically. Images of any size and
+    mode are converted to the model's input (bilinear resizing; RGB or greyscale).
     """
-    from keras_resnet.training.datasets import load
-
     mode, sparsity = _mode(flags), _sparsity(sparsity, old_sparsity)
     tune = qat or sparsity is not None
     _check_request(model, out, mode, calib, qat, sparsity, data, weights, preprocess)
-    # Data is read before the model is built, so a bad source fails before TensorFlow starts
-    calib_images = load(calib, "train", limit=calib_samples) if calib else None
-    test = load(verify_source, "test", limit=limit) if verify_source else None
-    tuning = load(data, "train", limit=train_samples) if tune else None
+    _check_data(calib, calib_samples, verify_source, limit, data if tune else None, train_samples)
 
     from keras_resnet.export import convert as conv
     from keras_resnet.lite import metadata
+    from keras_resnet.training.datasets import load
 
     net = _load(model, weights, preprocess, unsafe_load)
-    shape = conv.model_input_shape(net)
-    for images, what in ((calib_images, "Calibration"), (test, "Verification"), (tuning, "Fine-tuning")):
-        if images is not None:
-            conv.check_images_fit(images.x, shape, what)
+    shape = conv.model_input_shape(net, input_size)
+    view = {"size": shape[:2], "channels": shape[2]}
+    calib_images = load(calib, "train", limit=calib_samples, **view) if calib else None
+    test = load(verify_source, "test", limit=limit, **view) if verify_source else None
+    tuning = load(data, "train", limit=train_samples, **view) if tune else None
     calibration = representative = None
     if calib:
         click.echo(f"calibrating on {len(calib_images)} images of {calib} (train split)", err=True)
@@ -168,7 +179,7 @@ def convert(model, out, io_type, calib, calib_samples, verify_source, limit, qat
         click.echo(f"fine-tuning on {len(tuning)} images of {data} for {epochs} epoch(s)", err=True)
         net, to_convert = _fine_tuned(net, tuning, qat, sparsity, epochs, lr, two_four, report)
     click.echo(f"converting {net.name} to {mode}", err=True)
-    tflite = conv.convert_keras(to_convert, mode, representative, io_type)
+    tflite = conv.convert_keras(to_convert, mode, representative, io_type, input_size)
     record = conv.build_record(net, tflite, mode, io_type, _classes(model, test or calib_images), calibration)
     if verify_source:
         click.echo(f"verifying on {verify_source} (test split)", err=True)

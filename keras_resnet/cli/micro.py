@@ -46,15 +46,16 @@ def micro(model, out, name, parity_source, limit, as_json):
     Writes NAME_model_data.cc/.h, NAME_op_resolver.h, NAME_model_settings.h and NAME_micro.json into OUT.
     """
     from keras_resnet import sources
-    from keras_resnet.lite import flatbuffer, micro as export, tflm
+    from keras_resnet.lite import flatbuffer, micro as export
+    from keras_resnet.lite.runtime import image_input
 
     parsed = flatbuffer.read_file(model)
     data = parsed.data
     name = export.c_name(name or os.path.splitext(os.path.basename(model))[0])
     pixels = None
-    if parity_source:  # checked before anything is written
-        pixels = sources.load(parity_source, "test", limit=limit).x.astype("float32")
-        tflm.quantized_inputs(parsed, pixels)
+    if parity_source:  # read before anything is written, as the model takes its images
+        size, channels = image_input(parsed.tensors[parsed.inputs[0]].shape, model)
+        pixels = sources.load(parity_source, "test", limit=limit, size=size, channels=channels).x.astype("float32")
     directory = out_dir(out, model)
     report = {"model": os.path.abspath(model), "out": directory, **export.export(data, directory, name)}
     if pixels is not None:

@@ -125,17 +125,16 @@ def sample_input(model: runtime.TFLiteModel, seed: int) -> np.ndarray:
 
 # ---------------------------------------------------------------- accuracy
 
-def load_images(settings: Settings, variants: list[Variant]):
-    """Labelled images from --data, checked against every model's input size before any timing."""
-    images = sources.load(settings.data, settings.split, limit=settings.limit)
+def load_images(settings: Settings, variants: list[Variant]) -> dict:
+    """{model path: labelled images from --data as that model takes them}, read before any timing: each
+    input size and channel count once (images of any size and mode are converted)."""
+    views = {}
     for v in variants:
         v.model.check_classifier(v.path)
-        want = v.model.input_shape[1:]
-        if tuple(images.x.shape[1:]) != tuple(want):
-            got = "x".join(map(str, images.x.shape[1:]))
-            raise UserError(f"{settings.data} has {got} images but {v.name} takes {'x'.join(map(str, want))}: "
-                            f"use data of the model's input size. Received: --data {settings.data}")
-    return images
+        views[v.path] = v.model.image_input(v.path)
+    read = {view: sources.load(settings.data, settings.split, limit=settings.limit, size=view[0], channels=view[1])
+            for view in dict.fromkeys(views.values())}
+    return {name: read[view] for name, view in views.items()}
 
 
 def accuracy(variant: Variant, images, source: str, keep_outputs: bool = False) -> dict:
@@ -244,9 +243,9 @@ def run(paths: list[str], settings: Settings, clock=time.perf_counter_ns, argv=N
         f"runs each, interleaved")
     rows = measure(variants, settings, clock)
     if images is not None:
-        say(f"accuracy on {len(images)} images of {settings.data}")
+        say(f"accuracy on {len(next(iter(images.values())))} images of {settings.data}")
         for v, r in zip(variants, rows):
-            r["accuracy"] = accuracy(v, images, settings.data, settings.outputs)
+            r["accuracy"] = accuracy(v, images[v.path], settings.data, settings.outputs)
     system.update(thermal_before=thermal_before, thermal_after=sysinfo.thermal(),
                   peak_rss_bytes=sysinfo.peak_rss_bytes())
     for r in rows:

@@ -12,6 +12,7 @@ import tempfile
 import numpy as np
 
 from keras_resnet import sources
+from keras_resnet.training import datasets
 from keras_resnet.device.statistics import interleaved, summarize, topk
 from keras_resnet.errors import UserError
 from keras_resnet.lite.runtime import TFLiteModel
@@ -21,26 +22,36 @@ IO_TYPES = ("int8", "uint8", "float")
 DEFAULT_CALIB_SAMPLES = 300
 
 
-def _converter(model):
-    """A TFLiteConverter for a Keras 3 model (through a quiet SavedModel export), a tf_keras model, or a
-    SavedModel directory. Returns (converter, temporary directory to clean up or None)."""
+def _converter(model, input_size):
+    """A TFLiteConverter for a Keras 3 model, a tf_keras model, or a SavedModel directory; returns
+    (converter, temporary directory to clean up or None).
+
+    A Keras 3 model is exported (quietly, as a SavedModel) with a static input of batch 1: left unknown, the
+    batch makes the converter compute shapes at run time, so a `Flatten` becomes SHAPE, STRIDED_SLICE and
+    PACK before its RESHAPE, which the Edge TPU cuts the graph at and TFLite-Micro needs three more kernels
+    for. With it fixed, every static layer converts to static operators. tf_keras models (TFMOT's) convert
+    from the model, which already fixes the batch at 1.
+    """
     import tensorflow as tf
 
     if isinstance(model, (str, os.PathLike)):
         return tf.lite.TFLiteConverter.from_saved_model(os.fspath(model)), None
     if type(model).__module__.startswith("tf_keras"):
         return tf.lite.TFLiteConverter.from_keras_model(model), None
+    signature = [tf.TensorSpec((1, *_static_input_shape(model, input_size)), model.inputs[0].dtype)]
     tmp = tempfile.TemporaryDirectory(prefix="resnet-export-")
-    model.export(tmp.name, format="tf_saved_model", verbose=False)
+    model.export(tmp.name, format="tf_saved_model", verbose=False, input_signature=signature)
     return tf.lite.TFLiteConverter.from_saved_model(tmp.name), tmp
 
 
-def convert_keras(model, mode: str = "float32", representative=None, io: str = "int8") -> bytes:
-    """Convert a Keras model (or SavedModel path) to TFLite bytes.
+def convert_keras(model, mode: str = "float32", representative=None, io: str = "int8",
+                  input_size: int | None = None) -> bytes:
+    """Convert a Keras model (or SavedModel path) to TFLite bytes, with a static input of batch 1.
 
     mode: one of MODES. For int8 and int16x8, `representative` is a zero-argument callable yielding
     calibration batches [x] (float pixels as the model takes them). `io` picks the input/output type of
     int8 models: "int8" (default), "uint8" (Edge TPU-style pipelines) or "float" (quantize inside).
+    `input_size`: the square input side for a model that takes any size (None in its input shape).
     """
     import tensorflow as tf
 
@@ -48,7 +59,7 @@ def convert_keras(model, mode: str = "float32", representative=None, io: str = "
         raise UserError(f"mode must be one of {MODES}. Received: mode={mode!r}")
     if io not in IO_TYPES:
         raise UserError(f"io must be one of {IO_TYPES}. Received: io={io!r}")
-    converter, tmp = _converter(model)
+    converter, tmp = _converter(model, input_size)
     try:
         if mode != "float32":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -69,30 +80,39 @@ def convert_keras(model, mode: str = "float32", representative=None, io: str = "
             tmp.cleanup()
 
 
-def model_input_shape(model) -> tuple:
-    """(height, width, channels) the model takes."""
+def _static_input_shape(model, input_size: int | None) -> tuple:
+    """The input shape (without the batch) to export: an image's, or any other input's if fully known."""
+    shape = tuple(model.inputs[0].shape[1:])
+    if len(shape) == 3:
+        return model_input_shape(model, input_size)
+    if None in shape:
+        raise UserError(f"{model.name} takes inputs of shape {shape}, not fully known: convert a model whose "
+                        f"input shape is fixed. Received: a model with input {shape}")
+    return shape
+
+
+def model_input_shape(model, input_size: int | None = None) -> tuple:
+    """(height, width, channels) the model takes; `input_size` fixes the sides a model leaves open (None)."""
     shape = tuple(model.inputs[0].shape[1:])
     if len(shape) != 3:
         raise UserError(f"{model.name} takes inputs of shape {shape}, not images (height, width, channels): "
                         f"convert an image classifier. Received: a model with input {shape}")
-    return shape
-
-
-def check_images_fit(images: np.ndarray, shape: tuple, what: str) -> None:
-    """A clear error when images do not match the model input (size or channels)."""
-    if tuple(images.shape[1:]) != tuple(d if d is not None else images.shape[1 + i] for i, d in enumerate(shape)):
-        raise UserError(f"{what} images are {images.shape[1]}x{images.shape[2]}x{images.shape[3]} but the model "
-                        f"takes {'x'.join(str(d) for d in shape)}: use data of the model's input size and "
-                        f"channels. Received: images of shape {tuple(images.shape[1:])}")
+    height, width, channels = shape
+    if input_size is not None and None not in (height, width) and (height, width) != (input_size, input_size):
+        raise UserError(f"{model.name} takes {height}x{width} images; --input-size is for models that take any "
+                        f"size. Received: --input-size {input_size}")
+    if None in (height, width) and input_size is None:
+        raise UserError(f"{model.name} takes images of any size: give the size to convert it for with "
+                        f"--input-size. Received: a model with input {shape}")
+    return (height or input_size, width or input_size, channels)
 
 
 def calibration_data(source, shape, samples: int = DEFAULT_CALIB_SAMPLES, split: str = "train"):
-    """Class-balanced calibration images from the training split of `source`, checked against `shape`."""
+    """Class-balanced calibration images from the training split of `source`, as a model of input `shape`
+    = (height, width, channels) takes them (any image size and mode is converted)."""
     if samples < 1:
         raise UserError(f"--calib-samples must be at least 1. Received: {samples}")
-    images = sources.load(source, split, limit=samples)
-    check_images_fit(images.x, shape, "Calibration")
-    return images
+    return datasets.load(source, split, limit=samples, size=shape[:2], channels=shape[2])
 
 
 def representative_from(images: np.ndarray):
@@ -159,10 +179,8 @@ def verify(model, tflite_bytes: bytes, images: sources.Images) -> dict:
     }
 
 
-def evaluate_tflite(tflite, images: sources.Images) -> dict:
-    """Top-1/top-5 of a .tflite model (path or bytes) on labelled images."""
-    model = TFLiteModel(tflite)
-    check_images_fit(images.x, model.input_shape[1:], "Evaluation")
+def evaluate_tflite(model: TFLiteModel, images: sources.Images) -> dict:
+    """Top-1/top-5 of a .tflite classifier on labelled images (of its input size: `TFLiteModel.image_input`)."""
     model.check_classifier()
     return topk(model.run(images.x.astype(np.float32)), images.y)
 

@@ -108,6 +108,16 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return (q.astype(np.float32) - zero_point) * np.float32(scale)
 
 
+def image_input(shape, name: str = "the model") -> tuple[tuple[int, int], int]:
+    """((height, width), channels) of a model input of `shape`: the size and channels its images are read at
+    (`keras_resnet.sources.load`); a UserError when the input is not one image (1, height, width, channels)."""
+    shape = tuple(int(d) for d in shape)
+    if len(shape) != 4 or shape[0] != 1 or min(shape) < 1:
+        raise UserError(f"{name} takes inputs of shape {shape}, not one image (1, height, width, channels): "
+                        f"run an image classifier. Received: input shape {shape}")
+    return shape[1:3], shape[3]
+
+
 def tensor_record(detail: dict) -> dict:
     """Shape, dtype and (scale, zero point) of an input or output tensor, from LiteRT's tensor details."""
     scale, zero_point = detail["quantization"]
@@ -151,6 +161,10 @@ class TFLiteModel:
     def io_record(self) -> dict:
         """{"input": ..., "output": ...}: shape, dtype and quantization of each (see `tensor_record`)."""
         return {"input": tensor_record(self.input), "output": tensor_record(self.output)}
+
+    def image_input(self, name: str = "the model") -> tuple[tuple[int, int], int]:
+        """((height, width), channels) of the model's image input (see `image_input`)."""
+        return image_input(self.input_shape, name)
 
     def check_classifier(self, name: str = "the model") -> None:
         """A UserError unless the output is a classifier's scores, shape (1, classes): top-k needs them."""

@@ -51,7 +51,7 @@ def listing_for(listing: Listing | None, source, split: str, size: int | None) -
     if listing is None and size is None:
         return _tfds_stream(source, split)
     if listing is None:
-        images = datasets.load(source, split)
+        images = datasets.load(source, split, size=(size, size))
         return Listing(images.y, images.classes, images=images.x)
     if size is None:
         return listing
@@ -60,7 +60,7 @@ def listing_for(listing: Listing | None, source, split: str, size: int | None) -
         if not len(decoded):
             raise UserError(f"No readable images in {source} ({split} split). Received: {source}")
         return decoded
-    return Listing(listing.labels, listing.classes, images=sources.resized(listing.images, (size, size)),
+    return Listing(listing.labels, listing.classes, images=sources.fitted(listing.images, (size, size)),
                    skipped=listing.skipped)
 
 
@@ -76,8 +76,9 @@ def _tfds_stream(source, split: str) -> Listing:
     return Listing(np.zeros(count, np.int64), list(builder.info.features["label"].names), stream=stream)
 
 
-def _decode_image(contents, size: int | None):
-    """Encoded JPEG/PNG/BMP/GIF bytes -> uint8 RGB (grayscale expanded), resized to size x size if given."""
+def decode_image(contents, size: int | None):
+    """Encoded JPEG/PNG/BMP/GIF bytes -> uint8 RGB (grayscale expanded), resized to size x size if given: the
+    pipeline's decoding of files read on the fly (`sources.decode` decodes everything else)."""
     image = tf.io.decode_image(contents, channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
     if size is None:
@@ -87,21 +88,13 @@ def _decode_image(contents, size: int | None):
 
 
 def _decode_all(listing: Listing, size: int) -> Listing:
-    """Decode every file of a listing into memory at size x size, in parallel; failures are skipped."""
+    """Decode every file of a listing into memory at size x size, as every other command decodes images
+    (`sources.decode`: calibration sees what training saw); failures are skipped."""
     say(f"Decoding {len(listing)} images into memory at {size}x{size} (once per run) ...")
-    files = tf.data.Dataset.from_tensor_slices((np.arange(len(listing)), listing.files))
-    decoded = (files.map(lambda i, f: (i, _decode_image(tf.io.read_file(f), size)), num_parallel_calls=AUTOTUNE)
-               .ignore_errors().batch(1024).prefetch(AUTOTUNE))
-    index, images = [], []
-    for i, x in decoded.as_numpy_iterator():
-        index.append(i)
-        images.append(x)
-    index = np.concatenate(index) if index else np.zeros(0, np.int64)
+    images, index = sources.decode_all(listing.files, (size, size))
     failed = np.setdiff1d(np.arange(len(listing)), index)
-    result = Listing(listing.labels[index], listing.classes,
-                     images=np.concatenate(images) if images else np.zeros((0, size, size, 3), np.uint8))
-    result.skipped = listing.skipped + [str(f) for f in listing.files[failed]]
-    return result
+    return Listing(listing.labels[index], listing.classes, images=images,
+                   skipped=listing.skipped + [str(f) for f in listing.files[failed]])
 
 
 def holdout(listing: Listing, count: int, seed: int = 0) -> tuple[Listing, Listing]:
@@ -186,7 +179,7 @@ def _loader(listing: Listing):
         images = tf.constant(listing.images)
         return lambda i: tf.gather(images, i)
     files = tf.constant(listing.files.astype(str))
-    return lambda i: _decode_image(tf.io.read_file(tf.gather(files, i)), None)
+    return lambda i: decode_image(tf.io.read_file(tf.gather(files, i)), None)
 
 
 def train_dataset(listing: Listing, augment: str, size: int, batch_size: int, seed: int = 0,

@@ -31,15 +31,16 @@ def builder(source: sources.Source):
     return prepared
 
 
-def load(source, split: str = "test", limit: int | None = None, size=None, seed: int = 0) -> sources.Images:
+def load(source, split: str = "test", limit: int | None = None, size=None, seed: int = 0,
+         channels: int = 3) -> sources.Images:
     """`sources.load` for every kind of source, tfds: included (see there)."""
     source = sources.parse(source) if isinstance(source, str) else source
     if source.kind != "tfds":
-        return sources.load(source, split, limit, size, seed)
-    return _load_tfds(source, split, limit, seed)
+        return sources.load(source, split, limit, size, seed, channels)
+    return _load_tfds(source, split, limit, size, seed, channels)
 
 
-def _load_tfds(source: sources.Source, split: str, limit: int | None, seed: int) -> sources.Images:
+def _load_tfds(source: sources.Source, split: str, limit, size, seed: int, channels: int) -> sources.Images:
     import tensorflow_datasets as tfds
 
     prepared = builder(source)
@@ -50,7 +51,5 @@ def _load_tfds(source: sources.Source, split: str, limit: int | None, seed: int)
         ys.append(int(label))
     y = np.asarray(ys, np.int64)
     keep = sources.select(y, limit, seed)
-    x = np.stack([xs[i] for i in keep])
-    if x.shape[-1] == 1:
-        x = np.repeat(x, 3, axis=-1)
+    x = np.stack([sources.fitted(xs[i][None], size, channels)[0] for i in keep])  # images of any size
     return sources.Images(x, y[keep], list(prepared.info.features["label"].names))
