@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test test-slow test-arm64 test-all clean
+.PHONY: demo test test-slow test-arm64 test-all firmware-tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ test-arm64: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Debian's firmware toolchain: the Cortex-M cross compiler, newlib, libstdc++ for it, QEMU's Arm boards
+# (`resnet-tflite firmware` and tests/test_firmware.py need them). As root, or through sudo.
+FIRMWARE_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+firmware-tools:
+	@if command -v arm-none-eabi-g++ >/dev/null && command -v qemu-system-arm >/dev/null && \
+	    arm-none-eabi-gcc -print-file-name=libstdc++_nano.a | grep -q /; then echo "firmware tools: installed"; \
+	else $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $(FIRMWARE_PACKAGES); fi
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

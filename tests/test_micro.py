@@ -135,7 +135,7 @@ def test_cli_micro_writes_sources_and_report(tmp_path, resnet8_int8):
     result = run_cli("resnet-tflite", "micro", model, "--out", tmp_path / "gen")
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in (tmp_path / "gen").iterdir())
-    assert names == ["resnet_8_micro.json", "resnet_8_model_data.cc", "resnet_8_model_data.h",
+    assert names == ["model.h", "resnet_8_micro.json", "resnet_8_model_data.cc", "resnet_8_model_data.h",
                      "resnet_8_model_settings.h", "resnet_8_op_resolver.h"]
     report = json.loads((tmp_path / "gen" / "resnet_8_micro.json").read_text())
     assert report["flash_bytes"] == len(resnet8_int8) and f"{report['arena']['measured_bytes']:,}" in result.stdout

@@ -18,6 +18,7 @@ COMMANDS = {
     "report": "keras_resnet.cli.report:report",
     "edgetpu": "keras_resnet.cli.edgetpu:edgetpu",
     "micro": "keras_resnet.cli.micro:micro",
+    "firmware": "keras_resnet.cli.firmware:firmware",
     "prune": "keras_resnet.cli.prune:prune",
 }
 

@@ -22,10 +22,11 @@ import numpy as np
 from keras_resnet import sources
 from keras_resnet._version import __version__
 from keras_resnet.device import results, sysinfo
-from keras_resnet.device.statistics import interleaved, summarize, time_once, topk
+from keras_resnet.device.statistics import interleaved, summarize, time_once
 from keras_resnet.errors import UserError
 from keras_resnet.files import read_bytes
 from keras_resnet.lite import runtime
+from keras_resnet.lite.accuracy import topk
 from keras_resnet.lite.safety import check_model
 
 

@@ -1,8 +1,8 @@
-"""Timing and scoring, as pure functions: latency statistics of timed runs, interleaved timing, top-k accuracy.
+"""Timing, as pure functions: latency statistics of timed runs and interleaved timing (scoring outputs is
+`keras_resnet.lite.accuracy`).
 
 Statistics: min, p50, p90, p99 (linear interpolation between order statistics, NumPy's default), mean,
-population std (ddof=0), throughput = batch / mean. Top-k sorts stably, so that tied scores rank alike on
-every machine and in every command (`eval`, `convert --verify` and `bench` score with this one function).
+population std (ddof=0), throughput = batch / mean.
 """
 from __future__ import annotations
 
@@ -41,16 +41,3 @@ def interleaved(fns, runs: int, clock=time.perf_counter_ns) -> list[list[int]]:
             fn()
             out.append(clock() - start)
     return samples
-
-
-
-def topk(outputs: np.ndarray, labels: np.ndarray) -> dict:
-    """Top-1 and top-5 accuracy (top-5 is None below 5 classes).
-
-    The sort is stable, so classes an int8 model scores exactly alike rank by class index on every machine
-    (NumPy's default sort orders ties differently on x86 and ARM).
-    """
-    order = np.argsort(-outputs, axis=1, kind="stable")
-    top5 = float(np.mean(np.any(order[:, :5] == labels[:, None], axis=1))) if outputs.shape[1] >= 5 else None
-    return {"images": int(len(labels)), "top1": float(np.mean(order[:, 0] == labels)), "top5": top5}
-

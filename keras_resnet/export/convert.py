@@ -13,8 +13,9 @@ import numpy as np
 
 from keras_resnet import sources
 from keras_resnet.training import datasets
-from keras_resnet.device.statistics import interleaved, summarize, topk
+from keras_resnet.device.statistics import interleaved, summarize
 from keras_resnet.errors import UserError
+from keras_resnet.lite.accuracy import topk
 from keras_resnet.lite.runtime import TFLiteModel
 
 MODES = ("float32", "int8", "fp16", "dynamic", "int16x8")

@@ -30,6 +30,16 @@ BOARDS = (
     ("1 MB flash / 320 KB RAM (STM32F746G-DISCO, MLPerf Tiny reference)", 1024 * KIB, 320 * KIB),
     ("2 MB flash / 512 KB RAM (ESP32-S3, STM32H7 class)", 2048 * KIB, 512 * KIB),
 )
+# Builtins whose TFLite-Micro kernel also has an int8-only registration (`Register_<OP>_INT8()`, declared in
+# tensorflow/lite/micro/kernels/<header>): in an all-int8 model it leaves the float, int16 and int4 paths out
+# of the binary, 25 KB of flash for a ResNet with CMSIS-NN. With reference kernels they are the same kernel.
+INT8_REGISTRATIONS = {
+    "ADD": "add.h", "AVERAGE_POOL_2D": "pooling.h", "BATCH_MATMUL": "batch_matmul.h", "CONV_2D": "conv.h",
+    "DEPTHWISE_CONV_2D": "depthwise_conv.h", "FULLY_CONNECTED": "fully_connected.h", "MAX_POOL_2D": "pooling.h",
+    "MAXIMUM": "maximum_minimum.h", "MINIMUM": "maximum_minimum.h", "MUL": "mul.h", "PAD": "pad.h",
+    "SOFTMAX": "softmax.h", "SVDF": "svdf.h", "TRANSPOSE": "transpose.h", "TRANSPOSE_CONV": "transpose_conv.h",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": "unidirectional_sequence_lstm.h",
+}
 # TFLite builtin -> MicroMutableOpResolver method (tensorflow/lite/micro/micro_mutable_op_resolver.h).
 RESOLVER_METHODS = {
     "ABS": "AddAbs", "ADD": "AddAdd", "ADD_N": "AddAddN", "ARG_MAX": "AddArgMax", "ARG_MIN": "AddArgMin",
@@ -98,24 +108,51 @@ def resolver_methods(model: flatbuffer.Model) -> list[str]:
     return [RESOLVER_METHODS[op] for op in model.op_names()]
 
 
+def all_int8(model: flatbuffer.Model) -> bool:
+    """Whether every tensor that flows through the model is int8 (the full-integer models of `convert --int8`)."""
+    return all(t.dtype == "int8" for t in model.tensors if not t.is_constant)
+
+
+def registrations(model: flatbuffer.Model) -> list[tuple[str, str]]:
+    """(resolver method, registration argument) per operator: the int8-only kernel where the model is all int8
+    and TFLite-Micro has one (`INT8_REGISTRATIONS`), else the method's default ("")."""
+    int8 = all_int8(model)
+    return [(method, f"tflite::Register_{op}_INT8()" if int8 and op in INT8_REGISTRATIONS else "")
+            for op, method in zip(model.op_names(), resolver_methods(model))]
+
+
 def resolver_header(model: flatbuffer.Model, name: str) -> str:
     """`NAME_op_resolver.h`: a MicroMutableOpResolver sized to the model's distinct operators."""
-    methods = resolver_methods(model)
+    chosen = registrations(model)
+    headers = sorted({INT8_REGISTRATIONS[op] for op, (_, argument) in zip(model.op_names(), chosen) if argument})
     guard = f"{name.upper()}_OP_RESOLVER_H_"
-    calls = "".join(f"  TF_LITE_ENSURE_STATUS(resolver.{m}());\n" for m in methods)
-    return (f"// {name}: the operators the model uses, and no others (smaller binary).\n"
+    calls = "".join(f"  TF_LITE_ENSURE_STATUS(resolver.{method}({argument}));\n" for method, argument in chosen)
+    includes = "".join(f"#include \"tensorflow/lite/micro/kernels/{h}\"\n" for h in headers)
+    return (f"// {name}: the operators the model uses, and no others (smaller binary); the int8-only kernels\n"
+            f"// where the model is all int8 (with CMSIS-NN, compile with -DCMSIS_NN to get them).\n"
             f"#ifndef {guard}\n#define {guard}\n\n"
+            f"{includes}"
             "#include \"tensorflow/lite/micro/micro_mutable_op_resolver.h\"\n\n"
             f"namespace {name} {{\n\n"
-            f"constexpr int kOpCount = {len(methods)};\n"
+            f"constexpr int kOpCount = {len(chosen)};\n"
             "using OpResolver = tflite::MicroMutableOpResolver<kOpCount>;\n\n"
             "inline TfLiteStatus RegisterOps(OpResolver& resolver) {\n"
             f"{calls}  return kTfLiteOk;\n}}\n\n"
             f"}}  // namespace {name}\n\n#endif  // {guard}\n")
 
 
-def settings_header(info: dict, name: str, arena_bytes: int) -> str:
-    """`NAME_model_settings.h`: input shape, input/output quantization, classes, the arena to reserve."""
+def model_header(name: str) -> str:
+    """`model.h`: the model's three headers under the names main.cc (the firmware's) includes them by."""
+    return (f"// The model main.cc runs: {name}, written by resnet-tflite.\n"
+            "#ifndef MODEL_H_\n#define MODEL_H_\n\n"
+            f"#include \"{name}_model_data.h\"\n#include \"{name}_model_settings.h\"\n"
+            f"#include \"{name}_op_resolver.h\"\n\n"
+            f"namespace model = {name};\n#define MODEL_DATA g_{name}_model_data\n\n#endif  // MODEL_H_\n")
+
+
+def settings_header(info: dict, name: str, arena_bytes: int, arena_note: str | None = None) -> str:
+    """`NAME_model_settings.h`: input shape, input/output quantization, classes, the arena to reserve
+    (`arena_note` says where its size comes from; default: the host measurement and the margin)."""
     guard = f"{name.upper()}_MODEL_SETTINGS_H_"
     inp, out = info["input"], info["output"]
     height, width, channels = (list(inp["shape"][1:]) + [1, 1, 1])[:3]
@@ -134,10 +171,13 @@ def settings_header(info: dict, name: str, arena_bytes: int) -> str:
             f"constexpr int kOutputZeroPoint = {out['zero_point']};\n"
             f"constexpr int kNumClasses = {len(classes)};\n"
             f"constexpr const char* kClassNames[kNumClasses] = {{\n    {names}}};\n"
-            f"// Measured on the host ({info['arena']['measured_bytes']} bytes) plus a "
-            f"{int(ARENA_MARGIN * 100)}% margin.\n"
+            f"// {arena_note or _host_arena_note(info)}\n"
             f"constexpr int kTensorArenaSize = {arena_bytes};\n\n"
             f"}}  // namespace {name}\n\n#endif  // {guard}\n")
+
+
+def _host_arena_note(info: dict) -> str:
+    return f"Measured on the host ({info['arena']['measured_bytes']} bytes) plus a {int(ARENA_MARGIN * 100)}% margin."
 
 
 # --- the arena and parity ------------------------------------------------------------------------------
@@ -209,7 +249,7 @@ def export(data: bytes, out_dir, name: str) -> dict:
     sizes = budget(data)  # LiteRT runs the model in this process only after its first run elsewhere passed
     report = {"name": name, **sizes, **TFLiteModel(data).io_record(), "classes": class_names(data, model),
               "operators": model.op_names()}
-    files = {**model_data_sources(data, name), f"{name}_op_resolver.h": resolver,
+    files = {**model_data_sources(data, name), f"{name}_op_resolver.h": resolver, "model.h": model_header(name),
              f"{name}_model_settings.h": settings_header(report, name, report["arena"]["recommended_bytes"])}
     for filename, text in files.items():
         write_text(os.path.join(out_dir, filename), text)

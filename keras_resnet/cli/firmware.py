@@ -1,0 +1,86 @@
+"""`resnet-tflite firmware`: a bare-metal Cortex-M firmware (or the same program for the host) built from a
+.tflite file, run on test images in QEMU, compared with the host and measured. No TensorFlow."""
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from keras_resnet.cli.options import CONTEXT
+from keras_resnet.errors import cli_errors
+from keras_resnet.lite.firmware.library import TREE_ENV
+from keras_resnet.lite.firmware.qemu import RUN_TIMEOUT_S
+from keras_resnet.lite.firmware.targets import DEFAULT_FLASH, DEFAULT_RAM, DEFAULT_TARGET, KERNELS, KIB, TARGETS, \
+    parse_bytes
+
+PARTS = {"model": "model", "tflm_kernels": "TFLite-Micro kernels", "tflm_runtime": "TFLite-Micro runtime",
+         "libc": "C library", "startup": "startup", "application": "application", "arena": "tensor arena",
+         "stack": "stack", "heap": "heap", "other": "other"}
+
+
+def _split(part: dict) -> str:
+    return ", ".join(f"{PARTS.get(k, k)} {v:,}" for k, v in part.items() if v)
+
+
+def _summary(report: dict, out: str) -> str:
+    where = f"QEMU {report['board']}" if report["board"] else "this machine"
+    lines = [f"firmware for {report['target']} ({where}), {report['kernels']} kernels: {out}"]
+    mem = report["memory"]
+    if "flash_bytes" in mem:
+        lines += [f"flash {mem['flash_bytes']:,} of {mem['flash_board_bytes']:,} bytes: {_split(mem['split']['flash'])}",
+                  f"RAM {mem['ram_bytes']:,} of {mem['ram_board_bytes']:,} bytes: {_split(mem['split']['ram'])}"]
+    arena, stack = report["arena"], report["stack"]
+    if report["outputs"] is None:
+        lines.append(f"not run: tensor arena {arena['reserved_bytes']:,} bytes reserved ({arena['host_bytes']:,} "
+                     f"measured on this host), stack {stack['reserved_bytes']:,} (not measured)")
+        return "\n".join(lines)
+    lines.append(f"tensor arena: {arena['target_used_bytes']:,} bytes used on the target, {arena['host_bytes']:,} "
+                 f"on the 64-bit host; {arena['reserved_bytes']:,} reserved"
+                 + (f"; stack {stack['used_bytes']:,} bytes used, {stack['reserved_bytes']:,} reserved"
+                    if stack["used_bytes"] >= 0 else ""))
+    o = report["outputs"]
+    accuracy = f"; top-1 {o['accuracy']['top1']:.3f}" if o["accuracy"] else ""
+    lines.append(f"{report['inputs']}: outputs equal TFLite-Micro on this host on {o['tflm_host']['bit_exact_images']} "
+                 f"of {o['images']} (largest difference {o['tflm_host']['max_abs_diff_steps']} steps); against "
+                 f"LiteRT top-1 agreement {o['litert']['top1_agreement']:.3f}, largest difference "
+                 f"{o['litert']['max_abs_diff_steps']} steps{accuracy}")
+    return "\n".join(lines)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("model", metavar="FILE.tflite")
+@click.option("--target", type=click.Choice(sorted(TARGETS)), default=DEFAULT_TARGET, show_default=True,
+              help="The core (each runs on the QEMU board that has it), or host.")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Folder for the firmware, its sources, map and firmware.json (replaced whole, never left half).")
+@click.option("--kernels", type=click.Choice(KERNELS), default=KERNELS[0], show_default=True,
+              help="TFLite-Micro's kernels: Arm's CMSIS-NN or the portable reference ones.")
+@click.option("--flash", default=f"{DEFAULT_FLASH // KIB}K", show_default=True,
+              help="The board's flash: the link fails when the firmware does not fit.")
+@click.option("--ram", default=f"{DEFAULT_RAM // KIB}K", show_default=True, help="The board's RAM, likewise.")
+@click.option("--tflm", type=click.Path(file_okay=False), help=f"The TFLite-Micro source tree (with its "
+              f"downloads) to build against; default ${TREE_ENV}.")
+@click.option("--data", help="Test images SOURCE (its test split, class-balanced); default: seeded random inputs.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Test images.")
+@click.option("--arena", type=click.IntRange(min=1), help="Tensor arena bytes (default: measured on the target).")
+@click.option("--name", help="C name of the model (default: the file name).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=RUN_TIMEOUT_S, show_default=True,
+              help="Seconds a run may take in QEMU before it counts as a hang.")
+@click.option("--no-run", "no_run", is_flag=True, help="Build and size the firmware only, for a board larger than "
+              "QEMU's: the arena is then the host's measurement plus 10%, the stack 2 KB, neither measured.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of a summary.")
+@cli_errors
+def firmware(model, target, out, kernels, flash, ram, tflm, data, limit, arena, name, timeout, no_run, as_json):
+    """Build FILE.tflite into a firmware for a Cortex-M board (TFLite-Micro's Makefile, Debian's arm-none-eabi
+    toolchain, CMSIS startup and linker script), run it in QEMU on test images, compare every output with
+    TFLite-Micro and LiteRT on this machine, and measure its flash and RAM from the linked ELF.
+
+    Example: resnet-tflite firmware r8_int8.tflite --target cortex-m55 --data folder:cifar10-jpg --out fw/
+    """
+    from keras_resnet.lite.firmware.builder import Request, build
+
+    request = Request(model, target, out, kernels, parse_bytes(flash, "--flash"), parse_bytes(ram, "--ram"), tflm,
+                      data, limit, arena, name, timeout, run=not no_run)
+    report = build(request)
+    click.echo(json.dumps(report, indent=2) if as_json else _summary(report, os.path.abspath(out)))

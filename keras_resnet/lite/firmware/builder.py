@@ -1,0 +1,275 @@
+"""The whole firmware path for one model and target: check, reference outputs on the host, library, a probe
+build that measures, the final build sized from it, the run, the comparison, the sizes, the folder.
+
+The probe links into the emulated board's whole memory with a generous arena, stack and heap, runs the test
+images and reports what they took on the target itself: `arena_used_bytes()` (32-bit pointers, the
+kernels' own scratch buffers: CMSIS-NN's on a Cortex-M), the stack's high-water mark (the stack is painted
+at start-up) and the heap the C library took. The final firmware reserves exactly that, with a margin (the
+arena: 16 bytes over what TFLite-Micro reports, which undercounts its tail alignment by up to 12; the stack
+and heap: a quarter), and is linked into the board's flash and RAM as given, so a model that does not fit
+fails at link time, as it would for the board itself. Everything is built in a hidden folder beside the
+output and moved into place at the end: a failed or interrupted build leaves no partial folder.
+
+Without a run (for a board larger than the emulated one), the firmware is built and sized only: its arena is
+the host's measurement plus `micro.ARENA_MARGIN` and its stack `UNMEASURED_STACK`, neither measured.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from keras_resnet import sources
+from keras_resnet.errors import UserError, say
+from keras_resnet.lite import flatbuffer, micro, tflm
+from keras_resnet.lite.accuracy import top1, topk
+from keras_resnet.lite.firmware import library, link, memory, project, qemu, toolchain
+from keras_resnet.lite.firmware.targets import KIB, Target, check_fits_board, target as find_target
+from keras_resnet.lite.runtime import TFLiteModel
+from keras_resnet.lite.safety import check_model
+
+PROBE_STACK, PROBE_HEAP = 16 * KIB, 8 * KIB
+MARGIN = 0.25  # on the measured stack and heap
+REPORT = "firmware.json"
+RANDOM_IMAGES = 10  # without --data: seeded random inputs, enough to compare outputs
+UNMEASURED_STACK = 2 * KIB  # without a run: above what every ResNet of the package measured (at most 1.2 KB)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What `resnet-tflite firmware` asks for."""
+
+    model: str
+    target: str
+    out: str
+    kernels: str = "cmsis_nn"
+    flash: int = 256 * KIB
+    ram: int = 128 * KIB
+    tflm: str | None = None
+    data: str | None = None
+    limit: int = 20
+    arena: int | None = None  # bytes; None: measured on the target
+    name: str | None = None
+    timeout: float = qemu.RUN_TIMEOUT_S
+    run: bool = True  # False: build and size only, for a board QEMU does not hold
+
+
+@dataclass(frozen=True)
+class Job:
+    """A firmware being made: the request, how it is built, the model, its test inputs and host reference."""
+
+    request: Request
+    build: link.Build
+    data: bytes
+    model: flatbuffer.Model
+    name: str
+    inputs: np.ndarray
+    reference: dict
+
+
+def build(request: Request) -> dict:
+    """Build, run and measure the firmware; returns the report written to OUT/firmware.json."""
+    target = find_target(request.target)
+    if request.run:
+        check_fits_board(target, request.flash, request.ram)
+    _check_tools(target, request.run)
+    out = _check_out(request.out)
+    data, model = checked_model(request.model)
+    tree = library.tree(request.tflm)
+    inputs, labels, source = test_inputs(model, request)
+    lib = link.Build(target, request.kernels, tree, library.library(tree, target, request.kernels, model.op_names()))
+    job = Job(request, lib, data, model, micro.c_name(request.name or os.path.splitext(os.path.basename(request.model))[0]),
+              inputs, host_reference(data, model, inputs))
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.", dir=os.path.dirname(out))
+    try:
+        if request.run:
+            probe = _probe(job)
+            sized = _final_memory(probe, request)
+            program = _build(job, sized, staging, "Measured on the target by resnet-tflite firmware."
+                             if request.arena is None else "Given to resnet-tflite firmware (--arena).")
+            final = _run(job, program, staging, sized, probe)
+        else:
+            probe = final = None
+            sized = project.Memory(request.flash, request.ram, request.arena or micro.recommended_arena(
+                job.reference["arena_bytes"]), UNMEASURED_STACK, 0)
+            program = _build(job, sized, staging, "Measured on the host plus a margin (not run on the target).")
+        report = _report(job, program, staging, sized, probe, final, labels, source)
+        with open(os.path.join(staging, REPORT), "w") as f:
+            f.write(json.dumps(report, indent=2) + "\n")
+        _move_into_place(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return report
+
+
+def _check_tools(target: Target, run: bool) -> None:
+    """Every program the build needs, before anything is built: one line naming a missing one's package."""
+    if target.host:
+        for program in ("make", "g++"):
+            toolchain.find(program)
+        return
+    for program in ("make", "arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-size") + (
+            ("qemu-system-arm",) if run else ()):
+        toolchain.find(program)
+    toolchain.check_cross_libraries()
+
+
+def _check_out(out: str) -> str:
+    """The output folder: new, empty, or an earlier firmware's (replaced whole); anything else is refused."""
+    out = os.path.abspath(out)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UserError(f"{out} is a file: --out names the folder to write the firmware into. Received: --out {out}")
+    if os.path.isdir(out) and os.listdir(out) and not os.path.exists(os.path.join(out, REPORT)):
+        raise UserError(f"{out} is not empty and holds no earlier firmware: choose a new folder for --out. "
+                        f"Received: --out {out}")
+    parent = os.path.dirname(out)
+    if not os.path.isdir(parent):
+        raise UserError(f"Output directory {parent} does not exist; create it first. Received: --out {out}")
+    return out
+
+
+def checked_model(path: str) -> tuple[bytes, flatbuffer.Model]:
+    """The model's bytes and graph once the safety gate passed it; a float or dynamic-shape model is refused
+    (a microcontroller build runs full-integer models with static shapes: `convert --int8`)."""
+    model = flatbuffer.read_file(path)
+    floats = [t.name for t in model.tensors if not t.is_constant and t.dtype.startswith("float")]
+    if floats:
+        raise UserError(f"{path} computes in floating point (tensor {floats[0]!r} is float): firmware runs full-integer "
+                        f"models; convert with --int8. Received: {path}")
+    dynamic = [t.name for t in model.tensors if t.is_dynamic]
+    if dynamic:
+        raise UserError(f"{path} has tensors whose shape is known only at run time ({dynamic[0]!r}): firmware needs "
+                        f"static shapes; convert it with resnet-tflite convert. Received: {path}")
+    micro.resolver_methods(model)  # an operator TFLite-Micro lacks is refused now, not at the link
+    tflm.check_activations(model)
+    check_model(model.data, path, micro=True)
+    return model.data, model
+
+
+def test_inputs(model: flatbuffer.Model, request: Request) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """(inputs as the input tensor holds them, labels or None, what they are): class-balanced images of
+    --data's test split at the model's size, or seeded random inputs."""
+    from keras_resnet.lite.runtime import image_input
+
+    tensor = model.tensors[model.inputs[0]]
+    if request.data is None:
+        rng = np.random.default_rng(0)
+        pixels = rng.uniform(0, 255, (RANDOM_IMAGES, *tensor.shape[1:])).astype(np.float32)
+        return tflm.quantized_inputs(model, pixels), None, f"{RANDOM_IMAGES} seeded random images"
+    size, channels = image_input(tensor.shape, request.model)
+    images = sources.load(request.data, "test", limit=request.limit, size=size, channels=channels)
+    return tflm.quantized_inputs(model, images.x.astype(np.float32)), images.y, f"{len(images)} images of {request.data}"
+
+
+def host_reference(data: bytes, model: flatbuffer.Model, inputs: np.ndarray) -> dict:
+    """The outputs of the host's TFLite-Micro and of LiteRT on the same inputs, and the host's arena."""
+    arena = tflm.measure_arena(data, model)
+    return {"arena_bytes": arena, "tflm": tflm.outputs(data, 2 * arena, inputs).astype(np.int64),
+            "litert": TFLiteModel(data).raw_outputs(inputs).astype(np.int64)}
+
+
+def _probe(job: Job) -> qemu.Run:
+    """The probe: the board's whole memory and a generous arena, stack and heap; what the run took."""
+    target = job.build.target
+    arena = -(-max(int(job.reference["arena_bytes"] * 1.25), 16 * KIB) // 16) * 16
+    sized = project.Memory(target.flash_max, target.ram_max, arena, PROBE_STACK, PROBE_HEAP)
+    say(f"Measuring the firmware on {target.name}: a first build with room to spare ...")
+    with tempfile.TemporaryDirectory(prefix=".probe-", dir=os.path.dirname(os.path.abspath(job.request.out))) as folder:
+        return _run(job, _build(job, sized, folder, "Sized for a measuring run by resnet-tflite firmware."), folder,
+                    sized, None)
+
+
+def _final_memory(probe: qemu.Run, request: Request) -> project.Memory:
+    """The final firmware's memory: the board's regions, the arena, stack and heap the probe measured."""
+    arena = request.arena if request.arena is not None else -(-(probe.arena_used + 16) // 16) * 16
+    stack = max(_with_margin(probe.stack_used), KIB)
+    heap = _with_margin(probe.heap_used)  # none, where nothing takes from the heap
+    return project.Memory(request.flash, request.ram, arena, stack, heap)
+
+
+def _with_margin(measured: int) -> int:
+    return -(-int(max(measured, 0) * (1 + MARGIN)) // 256) * 256
+
+
+def _build(job: Job, sized: project.Memory, folder: str, arena_note: str) -> str:
+    """Write the sources and test images into `folder` and build the firmware: the program's path."""
+    target = job.build.target
+    settings = {**TFLiteModel(job.data).io_record(), "classes": micro.class_names(job.data, job.model),
+                "arena": {"measured_bytes": job.reference["arena_bytes"]}}
+    written = project.write_sources(folder, job.data, job.model, job.name, settings, arena_note, sized)
+    written += project.copy_platform(folder, job.build.platform)
+    if not target.host:
+        with open(os.path.join(folder, project.LINKER_SCRIPT), "w") as f:
+            f.write(project.linker_script(job.build.dfp("Config", f"{target.device}_gcc.ld"), target, sized))
+    project.write_images(folder, job.inputs)
+    say(f"Building the firmware for {target.name} ({job.build.kernels} kernels) ...")
+    return link.program(job.build, folder, [s for s in written if s.endswith((".cc", ".c"))])
+
+
+def _run(job: Job, program: str, folder: str, sized: project.Memory, probe: qemu.Run | None) -> qemu.Run:
+    """Run the firmware on the test inputs; an arena below the probe's measurement is said to be so."""
+    target = job.build.target
+    say(f"Running it on {len(job.inputs)} inputs {'in QEMU (' + target.board + ')' if not target.host else 'here'} ...")
+    try:
+        return qemu.run(target, program, folder, job.request.timeout)
+    except UserError as err:
+        if probe is not None and sized.arena < probe.arena_used and "arena" in str(err):
+            raise UserError(f"The tensor arena of {sized.arena:,} bytes is too small for this model on {target.name}: "
+                            f"it needs {probe.arena_used:,} (measured on the target). Received: --arena "
+                            f"{sized.arena}") from None
+        raise
+
+
+def compare(outputs: np.ndarray, reference: dict, labels: np.ndarray | None) -> dict:
+    """The firmware's raw outputs against the host's TFLite-Micro and LiteRT (in output steps), and labels."""
+    host, litert = np.abs(outputs - reference["tflm"]), np.abs(outputs - reference["litert"])
+    return {"images": int(len(outputs)),
+            "tflm_host": {"max_abs_diff_steps": int(host.max()), "bit_exact_images": int(np.sum(host.max(1) == 0))},
+            "litert": {"max_abs_diff_steps": int(litert.max()),
+                       "top1_agreement": float(np.mean(top1(outputs) == top1(reference["litert"])))},
+            "accuracy": topk(outputs, labels) if labels is not None else None}
+
+
+def _report(job: Job, program: str, folder: str, sized: project.Memory, probe: qemu.Run | None,
+            final: qemu.Run | None, labels, source: str) -> dict:
+    request, lib, target = job.request, job.build, job.build.target
+    sizes = {}
+    if not target.host:
+        sections = link.section_sizes(program)
+        split = memory.split(os.path.join(folder, link.MAP), sections, library.kernel_objects(lib.library))
+        sizes = {**memory.totals(sections), "sections": sections, "split": split}
+    shutil.rmtree(os.path.join(folder, "obj"), ignore_errors=True)  # intermediate objects
+    run = qemu.command(target, "./" + os.path.basename(program))
+    if not target.host:
+        run[0] = os.path.basename(run[0])  # qemu-system-arm from PATH, wherever the folder is taken
+    with open(os.path.join(folder, "run.sh"), "w") as f:
+        f.write("#!/bin/sh\n# Runs the firmware on its test images (images.bin, in this folder).\ncd \"$(dirname \"$0\")\"\n"
+                f"exec {' '.join(run)}\n")
+    os.chmod(os.path.join(folder, "run.sh"), 0o755)
+    return {
+        "model": os.path.abspath(request.model), "target": target.name, "board": target.board,
+        "kernels": request.kernels, "inputs": source,
+        "tflm": {"tree": lib.tree.root, "identity": lib.tree.identity(), "library": lib.library},
+        "memory": {"flash_board_bytes": request.flash, "ram_board_bytes": request.ram, **sizes},
+        "arena": {"host_bytes": job.reference["arena_bytes"], "target_used_bytes": probe and probe.arena_used,
+                  "reserved_bytes": sized.arena},
+        "stack": {"used_bytes": probe and probe.stack_used, "reserved_bytes": sized.stack},
+        "heap": {"used_bytes": probe and probe.heap_used, "reserved_bytes": sized.heap},
+        "outputs": compare(final.outputs, job.reference, labels) if final else None,
+        "run": "./run.sh", "files": sorted(os.listdir(folder)) + [REPORT],
+    }
+
+
+def _move_into_place(staging: str, out: str) -> None:
+    """Rename the finished folder to `out`, replacing an earlier firmware's folder whole."""
+    if not os.path.exists(out):
+        os.rename(staging, out)
+        return
+    old = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.old.", dir=os.path.dirname(out))
+    os.rename(out, os.path.join(old, "firmware"))
+    os.rename(staging, out)
+    shutil.rmtree(old, ignore_errors=True)

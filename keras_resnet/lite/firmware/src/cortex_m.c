@@ -1,0 +1,118 @@
+/* The Cortex-M side of the platform: start-up between the CMSIS startup and newlib, stack and heap
+ * accounting, and a fault handler that reports and exits instead of spinning. Files and console are
+ * semihosting.c's (QEMU's host, through semihosting calls) or stdio_files.c's (newlib's stdio, which
+ * librdimon takes to the host the same way, at a few kilobytes more of flash and a heap).
+ *
+ * Cortex_DFP's startup runs Reset_Handler -> SystemInit -> __cmsis_start (which copies .data) -> _start.
+ * This _start replaces newlib's rdimon crt0, which asks the debugger for the heap and stack (SYS_HEAPINFO)
+ * and moves the stack pointer to QEMU's answer, outside the linker script's stack, so that the first push
+ * trips the v8-M stack limit Reset_Handler set. It does what crt0 would: zero .bss (the DFP's zero table
+ * leaves that to the C runtime), start librdimon's stdio when it is linked, run constructors, exit with
+ * main's result. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "platform.h"
+#include "semihost.h"
+
+extern uint32_t __bss_start__, __bss_end__, __StackLimit, __StackTop, __HeapLimit;
+extern char end; /* the start of the linker script's heap */
+extern int main(void);
+extern void __libc_init_array(void);
+extern void initialise_monitor_handles(void) __attribute__((weak)); /* librdimon's, when linked */
+
+/* What crtbegin and crti would define: the program is linked with -nostartfiles. */
+void* __dso_handle = 0;
+void _init(void) {}
+void _fini(void) {}
+
+#define STACK_PAINT 0x5AC3A55Cu
+
+__attribute__((noreturn, used)) void _start(void) {
+  uint32_t sp;
+  __asm__ volatile("mov %0, sp" : "=r"(sp));
+  /* Paint the stack below this frame, to find after the run how deep it went. */
+  for (volatile uint32_t* p = &__StackLimit; p < (volatile uint32_t*)(sp - 64); ++p) *p = STACK_PAINT;
+  for (volatile uint32_t* p = &__bss_start__; p < &__bss_end__; ++p) *p = 0;
+  if (initialise_monitor_handles) initialise_monitor_handles();
+  __libc_init_array();
+  exit(main());
+}
+
+long platform_stack_used(void) {
+  const volatile uint32_t* p = &__StackLimit;
+  while (p < &__StackTop && *p == STACK_PAINT) ++p;
+  return (long)((const char*)&__StackTop - (const char*)p);
+}
+
+long platform_stack_size(void) { return (long)((char*)&__StackTop - (char*)&__StackLimit); }
+
+static char* heap_end = &end;
+
+/* The heap the C library grows (its stdio buffers), bounded by the linker script's heap region: librdimon's
+ * own _sbrk checks only against the stack pointer. */
+void* _sbrk(ptrdiff_t increment) {
+  char* previous = heap_end;
+  if (heap_end + increment > (char*)&__HeapLimit) return (void*)-1;
+  heap_end += increment;
+  return previous;
+}
+
+long platform_heap_used(void) { return (long)(heap_end - &end); }
+long platform_heap_size(void) { return (long)((char*)&__HeapLimit - &end); }
+
+/* ---- semihosting calls -------------------------------------------------------------------------- */
+
+int semihost(int operation, void* argument) {
+  register int r0 __asm__("r0") = operation;
+  register void* r1 __asm__("r1") = argument;
+  __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+  return r0;
+}
+
+#define APPLICATION_EXIT 0x20026 /* ADP_Stopped_ApplicationExit */
+
+void semihost_exit(int code) {
+  uint32_t block[2] = {APPLICATION_EXIT, (uint32_t)code};
+  semihost(SYS_EXIT_EXTENDED, block);
+  for (;;) {
+  }
+}
+
+/* ---- faults: a line on the host's console and exit code 70, not a silent hang ---------------------- */
+
+__attribute__((noreturn, used)) void platform_fault(const uint32_t* frame, uint32_t exc_return) {
+  static char message[96];
+  static const char hex[] = "0123456789abcdef";
+  const uint32_t cfsr = *(volatile uint32_t*)0xE000ED28; /* Configurable Fault Status Register */
+  const uint32_t values[3] = {cfsr, frame != NULL ? frame[6] : 0, exc_return};
+  const char* names[3] = {"FW_FAULT HardFault CFSR=", " PC=", " EXC_RETURN="};
+  char* out = message;
+  for (int k = 0; k < 3; ++k) {
+    for (const char* n = names[k]; *n != '\0'; ++n) *out++ = *n;
+    for (int i = 7; i >= 0; --i) *out++ = hex[(values[k] >> (4 * i)) & 15];
+  }
+  if (cfsr & (1u << 20)) { /* UFSR.STKOF: the v8-M stack limit was hit */
+    for (const char* n = " (stack overflow)"; *n != '\0'; ++n) *out++ = *n;
+  }
+  *out++ = '\n';
+  *out = '\0';
+  semihost(SYS_WRITE0, message); /* not through the C library, which may be what broke */
+  semihost_exit(70);
+}
+
+__attribute__((naked)) void HardFault_Handler(void) {
+  __asm__ volatile(
+#if defined(__ARM_ARCH_8M_MAIN__) || defined(__ARM_ARCH_8_1M_MAIN__)
+      "movs r0, #0\n" /* a stack-limit fault leaves SP at the limit: lift it so the handler can run */
+      "msr msplim, r0\n"
+#endif
+      "mov r1, lr\n"
+      "tst r1, #4\n"
+      "ite eq\n"
+      "mrseq r0, msp\n"
+      "mrsne r0, psp\n"
+      "sub sp, #64\n"
+      "b platform_fault\n");
+}

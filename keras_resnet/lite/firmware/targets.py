@@ -1,0 +1,78 @@
+"""The targets firmware is built for: each Cortex-M core on the QEMU board that has it, and the host.
+
+Compiler flags are those TFLite-Micro's `cortex_m_generic` target builds its library with (its
+`cortex_m_generic_makefile.inc`), so that the firmware and the library share one ABI: plain cortex-m4 and
+cortex-m7 are soft-float there, cortex-m33 and cortex-m55 hard-float. Memory bases are where QEMU 7.2's
+boards keep code and data (`info mtree`): the MPS3 AN547 boots the M55 from its 512 KB ITCM and has a 512 KB
+DTCM; the AN505 runs the M33 in the secure world, so code and RAM use the secure aliases (its SRAM at
+0x20000000 holds only 32 KB).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keras_resnet.errors import UserError
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+@dataclass(frozen=True)
+class Target:
+    """One core: how to compile for it (TFLite-Micro's TARGET_ARCH and flags, the CMSIS device) and where it
+    runs (the QEMU board, its memory). `arch` None is the host."""
+
+    name: str
+    arch: str | None
+    cpu_flags: tuple[str, ...]
+    device: str | None  # Cortex_DFP's Device/<device> and the -D<device> define
+    board: str | None  # qemu-system-arm -M
+    flash_base: int = 0
+    ram_base: int = 0
+    flash_max: int = 0  # what the emulated board holds
+    ram_max: int = 0
+
+    @property
+    def host(self) -> bool:
+        return self.arch is None
+
+
+TARGETS = {t.name: t for t in (
+    Target("cortex-m4", "cortex-m4", ("-mcpu=cortex-m4+nofp", "-mfpu=fpv4-sp-d16", "-mfloat-abi=soft"), "ARMCM4",
+           "mps2-an386", 0x00000000, 0x20000000, 4 * MIB, 4 * MIB),
+    Target("cortex-m7", "cortex-m7", ("-mcpu=cortex-m7+nofp", "-mfpu=fpv4-sp-d16", "-mfloat-abi=soft"), "ARMCM7",
+           "mps2-an500", 0x00000000, 0x20000000, 4 * MIB, 4 * MIB),
+    Target("cortex-m33", "cortex-m33", ("-mcpu=cortex-m33", "-mfpu=auto", "-mfloat-abi=hard"), "ARMCM33",
+           "mps2-an505", 0x10000000, 0x38000000, 4 * MIB, 2 * MIB),
+    Target("cortex-m55", "cortex-m55", ("-mcpu=cortex-m55", "-mfpu=auto", "-mfloat-abi=hard"), "ARMCM55",
+           "mps3-an547", 0x00000000, 0x20000000, 512 * KIB, 512 * KIB),
+    Target("host", None, (), None, None),
+)}
+KERNELS = ("cmsis_nn", "reference")
+DEFAULT_TARGET = "cortex-m55"
+DEFAULT_FLASH = 256 * KIB  # the MLPerf Tiny class of board
+DEFAULT_RAM = 128 * KIB
+
+
+def target(name: str) -> Target:
+    if name not in TARGETS:
+        raise UserError(f"Unknown target {name!r}: choose one of {', '.join(TARGETS)}. Received: --target {name}")
+    return TARGETS[name]
+
+
+def parse_bytes(text: str, option: str) -> int:
+    """A memory size as given on the command line: 262144, 256K, 256KB, 1M or 1MB."""
+    value = str(text).strip().upper().removesuffix("B")
+    scale = {"K": KIB, "M": MIB}.get(value[-1:], 1)
+    number = value[:-1] if value[-1:] in "KM" else value
+    if not number.isdigit() or int(number) < 1:
+        raise UserError(f"{option} takes a size in bytes, e.g. 262144, 256K or 1M. Received: {option} {text}")
+    return int(number) * scale
+
+
+def check_fits_board(t: Target, flash: int, ram: int) -> None:
+    """Refuse memory sizes larger than the emulated board holds (the link would succeed, QEMU would fault)."""
+    for what, size, most in (("flash", flash, t.flash_max), ("RAM", ram, t.ram_max)):
+        if not t.host and size > most:
+            raise UserError(f"QEMU's {t.board} gives the {t.name} {most // KIB} KB for {what}: choose at most "
+                            f"{most // KIB}K. Received: {size // KIB} KB of {what}")

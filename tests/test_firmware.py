@@ -1,0 +1,254 @@
+"""Firmware that is built and run: TFLite-Micro's library from the vendored tree, bare-metal ELFs for Cortex-M
+cores run in QEMU, the same program on the host, every output against the host's TFLite-Micro and LiteRT.
+
+Needs Debian's toolchain (`make firmware-tools`; CI runs it) and ../shared/vendor/tflite-micro.tar.gz;
+skipped, saying which is missing, without them. Libraries are cached in .cache/firmware across runs."""
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+
+import numpy as np
+import pytest
+
+from conftest import CACHE, ROOT, SHARED, run_cli
+
+TARBALL = SHARED / "vendor" / "tflite-micro.tar.gz"
+RESNET20 = ROOT / "tflite" / "reference" / "resnet20_cifar10_jpg.keras"
+TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-size", "qemu-system-arm", "make")
+KIB = 1024
+# Where the sections of the Cortex_DFP linker script live: flash holds code, constants, the copy and zero tables
+# and .data's initial values; RAM holds .data, .bss, the heap and the stack.
+FLASH_SECTIONS = (".text", ".ARM.exidx", ".copy.table", ".zero.table", ".data")
+RAM_SECTIONS = (".data", ".bss", ".heap", ".stack")
+
+
+@pytest.fixture(scope="session")
+def tflm_tree():
+    """The vendored TFLite-Micro tree, extracted once into .cache/, and the toolchain present."""
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed: run `make firmware-tools` (Debian packages, as root)")
+    if not TARBALL.exists():
+        pytest.skip(f"the vendored TFLite-Micro tree is not at {TARBALL}")
+    tree = CACHE / "tflite-micro"
+    if not (tree / ".complete").exists():
+        shutil.rmtree(tree, ignore_errors=True)
+        tree.mkdir(parents=True)
+        with tarfile.open(TARBALL) as archive:
+            archive.extractall(tree, filter="tar")
+        (tree / ".complete").touch()
+    return next(p for p in tree.iterdir() if p.is_dir())
+
+
+@pytest.fixture(autouse=True)
+def library_cache(monkeypatch):
+    monkeypatch.setenv("RESNET_TFLITE_CACHE", str(CACHE / "firmware"))
+
+
+def int8_model(keras_model, cifar_jpg, path):
+    from keras_resnet.export.convert import calibration_data, convert_keras, model_input_shape, representative_from
+
+    images = calibration_data(f"folder:{cifar_jpg}", model_input_shape(keras_model), samples=100)
+    path.write_bytes(convert_keras(keras_model, "int8", representative_from(images.x)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def resnet8(tmp_path_factory, cifar_jpg):
+    """A full-width int8 ResNet-8 trained for two epochs on 2,000 CIFAR-10 (JPEG) images (seeded)."""
+    import keras
+
+    import keras_resnet as kr
+    from keras_resnet import sources
+
+    keras.utils.set_random_seed(0)
+    net = kr.ResNet8(preprocess="cifar10")
+    data = sources.load(f"folder:{cifar_jpg}", "train", limit=2000)
+    net.compile(keras.optimizers.SGD(0.05, momentum=0.9), "sparse_categorical_crossentropy")
+    net.fit(data.x.astype("float32"), data.y, batch_size=64, epochs=2, verbose=0)
+    return int8_model(net, cifar_jpg, tmp_path_factory.mktemp("resnet8") / "resnet8.tflite")
+
+
+@pytest.fixture(scope="module")
+def resnet20(tmp_path_factory, cifar_jpg):
+    """The trained reference ResNet-20 of tflite/reference/ as int8."""
+    from keras_resnet.models.saving import load_keras_model
+
+    return int8_model(load_keras_model(RESNET20), cifar_jpg, tmp_path_factory.mktemp("resnet20") / "resnet20.tflite")
+
+
+def firmware(model, tflm_tree, out, *options):
+    result = run_cli("resnet-tflite", "firmware", model, "--tflm", tflm_tree, "--out", out, *options, timeout=3000)
+    report = json.loads((out / "firmware.json").read_text()) if result.returncode == 0 else None
+    return result, report
+
+
+def size_of(elf, *formats) -> list[str]:
+    return subprocess.run(["arm-none-eabi-size", *formats, str(elf)], capture_output=True, text=True,
+                          check=True).stdout.splitlines()
+
+
+def sections(elf) -> dict:
+    """{section: bytes} as `arm-none-eabi-size -A` prints them."""
+    return {f[0]: int(f[1]) for f in (line.split() for line in size_of(elf, "-A")) if len(f) == 3 and f[1].isdigit()}
+
+
+def check_outputs(report, images):
+    outputs = report["outputs"]
+    assert outputs["images"] == images
+    assert outputs["tflm_host"]["bit_exact_images"] == images and outputs["tflm_host"]["max_abs_diff_steps"] == 0
+    assert outputs["litert"]["top1_agreement"] == 1.0, outputs
+
+
+def test_resnet8_on_cortex_m55_with_cmsis_nn_is_bit_exact_and_fits_the_budget(resnet8, tflm_tree, cifar_jpg,
+                                                                           tmp_path):
+    # invoke
+    result, report = firmware(resnet8, tflm_tree, tmp_path / "fw", "--target", "cortex-m55", "--data",
+                              f"folder:{cifar_jpg}", "--limit", 20)
+    # validate: the firmware's outputs, bit for bit
+    assert result.returncode == 0, result.stderr
+    check_outputs(report, 20)
+    # ... its size, as the ELF itself says, split without a byte lost
+    memory, elf = report["memory"], tmp_path / "fw" / "firmware.elf"
+    listed = sections(elf)
+    assert memory["flash_bytes"] == sum(listed.get(s, 0) for s in FLASH_SECTIONS)
+    assert memory["ram_bytes"] == sum(listed.get(s, 0) for s in RAM_SECTIONS)
+    text, data, bss = map(int, size_of(elf, "-B")[1].split()[:3])  # Berkeley counts the copy table as data
+    assert memory["flash_bytes"] == text + data and memory["ram_bytes"] == data + bss - listed[".copy.table"]
+    assert sum(memory["split"]["flash"].values()) == memory["flash_bytes"]
+    assert sum(memory["split"]["ram"].values()) == memory["ram_bytes"]
+    assert memory["split"]["flash"]["model"] == os.path.getsize(resnet8)
+    assert memory["split"]["ram"]["arena"] == report["arena"]["reserved_bytes"] >= report["arena"]["target_used_bytes"]
+    assert memory["flash_bytes"] <= 160 * KIB and memory["ram_bytes"] <= 72 * KIB  # the budget the size aims at
+    # ... and the arena and stack measured on the target
+    assert 0 < report["stack"]["used_bytes"] <= report["stack"]["reserved_bytes"]
+    assert report["arena"]["host_bytes"] > 0 and report["arena"]["target_used_bytes"] > 0
+
+
+def test_the_trained_resnet20_on_a_board_it_fits_and_not_on_one_it_does_not(resnet20, tflm_tree, cifar_jpg,
+                                                                           tmp_path):
+    data = ("--data", f"folder:{cifar_jpg}", "--limit", 20)
+    result, report = firmware(resnet20, tflm_tree, tmp_path / "fits", "--target", "cortex-m55", "--flash", "512K",
+                              "--ram", "256K", *data)
+    assert result.returncode == 0, result.stderr
+    check_outputs(report, 20)
+    assert report["outputs"]["accuracy"]["top1"] >= 0.7  # 88% on all 10,000 test images
+    small, _ = firmware(resnet20, tflm_tree, tmp_path / "small", "--target", "cortex-m55", *data)
+    lines = [line for line in small.stderr.splitlines() if line.startswith("error:")]
+    assert small.returncode == 1 and len(lines) == 1, small.stderr
+    assert "does not fit the board" in lines[0] and "FLASH region overflowed by" in lines[0]
+    assert not (tmp_path / "small").exists() and not list(tmp_path.glob(".small*"))
+
+
+def test_reference_kernels_on_cortex_m4(resnet8, tflm_tree, cifar_jpg, tmp_path):
+    result, report = firmware(resnet8, tflm_tree, tmp_path / "fw", "--target", "cortex-m4", "--kernels",
+                              "reference", "--data", f"folder:{cifar_jpg}", "--limit", 20)
+    assert result.returncode == 0, result.stderr
+    check_outputs(report, 20)
+    assert report["board"] == "mps2-an386" and report["kernels"] == "reference"
+
+
+def test_the_same_program_on_the_host(resnet8, tflm_tree, cifar_jpg, tmp_path):
+    result, report = firmware(resnet8, tflm_tree, tmp_path / "fw", "--target", "host", "--data",
+                              f"folder:{cifar_jpg}", "--limit", 20)
+    assert result.returncode == 0, result.stderr
+    check_outputs(report, 20)
+    assert (tmp_path / "fw" / "firmware").exists() and report["stack"]["used_bytes"] == -1
+    rerun = subprocess.run([str(tmp_path / "fw" / "run.sh")], capture_output=True, text=True)
+    assert rerun.returncode == 0 and rerun.stdout.count("FW_OUT") == 20
+
+
+def test_an_arena_below_the_measured_one_fails_cleanly(resnet8, tflm_tree, tmp_path):
+    result, _ = firmware(resnet8, tflm_tree, tmp_path / "fw", "--target", "cortex-m55", "--arena", 30000)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 1 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "tensor arena of 30,000 bytes is too small" in lines[0] and "measured on the target" in lines[0]
+    assert not (tmp_path / "fw").exists()
+
+
+def test_a_run_that_does_not_finish_is_stopped(resnet8, tflm_tree, tmp_path):
+    result, _ = firmware(resnet8, tflm_tree, tmp_path / "fw", "--target", "cortex-m55", "--timeout", "0.01")
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert "did not finish on QEMU's mps3-an547 within 0.01 s" in lines[0] and not (tmp_path / "fw").exists()
+
+
+@pytest.fixture(scope="module")
+def wrong_models(tmp_path_factory):
+    """A float32 model and an int8 one whose shapes are known only at run time (TF's documented recipe)."""
+    import keras
+    import tensorflow as tf
+
+    from keras_resnet.export.convert import convert_keras
+
+    folder = tmp_path_factory.mktemp("wrong")
+    layers = keras.layers
+    net = keras.Sequential([keras.Input((None, None, 3)), layers.Conv2D(4, 3), layers.GlobalAveragePooling2D(),
+                            layers.Dense(3)])
+    (folder / "float.tflite").write_bytes(convert_keras(net, "float32", input_size=8))
+    converter = tf.lite.TFLiteConverter.from_keras_model(net)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([np.full((1, 8, 8, 3), v, np.float32)] for v in range(4))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    (folder / "dynamic.tflite").write_bytes(converter.convert())
+    (folder / "full").mkdir()
+    (folder / "full" / "notes.txt").write_text("not a firmware")
+    return folder
+
+
+# (id, options after the model, problem, what to do); every row: exit 1 (2 for click's usage errors), one line
+BAD_FIRMWARE = [
+    ("float-model", ["{float}", "--target", "cortex-m55"], "computes in floating point", "convert with --int8", 1),
+    ("dynamic-shapes", ["{dynamic}", "--target", "cortex-m55"], "known only at run time", "static shapes", 1),
+    ("unknown-target", ["{model}", "--target", "cortex-m99"], "Invalid value for '--target'", "see --help", 2),
+    ("not-a-tflm-tree", ["{model}", "--target", "cortex-m55", "--tflm", "{tmp}"], "is not a TFLite-Micro tree",
+     "pass the top folder of a tflite-micro checkout", 1),
+    ("flash-beyond-the-board", ["{model}", "--target", "cortex-m55", "--flash", "1M"],
+     "gives the cortex-m55 512 KB for flash", "choose at most 512K", 1),
+    ("flash-not-a-size", ["{model}", "--target", "cortex-m4", "--flash", "lots"], "takes a size in bytes",
+     "e.g. 262144, 256K or 1M", 1),
+    ("out-holds-other-files", ["{model}", "--target", "cortex-m55", "--out", "{full}"], "is not empty",
+     "choose a new folder", 1),
+]
+
+
+@pytest.mark.parametrize("case", BAD_FIRMWARE, ids=[c[0] for c in BAD_FIRMWARE])
+def test_bad_firmware_requests_are_one_line(case, resnet8, wrong_models, tflm_tree, tmp_path):
+    name, options, problem, remedy, code = case
+    names = {"float": wrong_models / "float.tflite", "dynamic": wrong_models / "dynamic.tflite", "model": resnet8,
+             "tmp": tmp_path, "full": wrong_models / "full"}
+    argv = [o.format(**names) for o in options]
+    argv += [] if "--out" in argv else ["--out", str(tmp_path / "fw")]
+    argv += [] if "--tflm" in argv else ["--tflm", str(tflm_tree)]
+    result = run_cli("resnet-tflite", "firmware", *argv, timeout=600)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == code and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert problem in lines[0] and remedy in lines[0], lines[0]
+    assert not (tmp_path / "fw").exists()
+
+
+def test_a_missing_tool_is_named_with_its_package(resnet8, tmp_path):
+    """Without the cross compiler on PATH: one line naming Debian's package, before anything is built."""
+    python_only = tmp_path / "bin"
+    python_only.mkdir()
+    for tool in ("make", "qemu-system-arm"):
+        if shutil.which(tool):
+            (python_only / tool).symlink_to(shutil.which(tool))
+    result = run_cli("resnet-tflite", "firmware", resnet8, "--target", "cortex-m55", "--out", tmp_path / "fw",
+                     env={"PATH": str(python_only)})
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: arm-none-eabi-gcc is not installed: it comes with Debian's gcc-arm-none-eabi (sudo apt-get install "
+        "gcc-arm-none-eabi, or `make firmware-tools` in this checkout). Received: no arm-none-eabi-gcc on PATH")
+
+
+def test_a_firmware_for_a_board_larger_than_qemus_is_built_and_sized_without_a_run(resnet20, tflm_tree, tmp_path):
+    result, report = firmware(resnet20, tflm_tree, tmp_path / "fw", "--target", "cortex-m4", "--kernels",
+                              "reference", "--flash", "8M", "--ram", "1M", "--no-run")  # QEMU's board has 4 MB
+    assert result.returncode == 0, result.stderr
+    assert report["outputs"] is None and report["arena"]["target_used_bytes"] is None
+    assert report["memory"]["split"]["flash"]["model"] == os.path.getsize(resnet20)
+    assert report["memory"]["split"]["ram"]["arena"] == report["arena"]["reserved_bytes"] > report["arena"]["host_bytes"]
