@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT, run_cli
 from keras_resnet import files
-from keras_resnet.errors import INTERRUPTED, UserError, one_line
+from keras_resnet.errors import INTERRUPTED, UserError, cli_errors, one_line
 from keras_resnet.models.saving import load_keras_model
 
 
@@ -106,6 +106,58 @@ def interrupt(argv, started: str, delay: float, cwd=ROOT):
 
 def temporary_files(folder) -> list[str]:
     return [os.path.join(d, f) for d, _, files in os.walk(folder) for f in files if f.startswith(".")]
+
+
+class SwallowsCtrlC:
+    """Ctrl-C pressed while Python runs a `__del__`, where it cannot propagate (as in TensorFlow's clean-up)."""
+
+    def __del__(self):
+        signal.raise_signal(signal.SIGINT)
+
+
+def swallowed_in_a_library():
+    try:
+        signal.raise_signal(signal.SIGINT)
+    except KeyboardInterrupt:
+        pass
+
+
+@pytest.mark.parametrize("swallow", [SwallowsCtrlC, swallowed_in_a_library],
+                         ids=["in-a-destructor", "caught-by-a-library"])
+def test_a_swallowed_ctrl_c_still_ends_the_command_with_130(swallow, capsys):
+    steps = []
+
+    @cli_errors
+    def command():
+        swallow()
+        steps.append("went on")  # what a library does after swallowing it: the command may not report success
+
+    with pytest.raises(SystemExit) as exit_:
+        command()
+    assert exit_.value.code == 130 and steps == ["went on"]
+    err = capsys.readouterr().err
+    assert err.strip() == INTERRUPTED, err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_training_stops_at_the_next_batch_after_a_swallowed_ctrl_c(tmp_path):
+    import keras
+
+    from keras_resnet.training.rundir import RunState
+
+    state = RunState(str(tmp_path), keras.Sequential(), {}, True, "val_accuracy")
+    batches = []
+
+    @cli_errors
+    def command():
+        swallowed_in_a_library()
+        for batch in range(3):
+            batches.append(batch)
+            state.on_train_batch_end(batch)
+
+    with pytest.raises(SystemExit) as exit_:
+        command()
+    assert exit_.value.code == 130 and batches == [0]
 
 
 def test_ctrl_c_during_conversion_exits_130_and_leaves_nothing(tmp_path):

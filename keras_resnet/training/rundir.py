@@ -18,6 +18,7 @@ import time
 import keras
 import numpy as np
 
+from keras_resnet.errors import check_interrupt
 from keras_resnet.files import atomic_path, write_json, write_text
 from keras_resnet.models.saving import save_model
 
@@ -57,7 +58,8 @@ def plot_curves(history: list[dict], path: str) -> None:
 
 
 class RunState(keras.callbacks.Callback):
-    """After each epoch: export last (and best) model, checkpoint atomically, write history and curves."""
+    """After each epoch: export last (and best) model, checkpoint atomically, write history and curves.
+    After each batch: stop on a Ctrl-C even where it was swallowed (`errors.check_interrupt`)."""
 
     def __init__(self, out: str, export: keras.Model, state: dict, chief: bool, monitor: str):
         super().__init__()
@@ -67,6 +69,9 @@ class RunState(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.began = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        check_interrupt()  # a Ctrl-C that TensorFlow's clean-up code swallowed still stops the run
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1, **{k: float(np.mean(v)) for k, v in (logs or {}).items()},
