@@ -56,6 +56,9 @@ class Request:
     name: str | None = None
     timeout: float = qemu.RUN_TIMEOUT_S
     run: bool = True  # False: build and size only, for a board QEMU does not hold
+    # What tools/firmware_sizes.py varies to measure the C library's cost: the platform's I/O and extra link flags
+    platform: str = "semihosting"
+    link_flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,8 @@ def build(request: Request) -> dict:
     data, model = checked_model(request.model)
     tree = library.tree(request.tflm)
     inputs, labels, source = test_inputs(model, request)
-    lib = link.Build(target, request.kernels, tree, library.library(tree, target, request.kernels, model.op_names()))
+    lib = link.Build(target, request.kernels, tree, library.library(tree, target, request.kernels, model.op_names()),
+                     request.platform, request.link_flags)
     job = Job(request, lib, data, model, micro.c_name(request.name or os.path.splitext(os.path.basename(request.model))[0]),
               inputs, host_reference(data, model, inputs))
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.", dir=os.path.dirname(out))
