@@ -1,13 +1,15 @@
 """Transfer learning on your own images: a pretrained ResNet-18, fine-tuned, converted to int8 and benchmarked.
 
-    .venv/bin/python examples/transfer_learning.py --weights resnet18-f37072fd.pth --data folder:MY_IMAGES
+    .venv/bin/python examples/transfer_learning.py --weights imagenet --data folder:MY_IMAGES
 
-`--weights` is a checkpoint you already have: torchvision's `resnet18-f37072fd.pth`, a timm
-`model.safetensors`, or a `.weights.h5` written by `tools/convert_weights.py`; nothing is downloaded.
-`MY_IMAGES` holds one folder of JPEG/PNG images per class (`MY_IMAGES/<class>/*.jpg`, a tenth held out for
-testing), or `MY_IMAGES/train/<class>` and `MY_IMAGES/test/<class>`. The same training as a command:
+`--weights imagenet` (the default) is torchvision's ImageNet ResNet-18, `resnet18-f37072fd.pth`, downloaded
+once into `~/.keras/models/` (`$KERAS_HOME/models/`; without network, put the file there by hand). It may
+also be a checkpoint you have: a timm `model.safetensors`, or a `.weights.h5` written by
+`tools/convert_weights.py`. `MY_IMAGES` holds one folder of JPEG/PNG images per class
+(`MY_IMAGES/<class>/*.jpg`, a tenth held out for testing), or `MY_IMAGES/train/<class>` and
+`MY_IMAGES/test/<class>`. The same training as a command:
 
-    resnet-train resnet18 --weights resnet18-f37072fd.pth --data folder:MY_IMAGES --recipe finetune \\
+    resnet-train resnet18 --weights imagenet --data folder:MY_IMAGES --recipe finetune \\
         --input-size 96 --epochs 5 --head-epochs 2 --out runs/transfer
 
 Steps: (1) fine-tune with the finetune recipe, a new classifier for your classes: the first epochs train
@@ -27,6 +29,7 @@ import numpy as np
 
 from keras_resnet import sources
 from keras_resnet.device import harness
+from keras_resnet.errors import cli_errors
 from keras_resnet.export import convert
 from keras_resnet.training import fit
 from keras_resnet.files import atomic_path, write_bytes, write_text
@@ -38,9 +41,11 @@ def labelled_images(source: str, split: str, size: int, limit: int) -> sources.I
     return sources.load(source, split, limit=limit, size=(size, size))
 
 
+@cli_errors  # a mistake, or no network for the download, is one line
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", required=True, help="pretrained checkpoint (.pth, .safetensors, .weights.h5)")
+    parser.add_argument("--weights", default="imagenet",
+                        help="published weights (imagenet) or a checkpoint (.pth, .safetensors, .weights.h5)")
     parser.add_argument("--data", required=True, help="folder:PATH with one sub-folder of images per class")
     parser.add_argument("--out", default="runs/transfer", help="run directory (a new one, or an interrupted one)")
     parser.add_argument("--model", default="resnet18", help="the checkpoint's architecture")

@@ -107,3 +107,23 @@ def load_tool(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def publish(monkeypatch, content: bytes, weights: str, model: str, keras_home=None, **options):
+    """Make `content` the published file that `weights` names for `model` built with `options`, for one test:
+    its table entry gets the hash of `content` (of the entry's kind); with `keras_home`, KERAS_HOME points
+    there and the file is already in its cache. Returns the entry."""
+    import dataclasses
+    import hashlib
+
+    from keras_resnet.models import pretrained, specs
+
+    entry = pretrained.resolve(weights, specs.get_spec(model), options)
+    digest = hashlib.new("md5" if entry.hash_kind == "md5" else "sha256", content).hexdigest()
+    mine = dataclasses.replace(entry, file_hash=digest[:8] if entry.hash_kind == "sha256-prefix" else digest)
+    monkeypatch.setattr(pretrained, "PUBLISHED", tuple(mine if e == entry else e for e in pretrained.PUBLISHED))
+    if keras_home is not None:
+        monkeypatch.setenv("KERAS_HOME", str(keras_home))
+        (keras_home / "models").mkdir(parents=True, exist_ok=True)
+        (keras_home / "models" / entry.file_name).write_bytes(content)
+    return mine

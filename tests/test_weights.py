@@ -249,11 +249,6 @@ def test_wrong_classes_suggest_include_top_false(resnet18_pth):
         kr.ResNet18(input_shape=(SIZE, SIZE, 3), classes=5, weights=str(resnet18_pth))
 
 
-def test_imagenet_by_name_is_refused_since_nothing_downloads():
-    with pytest.raises(WeightsMismatch, match="nothing is downloaded"):
-        kr.ResNet18(input_shape=(SIZE, SIZE, 3), weights="imagenet")
-
-
 def test_v1_layout_is_refused_with_the_layout_to_use(resnet18_pth):
     with pytest.raises(WeightsMismatch, match="variant='v1.5'"):
         kr.ResNet18(input_shape=(SIZE, SIZE, 3), variant="v1", weights=str(resnet18_pth))

@@ -1,13 +1,13 @@
-"""Convert a torchvision or timm ResNet checkpoint (.pth, .pt, .bin, .safetensors) to a Keras weights file.
+"""Convert a torchvision, timm or akamaster ResNet checkpoint (.pth, .pt, .bin, .th, .safetensors) to Keras.
 
     .venv/bin/python tools/convert_weights.py resnet50-11ad3fa6.pth --out resnet50.weights.h5
     .venv/bin/python tools/convert_weights.py model.safetensors --out resnet18_notop.weights.h5 --no-top
 
 Reads the checkpoint safely (`torch.load(weights_only=True)`, or safetensors' NumPy API), infers the depth
-(18/34/50/101/152) and the class count from its tensors (`--model` states the depth instead), maps every
-tensor onto our `variant="v1.5"` model (conv kernels OIHW -> HWIO, the Linear classifier transposed,
-BatchNorm weight/bias/running_mean/running_var -> gamma/beta/moving_mean/moving_variance), prints each
-mapping with both shapes, and writes the Keras `.weights.h5` atomically. Load it with
+(18/34/50/101/152, or a CIFAR net's 6n+2) and the class count from its tensors (`--model` states the depth
+instead), maps every tensor onto our `variant="v1.5"` model (conv kernels OIHW -> HWIO, the Linear classifier
+transposed, BatchNorm weight/bias/running_mean/running_var -> gamma/beta/moving_mean/moving_variance; a CIFAR
+net's option-A shortcuts placed as akamaster's), prints each mapping with both shapes, and writes the Keras `.weights.h5` atomically. Load it with
 `ResNet50(weights="resnet50.weights.h5")`, or `ResNet18(include_top=False, weights=...)` after `--no-top`.
 """
 from __future__ import annotations
@@ -45,9 +45,7 @@ def convert(checkpoint: str, out: str, model_name: str | None = None, include_to
 
     check_writable(out)
     model = create_model(model_name or inferred, include_top=include_top, classes=classes or 1000)
-    arrays, report, skipped = weights.map_torch(model, tensors, checkpoint)
-    for name, values in arrays.items():
-        model.get_layer(name).set_weights(values)
+    report, skipped = weights.apply_checkpoint(model, tensors, checkpoint)
     with atomic_path(out, suffix=".weights.h5") as tmp:
         model.save_weights(tmp)
     summary = (f"{checkpoint}: {model.name}, {len(report)} tensors mapped, "
@@ -58,9 +56,9 @@ def convert(checkpoint: str, out: str, model_name: str | None = None, include_to
 @cli_errors
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoint", help="torchvision/timm state dict: .pth, .pt, .bin or .safetensors")
+    parser.add_argument("checkpoint", help="torchvision/timm/akamaster state dict: .pth, .pt, .bin, .th or .safetensors")
     parser.add_argument("--out", required=True, help="Keras weights file to write (.weights.h5)")
-    parser.add_argument("--model", help="resnet18|34|50|101|152 (default: inferred from the tensors)")
+    parser.add_argument("--model", help="resnet18|34|50|101|152|20|32|... (default: inferred from the tensors)")
     parser.add_argument("--no-top", action="store_true", help="leave out the classifier (include_top=False)")
     args = parser.parse_args(argv)
     print(convert(args.checkpoint, args.out, args.model, include_top=not args.no_top))

@@ -1,11 +1,12 @@
-"""Generated documentation: the command-line reference and the README's model table, so neither drifts.
+"""Generated documentation: the command-line reference and the README's tables, so none of them drifts.
 
-    .venv/bin/python tools/make_docs.py           # rewrite docs/cli.md and the README's generated table
-    .venv/bin/python tools/make_docs.py --check   # exit 1 when either is out of date (the tests run this)
+    .venv/bin/python tools/make_docs.py           # rewrite docs/cli.md and the README's generated tables
+    .venv/bin/python tools/make_docs.py --check   # exit 1 when one is out of date (the tests run this)
 
 The reference comes from the commands' own help; the model table from keras_resnet/model_table.json
 (parameters, MACs, memory: `tools/make_model_table.py`) and this machine's reference benchmark
-(tflite/reference/*.json: int8 size and latency: `tools/bench_models.py`).
+(tflite/reference/*.json: int8 size and latency: `tools/bench_models.py`); the table of published weights
+from `keras_resnet.models.pretrained.PUBLISHED`.
 """
 from __future__ import annotations
 
@@ -22,7 +23,11 @@ CLI_REFERENCE = ROOT / "docs" / "cli.md"
 README = ROOT / "README.md"
 BENCH_REFERENCE = ROOT / "tflite" / "reference" / "amd-epyc-x86-64-2cpu.json"
 WIDTH = 100  # fixed, so the text does not depend on the terminal that generates it
-TABLE = re.compile(r"(<!-- generated: models table -->\n)(.*?)(<!-- end of generated table -->)", re.S)
+
+
+def generated(name: str) -> re.Pattern:
+    """The README's generated table `name`, between its two markers."""
+    return re.compile(rf"(<!-- generated: {name} -->\n)(.*?)(<!-- end of generated table -->)", re.S)
 
 
 def click_help(command: click.Command, name: str, parent: click.Context | None = None) -> str:
@@ -82,10 +87,14 @@ def models_table() -> str:
 
 
 def readme() -> str:
+    from keras_resnet.models.pretrained import markdown_table
+
     text = README.read_text()
-    if not TABLE.search(text):
-        raise SystemExit("README.md lacks the <!-- generated: models table --> markers")
-    return TABLE.sub(lambda m: m.group(1) + models_table() + m.group(3), text)
+    for name, table in (("models table", models_table), ("pretrained weights table", markdown_table)):
+        if not generated(name).search(text):
+            raise SystemExit(f"README.md lacks the <!-- generated: {name} --> markers")
+        text = generated(name).sub(lambda m: m.group(1) + table() + m.group(3), text)
+    return text
 
 
 def main() -> int:

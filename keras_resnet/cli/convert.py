@@ -6,11 +6,11 @@ import os
 
 import click
 
-from keras_resnet.cli.options import CONTEXT, check_model_argument
+from keras_resnet.cli.options import CONTEXT, check_model_weights, open_model
 from keras_resnet.errors import UserError, cli_errors
 from keras_resnet.export.convert import DEFAULT_CALIB_SAMPLES, IO_TYPES, MODES
 from keras_resnet.export.model_optimization import MAGNITUDE_PRUNE_LR, QAT_LR
-from keras_resnet.files import check_writable, readable_file, write_bytes, write_json
+from keras_resnet.files import check_writable, write_bytes, write_json
 
 MODE_FLAGS = tuple(mode for mode in MODES if mode != "float32")  # float32 is the default: no flag
 DEPRECATED_PRUNE = ("warning: --prune is now --magnitude-prune (it zeroes weights; `resnet-tflite prune` "
@@ -49,10 +49,7 @@ def _check_request(model, out, mode, calib, qat, sparsity, data, weights, prepro
     if mode in ("int8", "int16x8") and not calib:
         raise UserError(f"--{mode} needs calibration images: pass --calib SOURCE (e.g. folder:data/train).")
     check_writable(out)
-    if check_model_argument(model) and (weights or preprocess):
-        raise UserError("--weights and --preprocess apply to a registered model name, not to a model file.")
-    if weights:
-        readable_file(weights, "Weights file")
+    check_model_weights(model, weights, preprocess)
 
 
 def _check_data(calib, calib_samples, verify_source, limit, data, train_samples) -> None:
@@ -64,19 +61,6 @@ def _check_data(calib, calib_samples, verify_source, limit, data, train_samples)
                                  (data, "train", train_samples)):
         if source:
             sources.check(source, split, count)
-
-
-def _load(model: str, weights, preprocess, unsafe: bool):
-    """A Keras model from a file or a registered name (+ --weights); MODEL was checked by the caller."""
-    from keras_resnet.files import is_model_file
-
-    if is_model_file(model):
-        from keras_resnet.models.saving import load_keras_model
-
-        return load_keras_model(model, unsafe=unsafe)
-    from keras_resnet.models.builders import create_model
-
-    return create_model(model, weights=weights, preprocess=preprocess)
 
 
 def _classes(model_path: str, images):
@@ -142,13 +126,17 @@ def _summary(out, tflite, record, report) -> str:
               help="At most this many fine-tuning images (class-balanced).")
 @click.option("--input-size", type=click.IntRange(min=1), help="For a model that takes any image size: the square "
               "input side to convert it for.")
-@click.option("--weights", help="Weights file for a registered model name.")
-@click.option("--preprocess", help="For a registered name: cifar10, imagenet or unit, folded into the graph.")
+@click.option("--weights", help="For a registered model name: published weights (imagenet, imagenet-v2, cifar10; "
+              "downloaded once into ~/.keras/models) or a weights file.")
+@click.option("--preprocess", help="For a registered name: cifar10, imagenet, unit, caffe or tf, folded into the "
+              "graph (published --weights set their own).")
 @click.option("--unsafe-load", is_flag=True, help="Allow Lambda layers in a .keras file (runs its code).")
 @cli_errors
 def convert(model, out, io_type, calib, calib_samples, verify_source, limit, qat, sparsity, old_sparsity, two_four,
             data, epochs, lr, train_samples, input_size, weights, preprocess, unsafe_load, **flags):
     """Convert MODEL (.keras, .h5, or a registered name) to a TFLite file OUT.
+
+    Example: resnet-tflite convert resnet20 --weights cifar10 --int8 --calib folder:cifar10-jpg --out r20.tflite
 
     Writes OUT, OUT's .json sidecar (quantization, classes, preprocessing) and, with --verify or
     --qat/--magnitude-prune, a .eval.json report. Every file is written atomically. Images of any size and
@@ -163,7 +151,7 @@ def convert(model, out, io_type, calib, calib_samples, verify_source, limit, qat
     from keras_resnet.lite import metadata
     from keras_resnet.training.datasets import load
 
-    net = _load(model, weights, preprocess, unsafe_load)
+    net = open_model(model, weights, preprocess, unsafe_load)
     shape = conv.model_input_shape(net, input_size)
     view = {"size": shape[:2], "channels": shape[2]}
     calib_images = load(calib, "train", limit=calib_samples, **view) if calib else None

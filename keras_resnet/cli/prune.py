@@ -12,9 +12,10 @@ import tempfile
 import click
 
 from keras_resnet import sources
-from keras_resnet.cli.options import CONTEXT, OneLineCommand, given, mixed_precision_option, recipe_options
+from keras_resnet.cli.options import CONTEXT, OneLineCommand, check_model_weights, given, mixed_precision_option, \
+    open_model, recipe_options
 from keras_resnet.errors import UserError, cli_errors
-from keras_resnet.files import atomic_path, check_writable, readable_file
+from keras_resnet.files import atomic_path, check_writable
 from keras_resnet.models import channel_pruning as pruning  # NumPy only at import: --help stays instant
 from keras_resnet.training import recipes
 
@@ -45,7 +46,9 @@ def _check_request(channels, macs, out, data_source, epochs, run_dir, resume) ->
 
 
 @click.command(cls=OneLineCommand, context_settings=CONTEXT)
-@click.argument("model", metavar="MODEL.keras")
+@click.argument("model")
+@click.option("--weights", help="For a registered MODEL name: published weights (imagenet, imagenet-v2, cifar10) or a "
+              "weights file.")
 @click.option("--channels", help="Fraction of filters to remove from each prunable conv: one ratio (0.5) or "
               "one per stage (0.25,0.5,0.5).")
 @click.option("--macs", type=float, help="Instead of --channels: the fraction of MACs to keep (0.6); met by "
@@ -68,22 +71,25 @@ def _check_request(channels, macs, out, data_source, epochs, run_dir, resume) ->
               "completed epoch (after a crash or Ctrl-C); give the same MODEL, --data and options.")
 @click.option("--unsafe-load", is_flag=True, help="Allow Lambda layers in MODEL (runs its code).")
 @cli_errors
-def prune(model, channels, macs, criterion, out, data_source, epochs, recipe, mixed_precision, run_dir,
+def prune(model, weights, channels, macs, criterion, out, data_source, epochs, recipe, mixed_precision, run_dir,
           resume, unsafe_load, **_):
     """Remove whole filters from MODEL's residual blocks, rebuild it narrower, fine-tune it, write OUT.
 
-    The first conv of each basic block and the first two of each bottleneck lose filters (no shortcut
-    ties their channels); the model is rebuilt dense, so it is smaller and faster once converted.
+    MODEL is a .keras file, or a registered name with its --weights. The first conv of each basic block and
+    the first two of each bottleneck lose filters (no shortcut ties their channels); the model is rebuilt
+    dense, so it is smaller and faster once converted.
 
     Example: resnet-tflite prune r20.keras --channels 0.5 --data folder:cifar10-jpg --epochs 15 --out r20p.keras
+
+    Example: resnet-tflite prune resnet56 --weights cifar10 --channels 0.5 --data folder:cifar10-jpg --out r56p.keras
     """
     ratios = _check_request(channels, macs, out, data_source, epochs, run_dir, resume)
-    readable_file(model, "Model file")
+    check_model_weights(model, weights)
     check_writable(out)
-    from keras_resnet.models.saving import load_keras_model, save_model
+    from keras_resnet.models.saving import save_model
     from keras_resnet.training.fit import fine_tune_pruned
 
-    net = load_keras_model(model, unsafe=unsafe_load)
+    net = open_model(model, weights, None, unsafe_load)
     result = pruning.prune(net, ratios, macs, criterion)
     report = result.report
     click.echo(f"pruned {net.name}: {report['params']['before']:,} -> {report['params']['after']:,} parameters, "

@@ -25,7 +25,8 @@ MODEL_OPTIONS = ("width", "preact", "shortcut")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--recipe", type=click.Choice(sorted(recipes.RECIPES)), default="cifar", show_default=True,
               help="The paper's CIFAR or ImageNet recipe, or fine-tuning (transfer learning).")
-@click.option("--weights", help="Pretrained weights for MODEL (.pth/.safetensors of torchvision or timm, "
+@click.option("--weights", help="Pretrained weights for MODEL: published (imagenet, imagenet-v2, cifar10; downloaded "
+              "once into ~/.keras/models) or a file (.pth/.safetensors/.th of torchvision, timm or akamaster, "
               ".weights.h5, .h5): its backbone under a new classifier for the data's classes.")
 @recipe_options("head_epochs", "head_lr", "frozen_bn", "epochs", "steps", "batch_size", "lr", "schedule")
 @click.option("--boundaries", help="Step schedule: comma-separated fractions of training, e.g. 0.5,0.75.")
@@ -47,7 +48,7 @@ def train(model, data_source, out, recipe, weights, resume, mixed_precision, str
 
     Example: resnet-train resnet20 --data folder:cifar10-jpg --out runs/r20 --epochs 30 --schedule onecycle
 
-    Transfer learning: resnet-train resnet18 --weights resnet18.pth --data folder:MY_IMAGES --recipe finetune
+    Transfer learning: resnet-train resnet18 --weights imagenet --data folder:MY_IMAGES --recipe finetune
     --out runs/mine --input-size 160
     """
     hyper = given(*RECIPE_FIELDS)  # every recipe field but --boundaries, parsed from text

@@ -61,20 +61,30 @@ def batchnorm(x, layout: Layout, name: str):
     return layers.BatchNormalization(epsilon=layout.bn_epsilon, momentum=0.9, name=name)(x)
 
 
+ZERO_PAD = "_zeropad"  # name suffix of the option-A shortcut layers
+
+
+def zero_pad_kernel(channels: int, filters: int, first: int = 0) -> np.ndarray:
+    """The 1x1 kernel of an option-A shortcut: input channel i becomes output channel `first` + i, the other
+    outputs are zeros ([I | 0] for first=0)."""
+    kernel = np.zeros((1, 1, channels, filters), dtype="float32")
+    kernel[0, 0, np.arange(channels), first + np.arange(channels)] = 1.0
+    return kernel
+
+
 def zero_pad_shortcut(x, filters: int, stride: int, name: str):
     """Option A: identity on the input channels, zeros for the new ones, subsampled by `stride`.
 
     Built as a frozen 1x1 convolution whose kernel is [I | 0]: a standard layer that every converter and
     accelerator knows (TFLite CONV_2D, Edge TPU, TFLM), where a channel PAD would be refused by the Edge
-    TPU. It holds no trainable parameter, so parameter counts match the paper's Table 6.
+    TPU. It holds no trainable parameter, so parameter counts match the paper's Table 6. The paper leaves
+    open which channels carry the identity; weights trained elsewhere may place it otherwise, and their
+    loader then rewrites this kernel (`keras_resnet.models.weights.place_identity`).
     """
-    channels = x.shape[-1]
     layer = layers.Conv2D(filters, 1, strides=stride, use_bias=False, trainable=False,
-                          kernel_initializer="zeros", name=f"{name}_zeropad")
+                          kernel_initializer="zeros", name=f"{name}{ZERO_PAD}")
     y = layer(x)
-    kernel = np.zeros((1, 1, channels, filters), dtype="float32")
-    kernel[0, 0, np.arange(channels), np.arange(channels)] = 1.0
-    layer.kernel.assign(kernel)
+    layer.kernel.assign(zero_pad_kernel(x.shape[-1], filters))
     return y
 
 

@@ -6,7 +6,7 @@ import sys
 import keras
 from keras import layers
 
-from keras_resnet.models import specs
+from keras_resnet.models import pretrained, specs
 from keras_resnet.models.blocks import Layout, batchnorm, conv, stage
 from keras_resnet.models.specs import Spec
 
@@ -84,9 +84,13 @@ def build(
 ) -> keras.Model:
     """Build `spec` as a Keras functional model (the arguments of keras.applications, plus ours).
 
-    preact: pre-activation blocks. width: channel multiplier. variant: "v1.5" (torchvision layout) or "v1"
+    weights: None, a weights file (`keras_resnet.models.weights`), or a published name, "imagenet",
+    "imagenet-v2" or "cifar10" (`keras_resnet.models.pretrained`: downloaded once into the Keras cache),
+    which also sets `preprocess` to the normalisation the weights were trained with. preact:
+    pre-activation blocks. width: channel multiplier. variant: "v1.5" (torchvision layout) or "v1"
     (keras.applications). shortcut: "A", "B", "C" or None for a plain net (default: the spec's). preprocess:
-    "cifar10", "imagenet", "unit", (mean, std) or None, folded into the graph. framework: "keras" or
+    a name of `specs.PREPROCESSING` ("cifar10", "imagenet", "unit", "caffe", "tf"), (mean, std) or None,
+    folded into the graph. framework: "keras" or
     "tf_keras" for a Keras 2 twin (what TensorFlow Model Optimization needs) with the same names.
     inner_widths: per stage, per block, the filters of the convs no shortcut ties (absolute counts, not
     scaled by `width`; see `specs.Spec.inner_widths`): what channel pruning narrows. Default: the spec's.
@@ -97,6 +101,10 @@ def build(
         return to_tf_keras(build(spec, include_top, weights, input_tensor, input_shape, pooling, classes,
                                  classifier_activation, name, preact=preact, width=width, variant=variant,
                                  shortcut=shortcut, preprocess=preprocess, inner_widths=inner_widths))
+    if pretrained.is_named(weights):
+        weights = pretrained.resolve(weights, spec, dict(include_top=include_top, classes=classes, variant=variant,
+                                                         preact=preact, width=width, shortcut=shortcut))
+        preprocess = pretrained.preprocess_for(weights, preprocess)
     classes = spec.classes if classes is None else classes
     _check_arguments(framework, variant, pooling, width, include_top, classes)
     if shortcut != "default":

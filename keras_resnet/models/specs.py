@@ -158,10 +158,16 @@ def scaled(width: int, multiplier: float) -> int:
 
 # Input normalisation folded into models, as (mean, std) per RGB channel in 0-255 pixel units, so that an
 # exported model takes raw pixels. CIFAR-10's are the training-set statistics, ImageNet's torchvision's.
+# "caffe" and "tf" are keras.applications' modes of `preprocess_input` for its ResNet and ResNetV2 weights:
+# "caffe" subtracts the ImageNet mean (listed here R, G, B) from BGR pixels, and a model given those weights
+# by name takes RGB pixels because its first conv's input channels are swapped instead; "tf" maps 0-255 to
+# -1..1.
 PREPROCESSING = {
     "cifar10": ((125.31, 122.95, 113.87), (62.99, 62.09, 66.70)),
     "imagenet": ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),
     "unit": ((0.0, 0.0, 0.0), (255.0, 255.0, 255.0)),
+    "caffe": ((123.68, 116.779, 103.939), (1.0, 1.0, 1.0)),
+    "tf": ((127.5, 127.5, 127.5), (127.5, 127.5, 127.5)),
 }
 
 

@@ -6,11 +6,13 @@ Formats, told apart by the file name:
   takes the backbone of a file that has a classifier).
 - `.h5` / `.hdf5`: Keras 2 `save_weights`, the files keras.applications ships; matched by layer name.
 - `.pth` / `.pt` / `.bin` PyTorch state dicts and `.safetensors` files of torchvision or timm ResNet-18, 34,
-  50, 101 and 152, mapped tensor by tensor onto `variant="v1.5"` models (`torch_module` gives the names).
+  50, 101 and 152, mapped tensor by tensor onto `variant="v1.5"` models (`torch_module` gives the names);
+  `.th` files of akamaster/pytorch_resnet_cifar10's CIFAR ResNets onto our option-A CIFAR nets.
 
 Files from strangers cannot run code: PyTorch files are read only with `torch.load(weights_only=True)`,
 which refuses any pickled object other than tensors and plain containers; `.safetensors` holds no code at
-all and is read with the `safetensors` package's NumPy API (no torch needed). Nothing is downloaded.
+all and is read with the `safetensors` package's NumPy API (no torch needed). Published files named by
+`weights="imagenet"` etc. (`keras_resnet.models.pretrained`) are fetched by `keras_resnet.models.download`.
 """
 from __future__ import annotations
 
@@ -23,12 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from keras_resnet.files import readable_file
+from keras_resnet.models.pretrained import Published
 
-TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".pth.tar", ".ckpt")
+TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".pth.tar", ".ckpt", ".th")
 SAFETENSORS_SUFFIX = ".safetensors"
 CLASSIFIER = "predictions"
-TORCH_LAYOUT_HINT = ("PyTorch ResNet checkpoints fit ImageNet ResNets built with variant='v1.5', preact=False, "
-                     "width=1")
 
 
 class WeightsMismatch(ValueError):
@@ -43,8 +44,9 @@ class UnsafeWeights(ValueError):
 #
 # torchvision and timm name a ResNet's tensors alike: `conv1`, `bn1`, `layer{1-4}.{block}.conv{1-3}` and
 # `.bn{1-3}`, the projection shortcut `layer{s}.0.downsample.0` (conv) and `.downsample.1` (BatchNorm), and
-# the classifier `fc`. Both are the v1.5 layout: the stride sits on the 3x3 conv of a bottleneck, and every
-# strided conv pads symmetrically (`padding=k // 2`).
+# the classifier `fc`. akamaster/pytorch_resnet_cifar10's CIFAR nets use the same names for `layer{1-3}` of
+# basic blocks, no tensor at all for their option-A shortcuts, and `linear` for the classifier. All are the
+# v1.5 layout: the stride sits on the 3x3 conv of a bottleneck, and every strided conv pads symmetrically.
 #
 # The padding is why only `variant="v1.5"` models can take these weights. A stride-2 convolution with
 # TensorFlow's padding="same" on an even-sized input pads only at the bottom and right (for a 3x3 kernel:
@@ -56,18 +58,39 @@ class UnsafeWeights(ValueError):
 # pads with -inf: equal here, because it follows a ReLU and its inputs are never negative.
 
 _BLOCK_LAYER = re.compile(r"conv(\d)_block(\d+)_(\d)_(conv|bn)")
-_FIXED_MODULES = {"conv1_conv": "conv1", "conv1_bn": "bn1", CLASSIFIER: "fc"}
+_FIXED_MODULES = {"conv1_conv": "conv1", "conv1_bn": "bn1"}
 # Our variable name -> the PyTorch tensor name (Conv2d/Linear weight and bias; BatchNorm2d statistics).
 _TORCH_TENSOR = {"kernel": "weight", "bias": "bias", "gamma": "weight", "beta": "bias",
                  "moving_mean": "running_mean", "moving_variance": "running_var"}
 _IGNORED_SUFFIX = ".num_batches_tracked"  # BatchNorm2d's update counter: nothing in Keras needs it
 
 
-def torch_module(layer_name: str) -> str | None:
-    """The torchvision/timm module holding one of our layers' tensors, e.g. conv3_block2_1_conv -> layer2.1.conv1.
+@dataclass(frozen=True)
+class TorchLayout:
+    """A family of PyTorch ResNets: the name of its classifier, and which of our models its files fit."""
 
-    None for a layer with no counterpart (the v1 and pre-activation layouts, the CIFAR nets' option-A convs).
+    classifier: str
+    fits: str
+
+
+TORCHVISION = TorchLayout("fc", "PyTorch ImageNet ResNet checkpoints (torchvision, timm) fit ImageNet ResNets "
+                                "built with variant='v1.5', preact=False, width=1")
+AKAMASTER = TorchLayout("linear", "PyTorch CIFAR ResNet checkpoints (akamaster/pytorch_resnet_cifar10) fit CIFAR "
+                                  "ResNets built with option-A shortcuts, preact=False, width=1")
+
+
+def torch_layout(model) -> TorchLayout:
+    """The PyTorch family whose checkpoints `model` takes: torchvision's for ImageNet nets, else akamaster's."""
+    return TORCHVISION if any(layer.name == "pool1_pool" for layer in model.layers) else AKAMASTER
+
+
+def torch_module(layer_name: str, classifier: str = "fc") -> str | None:
+    """The PyTorch module holding one of our layers' tensors, e.g. conv3_block2_1_conv -> layer2.1.conv1.
+
+    None for a layer with no counterpart (the v1 and pre-activation layouts).
     """
+    if layer_name == CLASSIFIER:
+        return classifier
     if layer_name in _FIXED_MODULES:
         return _FIXED_MODULES[layer_name]
     match = _BLOCK_LAYER.fullmatch(layer_name)
@@ -103,24 +126,28 @@ def map_torch(model, tensors: dict[str, np.ndarray], path: str) -> tuple[dict, l
     """Match a state dict to `model`: ({layer name: arrays in Keras order}, the report, skipped names).
 
     Walks the model's layers in order and stops at the first tensor that is missing or of the wrong shape;
-    then refuses tensors the model has no place for (a deeper net's checkpoint). The classifier `fc.*` is
-    skipped when the model was built with include_top=False.
+    then refuses tensors the model has no place for (a deeper net's checkpoint). The classifier (`fc.*`,
+    `linear.*`) is skipped when the model was built with include_top=False; option-A shortcuts hold no
+    tensor in PyTorch (`place_identity` sets their frozen kernels).
     """
+    from keras_resnet.models.blocks import ZERO_PAD  # Keras: imported once a model exists, not to read files
+
+    layout = torch_layout(model)
     arrays, report, used = {}, [], set()
     for layer in model.layers:
-        if not layer.weights:
+        if not layer.weights or layer.name.endswith(ZERO_PAD):
             continue
-        module = torch_module(layer.name)
+        module = torch_module(layer.name, layout.classifier)
         if module is None:
-            raise WeightsMismatch(f"{path}: layer {layer.name!r} has no counterpart in a torchvision/timm "
-                                  f"ResNet. {TORCH_LAYOUT_HINT}. Received: {model.name}")
+            raise WeightsMismatch(f"{path}: layer {layer.name!r} has no counterpart in a PyTorch ResNet. "
+                                  f"{layout.fits}. Received: {model.name}")
         arrays[layer.name] = []
         for variable in layer.weights:
             key = f"{module}.{_TORCH_TENSOR.get(variable.name, variable.name)}"
             target, shape = f"{layer.name}/{variable.name}", tuple(variable.shape)
             if key not in tensors:
                 raise WeightsMismatch(f"{path} has no tensor {key!r} for {target} (wrong depth or layout? "
-                                      f"{TORCH_LAYOUT_HINT}). Received: {path}")
+                                      f"{layout.fits}). Received: {path}")
             value = to_keras_layout(tensors[key])
             if value.shape != shape:
                 hint = (" (wrong classes? pass include_top=False, or classes equal to the checkpoint's)"
@@ -132,7 +159,7 @@ def map_torch(model, tensors: dict[str, np.ndarray], path: str) -> tuple[dict, l
             used.add(key)
     has_top = CLASSIFIER in arrays
     skipped = [k for k in tensors if k not in used and (k.endswith(_IGNORED_SUFFIX) or
-                                                        (not has_top and k.startswith("fc.")))]
+                                                        (not has_top and k.startswith(f"{layout.classifier}.")))]
     unused = [k for k in tensors if k not in used and k not in skipped]
     if unused:
         raise WeightsMismatch(f"{path} holds {len(unused)} tensor(s) this model has no place for, the first "
@@ -213,26 +240,55 @@ def is_checkpoint(path) -> bool:
 
 
 def checkpoint_architecture(tensors: dict[str, np.ndarray]) -> tuple[str, int | None]:
-    """(registered model name, classes or None without `fc`) of a torchvision/timm ResNet state dict."""
-    from keras_resnet.models.specs import IMAGENET_TABLE
+    """(registered model name, classes or None without a classifier) of a torchvision/timm ResNet state dict
+    or an akamaster CIFAR ResNet's."""
+    from keras_resnet.models.specs import IMAGENET_TABLE, REGISTRY
 
     blocks = [len({k.split(".")[1] for k in tensors if k.startswith(f"layer{s}.")}) for s in range(1, 5)]
     kind = "bottleneck" if any(".conv3." in k for k in tensors) else "basic"
+    classes = next((tensors[k].shape[0] for k in ("fc.weight", "linear.weight") if k in tensors), None)
+    cifar = f"resnet{6 * blocks[0] + 2}"
+    if kind == "basic" and blocks[3] == 0 and len(set(blocks[:3])) == 1 and cifar in REGISTRY:
+        return cifar, classes
     for depth, spec in IMAGENET_TABLE.items():
         if spec == (kind, tuple(blocks)):
-            classes = tensors["fc.weight"].shape[0] if "fc.weight" in tensors else None
             return f"resnet{depth}", classes
-    raise WeightsMismatch(f"Not a ResNet-18/34/50/101/152 checkpoint: {kind} blocks {blocks} per stage "
-                          f"(first tensor {next(iter(tensors), None)!r}).")
+    raise WeightsMismatch(f"Not a ResNet-18/34/50/101/152 or CIFAR ResNet checkpoint: {kind} blocks {blocks} per "
+                          f"stage (first tensor {next(iter(tensors), None)!r}).")
+
+
+def place_identity(model) -> None:
+    """Set every option-A shortcut's frozen kernel so that the identity lands where akamaster's does.
+
+    Their shortcut is `F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4))`: planes // 4 zero
+    channels on each side of the channel axis, so input channel i becomes output channel planes // 4 + i;
+    our builder's [I | 0] puts it at channel i. With their weights and ours, every block after the first
+    widening one would add the shortcut to the wrong channels. The kernel is a weight of the model, so it is
+    written here with the checkpoint's tensors (a model saved afterwards keeps it), rather than by a builder
+    option that would exist for one family of files.
+    """
+    from keras_resnet.models.blocks import ZERO_PAD, zero_pad_kernel
+
+    for layer in model.layers:
+        if layer.name.endswith(ZERO_PAD):
+            channels, filters = layer.kernel.shape[2:]
+            layer.kernel.assign(zero_pad_kernel(channels, filters, first=(filters - channels) // 2))
+
+
+def apply_checkpoint(model, tensors: dict[str, np.ndarray], path: str) -> tuple[list[Mapped], list[str]]:
+    """Set `model`'s weights from a state dict (`map_torch`), option-A shortcuts placed as PyTorch's CIFAR
+    nets place them; returns what was mapped, tensor by tensor, and the names skipped."""
+    arrays, report, skipped = map_torch(model, tensors, path)
+    for name, values in arrays.items():
+        model.get_layer(name).set_weights(values)
+    if torch_layout(model) is AKAMASTER:
+        place_identity(model)
+    return report, skipped
 
 
 def load_checkpoint(model, path) -> list[Mapped]:
     """Load a PyTorch or safetensors checkpoint into `model`; returns what was mapped, tensor by tensor."""
-    path = os.fspath(path)
-    arrays, report, _ = map_torch(model, read_checkpoint(path), path)
-    for name, values in arrays.items():
-        model.get_layer(name).set_weights(values)
-    return report
+    return apply_checkpoint(model, read_checkpoint(path), os.fspath(path))[0]
 
 
 # --- Keras files --------------------------------------------------------------------------------------------
@@ -310,12 +366,28 @@ def _load_keras_weights(model, path: str) -> None:
         raise WeightsMismatch(f"{path} does not fit {model.name}: {' '.join(str(err).split())}") from None
 
 
-def load_weights(model, path):
+def take_rgb(model) -> None:
+    """Reverse the input channels of the first conv's kernel: weights trained on BGR pixels (keras.applications'
+    "caffe" mode) then compute on RGB ones, as every model here takes them."""
+    layer = model.get_layer("conv1_conv")
+    layer.kernel.assign(np.asarray(layer.kernel)[:, :, ::-1, :])
+
+
+def load_weights(model, weights) -> None:
+    """Load `weights` into `model`: a published file (`pretrained.Published`: fetched into the Keras cache
+    and checked, BGR weights turned to RGB), or a weights file by its path."""
+    if isinstance(weights, Published):
+        from keras_resnet.models.download import fetch
+
+        load_file(model, fetch(weights))
+        if weights.bgr:
+            take_rgb(model)
+        return
+    load_file(model, weights)
+
+
+def load_file(model, path) -> None:
     """Load `path` into `model`, by its suffix: `.weights.h5`, legacy `.h5`, PyTorch or `.safetensors`."""
-    if path == "imagenet":
-        raise WeightsMismatch("weights='imagenet' would download a file, and nothing is downloaded here: pass the "
-                              "path of a weights file you have (torchvision's resnet50-11ad3fa6.pth, timm's "
-                              "model.safetensors, keras.applications' .h5). Received: weights='imagenet'")
     path = readable_file(path, "Weights file")
     if path.endswith(".weights.h5"):
         _load_keras_weights(model, path)
@@ -325,5 +397,5 @@ def load_weights(model, path):
     elif is_checkpoint(path):
         load_checkpoint(model, path)
     else:
-        raise WeightsMismatch(f"Unsupported weights file {path}: expected .weights.h5, .h5, .pth, .pt, .bin or "
+        raise WeightsMismatch(f"Unsupported weights file {path}: expected .weights.h5, .h5, .pth, .pt, .bin, .th or "
                               f".safetensors. Received: {path}")

@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass
 
 from keras_resnet import sources
 from keras_resnet.errors import UserError
-from keras_resnet.files import check_directory, check_keras_file, is_model_file, readable_file
-from keras_resnet.models.specs import get_spec
+from keras_resnet.files import check_directory, check_keras_file, is_model_file
+from keras_resnet.models import pretrained
+from keras_resnet.models.specs import PREPROCESSING, get_spec
 from keras_resnet.training import recipes
 
 
@@ -40,9 +41,11 @@ def fit(model: str, data_source: str, out: str, recipe: str = "cifar", *, resume
         unsafe_load: bool = False, **hyper) -> dict:
     """Train `model` (a registered name or a Keras model file) on `data_source` into run dir `out`.
 
-    `weights`: a weights file for a registered name (`keras_resnet.models.weights`: torchvision/timm
-    checkpoints, Keras files); its backbone gets a new classifier for the data's classes, and the inputs are
-    normalised as for ImageNet. With `head_epochs` (the finetune recipe: 3 of 10), training starts with the
+    `weights`: for a registered name, a published name ("imagenet", "imagenet-v2", "cifar10":
+    `keras_resnet.models.pretrained`, downloaded when the run starts) or a weights file
+    (`keras_resnet.models.weights`: torchvision/timm/akamaster checkpoints, Keras files); its backbone gets
+    a new classifier for the data's classes, and the inputs are normalised as the weights were trained
+    (ImageNet's mean and std for files). With `head_epochs` (the finetune recipe: 3 of 10), training starts with the
     backbone frozen; the checkpoint records the phase, so a resumed run continues in the right one.
     `model_options`: builder keywords for a registered name (width, preact, shortcut, ...), as given.
 
@@ -68,12 +71,14 @@ def plan(model: str, data_source: str, out: str, recipe: str, *, resume: bool, w
         depth = None
     else:
         depth = get_spec(model).depth
-    if weights:
-        readable_file(weights, "Weights file")
+    options = {**model_options, "include_top": False}
+    published = pretrained.check(weights, get_spec(model), options) if weights else None
     settings = recipes.resolve(recipe, depth, **hyper)
     request = {"model": model, "weights": weights, "data": str(sources.parse(data_source)),
                "recipe_name": recipe, "recipe": asdict(settings), "augment": settings.augment,
                "input_size": input_size, "model_options": model_options}
+    if published:  # the normalisation these weights were trained with (files: ImageNet's, see session)
+        request["preprocess"] = [list(v) for v in PREPROCESSING[published.preprocess]]
     check_directory(out)
     config = start_config(out, resume, request)
     train, test = (sources.scan(config["data"], split) for split in ("train", "test"))
