@@ -73,6 +73,7 @@ def _remembering_ctrl_c():
     finally:
         signal.signal(signal.SIGINT, previous)
         sys.unraisablehook = hook
+        _ctrl_c.clear()  # the next command, or training called from Python, starts without it
 
 
 def cli_errors(func):
