@@ -182,9 +182,14 @@ def _host_arena_note(info: dict) -> str:
 
 # --- the arena and parity ------------------------------------------------------------------------------
 
+def round_up(value: int, step: int) -> int:
+    """`value` rounded up to a multiple of `step` (an alignment)."""
+    return -(-value // step) * step
+
+
 def recommended_arena(measured: int) -> int:
     """The measured minimum plus ARENA_MARGIN, rounded up to ARENA_ALIGN."""
-    return -(-int(measured * (1 + ARENA_MARGIN)) // ARENA_ALIGN) * ARENA_ALIGN
+    return round_up(int(measured * (1 + ARENA_MARGIN)), ARENA_ALIGN)
 
 
 def parity(data: bytes, model: flatbuffer.Model, pixels: np.ndarray, arena_bytes: int) -> dict:

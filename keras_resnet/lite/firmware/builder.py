@@ -15,7 +15,6 @@ the host's measurement plus `micro.ARENA_MARGIN` and its stack `UNMEASURED_STACK
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -25,6 +24,7 @@ import numpy as np
 
 from keras_resnet import sources
 from keras_resnet.errors import UserError, say
+from keras_resnet.files import write_json
 from keras_resnet.lite import flatbuffer, micro, tflm
 from keras_resnet.lite.accuracy import top1, topk
 from keras_resnet.lite.firmware import library, link, memory, project, qemu, toolchain
@@ -102,8 +102,7 @@ def build(request: Request) -> dict:
                 job.reference["arena_bytes"]), UNMEASURED_STACK, 0)
             program = _build(job, sized, staging, "Measured on the host plus a margin (not run on the target).")
         report = _report(job, program, staging, sized, probe, final, labels, source)
-        with open(os.path.join(staging, REPORT), "w") as f:
-            f.write(json.dumps(report, indent=2) + "\n")
+        write_json(os.path.join(staging, REPORT), report)
         _move_into_place(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -179,7 +178,7 @@ def host_reference(data: bytes, model: flatbuffer.Model, inputs: np.ndarray) -> 
 def _probe(job: Job) -> qemu.Run:
     """The probe: the board's whole memory and a generous arena, stack and heap; what the run took."""
     target = job.build.target
-    arena = -(-max(int(job.reference["arena_bytes"] * 1.25), 16 * KIB) // 16) * 16
+    arena = micro.round_up(max(int(job.reference["arena_bytes"] * 1.25), 16 * KIB), 16)
     sized = project.Memory(target.flash_max, target.ram_max, arena, PROBE_STACK, PROBE_HEAP)
     say(f"Measuring the firmware on {target.name}: a first build with room to spare ...")
     with tempfile.TemporaryDirectory(prefix=".probe-", dir=os.path.dirname(os.path.abspath(job.request.out))) as folder:
@@ -189,14 +188,14 @@ def _probe(job: Job) -> qemu.Run:
 
 def _final_memory(probe: qemu.Run, request: Request) -> project.Memory:
     """The final firmware's memory: the board's regions, the arena, stack and heap the probe measured."""
-    arena = request.arena if request.arena is not None else -(-(probe.arena_used + 16) // 16) * 16
+    arena = request.arena if request.arena is not None else micro.round_up(probe.arena_used + 16, 16)
     stack = max(_with_margin(probe.stack_used), KIB)
     heap = _with_margin(probe.heap_used)  # none, where nothing takes from the heap
     return project.Memory(request.flash, request.ram, arena, stack, heap)
 
 
 def _with_margin(measured: int) -> int:
-    return -(-int(max(measured, 0) * (1 + MARGIN)) // 256) * 256
+    return micro.round_up(int(max(measured, 0) * (1 + MARGIN)), 256)
 
 
 def _build(job: Job, sized: project.Memory, folder: str, arena_note: str) -> str:

@@ -24,6 +24,7 @@ import tempfile
 from dataclasses import dataclass
 
 from keras_resnet.errors import UserError, say
+from keras_resnet.files import write_json
 from keras_resnet.lite.firmware import toolchain
 from keras_resnet.lite.firmware.targets import Target
 
@@ -162,9 +163,8 @@ def library(tr: Tree, target: Target, kernels: str, ops: list[str]) -> str:
         os.makedirs(staged)
         shutil.move(built[0], os.path.join(staged, "libtensorflow-microlite.a"))
         objects = sorted(os.path.basename(s).rsplit(".", 1)[0] + ".o" for s in sources)
-        with open(os.path.join(staged, BUILD_RECORD), "w") as f:
-            f.write(json.dumps({"key": json.loads(key), "make": _make(tr, target, kernels),
-                                "kernel_objects": objects}, indent=1) + "\n")
+        write_json(os.path.join(staged, BUILD_RECORD), {"key": json.loads(key), "make": _make(tr, target, kernels),
+                                                        "kernel_objects": objects})
         try:
             os.rename(staged, folder)  # atomic: a killed build leaves no half library in the cache
         except OSError:
