@@ -27,6 +27,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 SPLITS = ("train", "test")
 VALIDATION_FRACTION = 0.1  # of a folder without train/ and test/, held out as its test split
 PROGRESS_FILES = 1000  # checking this many image files takes long enough to say so
+UNREADABLE = (OSError, ValueError, SyntaxError)  # what Pillow raises for a file it cannot read as an image
 
 
 @dataclass(frozen=True)
@@ -137,8 +138,7 @@ def check(source, split: str = "train", limit: int | None = None) -> Source:
     if source.kind == "folder":
         files, labels, _ = list_folder(source.location, split)
         if not any(readable(files[i]) for i in select(labels, limit, 0)):
-            raise UserError(f"No readable images in {source} ({split} split): none of its image files could be "
-                            f"read (damaged, or not images). Received: {source}")
+            raise no_readable_images(source, split)
     elif source.kind == "npz":
         _npz_path(source)
     return source
@@ -171,8 +171,15 @@ def readable(path: str) -> bool:
     try:
         with Image.open(path) as image:
             return image.format in ("JPEG", "PNG", "BMP", "GIF", "WEBP")
-    except (OSError, ValueError, SyntaxError):
+    except UNREADABLE:
         return False
+
+
+def no_readable_images(source: Source, split: str, files: int | None = None) -> UserError:
+    """The error for a split none of whose image files (`files` of them, when known) could be read."""
+    count = f"{files} " if files is not None else ""
+    return UserError(f"No readable images in {source} ({split} split): none of its {count}image files could be "
+                     f"read (damaged, or not images). Received: {source}")
 
 
 def scan(source, split: str) -> Listing | None:
@@ -190,8 +197,7 @@ def scan(source, split: str) -> Listing | None:
             say(f"Checking {len(files)} {split} images in {source} ...")
         ok = np.array([readable(f) for f in files], bool)
         if not ok.any():
-            raise UserError(f"No readable images in {source} ({split} split): none of its {len(files)} image files "
-                            f"could be read (damaged, or not images). Received: {source}")
+            raise no_readable_images(source, split, len(files))
         listing = Listing(labels[ok], classes, files=np.asarray(files)[ok],
                           skipped=[f for f, good in zip(files, ok) if not good])
         if listing.skipped:
@@ -270,7 +276,7 @@ def decode_all(files, size: tuple[int, int], channels: int = 3) -> tuple[np.ndar
     def one(path):
         try:
             return decode(str(path), size, channels)
-        except (OSError, ValueError, SyntaxError):
+        except UNREADABLE:
             return None
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
@@ -298,12 +304,12 @@ def _load_folder(source: Source, split, limit, size, seed, channels) -> Images:
         try:
             images.append(decode(files[i], size, channels))
             kept.append(labels[i])
-        except (OSError, ValueError, SyntaxError) as err:
+        except UNREADABLE as err:
             skipped.append(f"{files[i]}: {err.__class__.__name__}")
     if skipped:
         warnings.warn(f"skipped {len(skipped)} unreadable image(s) in {source}, e.g. {skipped[0]}", stacklevel=3)
     if not images:
-        raise UserError(f"No readable images in {source} ({split} split). Received: {source}")
+        raise no_readable_images(source, split, len(keep))
     shapes = {im.shape for im in images}
     if len(shapes) > 1:
         raise UserError(f"{source} holds images of different sizes {sorted(shapes)[:3]}; pass the model's "

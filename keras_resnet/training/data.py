@@ -58,7 +58,7 @@ def listing_for(listing: Listing | None, source, split: str, size: int | None) -
     if listing.files is not None:
         decoded = _decode_all(listing, size)
         if not len(decoded):
-            raise UserError(f"No readable images in {source} ({split} split). Received: {source}")
+            raise sources.no_readable_images(source, split, len(listing.files))
         return decoded
     return Listing(listing.labels, listing.classes, images=sources.fitted(listing.images, (size, size)),
                    skipped=listing.skipped)
