@@ -1,23 +1,66 @@
-"""How the package speaks on the console: progress lines and failures on stderr (one clear line, a non-zero
-exit, no traceback), so that stdout stays machine-readable."""
+"""How the package speaks: `UserError` for a request that cannot succeed, progress lines on stderr, and the
+wrapper that turns a command's expected failures into one `error:` line (exit 1), so stdout stays
+machine-readable.
+
+Messages are written for the Python caller: they name the arguments as the functions take them
+(`Received: name='x'`, "pass calib=SOURCE"). A command line spells each argument as its flag instead
+(`spell_arguments`), so the shell user reads `Received: --name x`.
+"""
 from __future__ import annotations
 
 import contextlib
 import errno
 import functools
+import os
+import re
 import signal
 import sys
 import threading
+import traceback
+from typing import Callable, Mapping
 
 
-class UserError(Exception):
-    """A problem with what the user asked for; its message says what is wrong and what to do."""
+class UserError(ValueError):
+    """A problem with what the caller asked for; its message says what is wrong and what to do, and ends
+    with `Received: name=value`, naming the argument as the Python function takes it.
+
+    A `ValueError`, as keras and keras-hub raise for a bad argument, so `except ValueError` catches it.
+    """
 
 
-# Exceptions whose message is meant for the user (ours and the standard ones raised on bad input).
-EXPECTED = (UserError, ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
-            PermissionError, OSError)
+# OS errors that are about the user's files and machine, not bugs: one line, like a UserError.
+EXPECTED_OS_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
+EXPECTED_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOENT, errno.ENOTDIR,
+                   errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG}
+DEBUG_ENV = "RESNET_TFLITE_DEBUG"  # =1: every failure keeps its traceback
 INTERRUPTED = "interrupted: stopped cleanly, no partial output was left"
+
+
+def is_expected(err: BaseException) -> bool:
+    """Whether `err` is the user's to fix (our `UserError`, a missing file, a full disk, a permission) rather
+    than a bug, whose traceback must be seen."""
+    if isinstance(err, (UserError, *EXPECTED_OS_ERRORS)):
+        return True
+    return isinstance(err, OSError) and err.errno in EXPECTED_ERRNOS
+
+
+_ARGUMENT = r"(?<![\w.\-]){name}=('[^']*'|\"[^\"]*\"|\S*)"
+
+
+def spell_arguments(text: str, flags: Mapping[str, str]) -> str:
+    """`text` with each Python argument `name=value` it mentions written as the command line spells it:
+    `flags` maps an argument name to its flag (`--name`) or its metavar (`MODEL`). `name=True` becomes the
+    bare flag; a quoted string value loses its quotes."""
+    for name, flag in flags.items():
+        def shell(match, flag=flag):
+            value = match.group(1)
+            if value == "True" and flag.startswith("-"):
+                return flag
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            return f"{flag} {value}" if value else f"{flag} "
+        text = re.sub(_ARGUMENT.format(name=re.escape(name)), shell, text)
+    return text
 
 
 def say(message: str) -> None:
@@ -76,9 +119,14 @@ def _remembering_ctrl_c():
         _ctrl_c.clear()  # the next command, or training called from Python, starts without it
 
 
-def cli_errors(func):
-    """Turn expected exceptions into `error: ...` (exit 1) and Ctrl-C into `interrupted` (exit 130), also a
-    Ctrl-C that library code swallowed: a command never reports success after one."""
+def cli_errors(func: Callable | None = None, *, flags: Callable[[], Mapping[str, str]] | None = None):
+    """Decorate a command's body: an expected failure (`is_expected`) becomes `error: ...` on one line (exit 1),
+    its arguments spelled by `flags()` (the command's flags, `spell_arguments`); Ctrl-C becomes `interrupted`
+    (exit 130), also one that library code swallowed, so a command never reports success after one. Any other
+    exception is a bug and keeps its traceback; with RESNET_TFLITE_DEBUG=1 every failure does."""
+    if func is None:
+        return functools.partial(cli_errors, flags=flags)
+
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
@@ -87,9 +135,14 @@ def cli_errors(func):
                 check_interrupt()
                 return result
         except KeyboardInterrupt:
+            if os.environ.get(DEBUG_ENV) == "1":
+                traceback.print_exc()
             print(INTERRUPTED, file=sys.stderr)
             sys.exit(130)
-        except EXPECTED as err:
-            print(f"error: {one_line(err)}", file=sys.stderr)
+        except Exception as err:
+            if not is_expected(err) or os.environ.get(DEBUG_ENV) == "1":
+                raise
+            text = one_line(err)
+            print(f"error: {spell_arguments(text, flags()) if flags else text}", file=sys.stderr)
             sys.exit(1)
     return wrapper

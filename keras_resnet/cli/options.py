@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from keras_resnet.errors import INTERRUPTED, UserError
+from keras_resnet.errors import INTERRUPTED, UserError, cli_errors
 from keras_resnet.files import check_directory, check_keras_file, is_model_file
 from keras_resnet.models import pretrained, specs
 from keras_resnet.training import recipes
@@ -44,6 +44,21 @@ class OneLineErrors:
 
 class OneLineCommand(OneLineErrors, click.Command):
     """A click command whose usage errors are one line."""
+
+
+def command_flags() -> dict[str, str]:
+    """{Python argument name: how the running command spells it}: `--flag` for an option (click's
+    `param_hint`), `MODEL` for an argument. The library's errors name arguments as Python does; the command
+    line shows them as the user typed them (`errors.spell_arguments`)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return {}
+    return {param.name: param.get_error_hint(ctx).split(" / ")[0].strip("'")
+            for param in ctx.command.params if param.name}
+
+
+# Decorates every command body: expected failures in one line, arguments spelled as the command's flags.
+command_errors = cli_errors(flags=command_flags)
 
 
 def given(*names: str) -> dict:
@@ -175,3 +190,48 @@ def out_dir(out, model_path) -> str:
     check_directory(directory)
     os.makedirs(directory, exist_ok=True)
     return directory
+
+
+# Options that several commands take, declared once with one help text. Each is a decorator; a command
+# that needs other words for one (a default, `required`) passes them as keywords.
+SOURCE_FORMS = "folder:PATH, npz:PATH or tfds:NAME[:SPLIT]"
+
+
+def json_option():
+    """`--json`: print what the command's Python function returns instead of the summary for people."""
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print the JSON report (what the Python function returns) instead of a summary.")
+
+
+def unsafe_load_option():
+    """`--unsafe-load`: allow Lambda layers in a Keras model file, whose code then runs."""
+    return click.option("--unsafe-load", is_flag=True,
+                        help="Allow Lambda layers in a Keras model file (runs its code: only for files you trust).")
+
+
+def weights_option(**kwargs):
+    """`--weights NAME|FILE` for a registered model name."""
+    return click.option("--weights", help="For a registered model name: published weights (imagenet, imagenet-v2, "
+                        "cifar10; downloaded once into ~/.keras/models) or a weights file.", **kwargs)
+
+
+def input_size_option(**kwargs):
+    """`--input-size N`: the square input side."""
+    return click.option("--input-size", type=click.IntRange(min=1),
+                        help="Square input side (default: the model's).", **kwargs)
+
+
+def data_option(role: str, **kwargs):
+    """`--data SOURCE`; `role` says what the command reads from it and which split."""
+    return click.option("--data", help=f"{role}: {SOURCE_FORMS}.", **kwargs)
+
+
+def limit_option(**kwargs):
+    """`--limit N`: at most N images, class-balanced."""
+    return click.option("--limit", type=click.IntRange(min=1), help="At most this many images (class-balanced).",
+                        **kwargs)
+
+
+def c_name_option():
+    """`--name`: the C name of a model in generated sources."""
+    return click.option("--name", help="C name of the model (default: the file name), prefix of the generated files.")
