@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
 RULES = {
     "device code imports TensorFlow lazily": ("keras_resnet/lite/runtime.py", "\n\ndef _f():\n    import tensorflow\n",

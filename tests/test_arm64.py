@@ -28,7 +28,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import OFFLINE_SIGNS, ROOT, SHARED, copy_source, load_tool
+from helpers import OFFLINE_SIGNS, ROOT, SHARED, copy_source, load_tool
 
 pytestmark = pytest.mark.arm64
 

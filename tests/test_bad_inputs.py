@@ -21,7 +21,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli
+from helpers import ROOT, run_cli
 
 # Lines that native libraries print on their own (TensorFlow's start-up log, LiteRT's delegate notice)
 NATIVE_LOG = re.compile(r"^(WARNING: All log messages|[IWEF]\d{4} |INFO: |To enable the following|"

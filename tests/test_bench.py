@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from helpers import run_cli
 from keras_resnet import sources
 from keras_resnet.device import command, harness, report, results, statistics, sysinfo
 from keras_resnet.errors import UserError
@@ -277,7 +277,7 @@ def test_emulated_timings_never_meet_a_reference(tmp_path):
 
 
 def test_reference_script_refuses_to_run_under_emulation(monkeypatch, capsys):
-    from conftest import load_tool
+    from helpers import load_tool
 
     tool = load_tool("bench_models")
     monkeypatch.setattr(sysinfo, "emulation", lambda root="/": {"emulated": True, "evidence": ["qemu test"]})
@@ -290,7 +290,7 @@ def test_reference_script_refuses_to_run_under_emulation(monkeypatch, capsys):
 
 
 def test_outputs_of_two_machines_are_compared_image_by_image():
-    from conftest import load_tool
+    from helpers import load_tool
 
     compare_outputs = load_tool("compare_outputs")
 
@@ -436,7 +436,7 @@ def test_pinning_applies_and_refuses_missing_cpus():
 
 
 def test_workstation_cli_wraps_harness_and_report(models, tmp_path):
-    from conftest import run_cli
+    from helpers import run_cli
 
     done = run_cli("resnet-tflite", "bench", "--help")
     assert done.returncode == 0 and done.stdout.startswith("usage: resnet-tflite bench") and "--edgetpu" in done.stdout

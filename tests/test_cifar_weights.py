@@ -17,7 +17,7 @@ from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 import keras_resnet as kr  # noqa: E402
-from conftest import SHARED, publish, run_cli  # noqa: E402
+from helpers import SHARED, publish, run_cli  # noqa: E402
 from keras_resnet import sources  # noqa: E402
 from keras_resnet.models import channel_pruning, pretrained  # noqa: E402
 from keras_resnet.models.saving import load_keras_model  # noqa: E402

@@ -3,7 +3,7 @@ import json
 import subprocess
 import sys
 
-from conftest import ROOT, run_cli
+from helpers import ROOT, run_cli
 from keras_resnet.models import specs
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import keras_resnet as kr
-from conftest import run_cli
+from helpers import run_cli
 from keras_resnet.export import convert
 from keras_resnet.lite import metadata
 from keras_resnet.models import specs

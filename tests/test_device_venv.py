@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import OFFLINE_SIGNS, ROOT, copy_source
+from helpers import OFFLINE_SIGNS, ROOT, copy_source
 
 SETUP = ROOT / "tflite" / "setup_device.sh"
 

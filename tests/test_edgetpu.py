@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from helpers import run_cli
 from keras_resnet.export import convert
 from keras_resnet.lite import edgetpu, edgetpu_compiler
 from keras_resnet.models import specs

@@ -12,7 +12,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from conftest import CACHE, ROOT, SHARED, run_cli
+from helpers import CACHE, ROOT, SHARED, run_cli
 
 TARBALL = SHARED / "vendor" / "tflite-micro.tar.gz"
 RESNET20 = ROOT / "tflite" / "reference" / "resnet20_cifar10_jpg.keras"

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT
+from helpers import ROOT
 from keras_resnet.lite import edgetpu
 from keras_resnet.lite import metadata
 from keras_resnet.lite import runtime

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import keras_resnet as kr
-from conftest import ROOT, run_cli
+from helpers import ROOT, run_cli
 from keras_resnet import sources
 from keras_resnet.export import convert
 from keras_resnet.lite import flatbuffer, micro, tflm

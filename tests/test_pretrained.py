@@ -2,7 +2,7 @@
 
 A local HTTP server on 127.0.0.1 (`Server`) serves checkpoints the tests generate; KERAS_HOME points at a
 tmp folder, RESNET_WEIGHTS_MIRROR at the server, and the table entry under test carries the generated file's
-hash (`conftest.publish`), so nothing here needs the network.
+hash (`helpers.publish`), so nothing here needs the network.
 """
 import hashlib
 import http.server
@@ -17,7 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import keras_resnet as kr  # noqa: E402
-from conftest import publish, run_cli  # noqa: E402
+from helpers import publish, run_cli  # noqa: E402
 from keras_resnet.errors import UserError  # noqa: E402
 from keras_resnet.models import download, pretrained, specs  # noqa: E402
 from keras_resnet.models.download import DownloadError  # noqa: E402
@@ -204,7 +204,7 @@ def test_the_table_holds_every_published_file_once_with_consistent_hashes():
 
 
 def test_the_real_cifar_files_have_the_recorded_hashes():
-    from conftest import SHARED
+    from helpers import SHARED
 
     folder = SHARED / "weights" / "cifar10"
     entries = [e for e in pretrained.PUBLISHED if e.hash_kind == "sha256" and (folder / e.file_name).exists()]

@@ -6,7 +6,7 @@ import pytest
 
 import keras
 import keras_resnet as kr
-from conftest import kill_after_epoch, run_cli
+from helpers import kill_after_epoch, run_cli
 from keras_resnet import sources
 from keras_resnet.models import channel_pruning
 from keras_resnet.errors import UserError

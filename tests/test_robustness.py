@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, run_cli
+from helpers import ROOT, run_cli
 from keras_resnet import files
 from keras_resnet.errors import INTERRUPTED, UserError, check_interrupt, cli_errors, one_line
 from keras_resnet.models.saving import load_keras_model

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import ROOT, kill_after_epoch, run_cli
+from helpers import ROOT, kill_after_epoch, run_cli
 from test_data import small_folder
 from keras_resnet.training.fit import fit
 from keras_resnet.training.optimizer import Schedule, TorchSGD

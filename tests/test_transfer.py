@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import ROOT, run_cli  # noqa: E402
+from helpers import ROOT, run_cli  # noqa: E402
 from test_data import small_folder  # noqa: E402
 from test_weights import trained_looking  # noqa: E402
 from keras_resnet.training import fit, recipes, rundir  # noqa: E402

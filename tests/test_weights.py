@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 import keras_resnet as kr  # noqa: E402
-from conftest import ROOT  # noqa: E402
+from helpers import ROOT  # noqa: E402
 from keras_resnet.models.weights import UnsafeWeights, WeightsMismatch, load_checkpoint, read_checkpoint  # noqa: E402
 
 SIZE = 64  # small inputs keep the tests fast; the weights do not depend on the input size
