@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m keras_resnet.cli.demo
+	$(VENV)/bin/resnet-tflite demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not arm64" $(PYTEST_ARGS)

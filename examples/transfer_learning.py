@@ -5,7 +5,7 @@
 `--weights imagenet` (the default) is torchvision's ImageNet ResNet-18, `resnet18-f37072fd.pth`, downloaded
 once into `~/.keras/models/` (`$KERAS_HOME/models/`; without network, put the file there by hand). It may
 also be a checkpoint you have: a timm `model.safetensors`, or a `.weights.h5` written by
-`tools/convert_weights.py`. `MY_IMAGES` holds one folder of JPEG/PNG images per class
+`resnet-tflite weights convert`. `MY_IMAGES` holds one folder of JPEG/PNG images per class
 (`MY_IMAGES/<class>/*.jpg`, a tenth held out for testing), or `MY_IMAGES/train/<class>` and
 `MY_IMAGES/test/<class>`. The same training as a command:
 

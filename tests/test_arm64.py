@@ -5,7 +5,7 @@ $ARM64_ROOT, default /var/cache/arm64-userland). Inside it this test does the de
 tflite/README.md with tflite/setup_device.sh (this package as a wheel built here, NumPy, LiteRT and Pillow
 from PyPI), then runs `python -m keras_resnet.bench` on our int8 and float32 CIFAR ResNet in latency mode
 and in accuracy mode on 300 CIFAR-10 (JPEG) test images, and compares every image's output with the same
-harness run here on x86-64 (tools/compare_outputs.py). The trained ResNet-20 of tflite/reference/ is used
+harness run here on x86-64 (resnet-tflite compare-outputs). The trained ResNet-20 of tflite/reference/ is used
 when it is there, else a ResNet-8 trained briefly. Timings inside are emulated: the test checks that the
 result says so and never reads them as figures. Without root, without the tool, or when the userland
 cannot be built (no registry), the tests are skipped with the reason.
@@ -28,7 +28,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import OFFLINE_SIGNS, ROOT, SHARED, copy_source, load_tool
+from helpers import OFFLINE_SIGNS, ROOT, SHARED, copy_source
 
 pytestmark = pytest.mark.arm64
 
@@ -189,7 +189,8 @@ def cifar_runs(device_install, cifar_models, cifar_subset, tmp_path_factory):
 
 def check_agreement(x86: dict, aarch64: dict, models: list[pathlib.Path], images: int) -> list[dict]:
     """Every model's outputs compared image by image, printed, and held to the bars (see the docstring)."""
-    compare_outputs = load_tool("compare_outputs")
+    from keras_resnet.device import compare as compare_outputs
+
     rows = compare_outputs.agreement(x86, aarch64, ("x86-64", "aarch64"))
     print("\nA: x86-64 (this machine), B: aarch64 (qemu userland)\n" + compare_outputs.format_rows(rows))
     assert sorted(r["model"] for r in rows) == sorted(m.stem for m in models)

@@ -7,8 +7,6 @@ parameter counts are asserted equal to torchvision's, so the checkpoints it writ
 timm's ResNet-18..152 use the same names (`timm/models/resnet.py`), so one format covers both.
 """
 import pickle
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -18,7 +16,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 import keras_resnet as kr  # noqa: E402
-from helpers import ROOT  # noqa: E402
+from helpers import run_cli  # noqa: E402
 from keras_resnet.models.weights import UnsafeWeights, WeightsMismatch, load_checkpoint, read_checkpoint  # noqa: E402
 
 SIZE = 64  # small inputs keep the tests fast; the weights do not depend on the input size
@@ -290,8 +288,7 @@ def test_a_pickle_payload_is_refused_and_never_runs(writer, tmp_path):
             pickle.dump(payload, f)
     with pytest.raises(UnsafeWeights, match="could run code"):
         read_checkpoint(path)
-    result = subprocess.run([sys.executable, "tools/convert_weights.py", str(path), "--out",
-                             str(tmp_path / "w.weights.h5")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = run_cli("resnet-tflite", "weights", "convert", path, "--out", tmp_path / "w.weights.h5", timeout=300)
     assert result.returncode == 1 and result.stderr.startswith("error: Refusing")
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert not marker.exists()
@@ -303,8 +300,7 @@ def test_converter_writes_a_keras_weights_file_with_a_full_report(tmp_path):
     net = trained_looking(18, num_classes=10)
     checkpoint, out = tmp_path / "resnet18.pth", tmp_path / "resnet18.weights.h5"
     torch.save(net.state_dict(), checkpoint)
-    result = subprocess.run([sys.executable, "tools/convert_weights.py", str(checkpoint), "--out", str(out)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = run_cli("resnet-tflite", "weights", "convert", checkpoint, "--out", out)
     assert result.returncode == 0, result.stderr[-2000:]
     for key, value in net.state_dict().items():
         if not key.endswith("num_batches_tracked"):

@@ -1,13 +1,15 @@
-"""The whole path on bundled data, as `make demo` runs it: data, training, int8, Edge TPU, TFLite-Micro, benchmark.
+"""`resnet-tflite demo`: the whole path on bundled data, as `make demo` runs it: data, training, int8, Edge TPU,
+TFLite-Micro, benchmark.
 
-    python -m keras_resnet.cli.demo                    # about 5 minutes on 2 CPU cores; writes demo-output/
-    python -m keras_resnet.cli.demo --quick            # a tiny budget (a minute or two), as the tests run it
+    resnet-tflite demo                    # about 5 minutes on 2 CPU cores; writes demo-output/
+    resnet-tflite demo --quick            # a tiny budget (a minute or two), as the tests run it
 
-The data is scikit-learn's handwritten digits (1,797 8x8 images, bundled with the package, so nothing is
-downloaded), scaled to the CIFAR input of 32x32 RGB. Every step runs the real command line in this process,
-printed first, so each can be copied and rerun by hand on other data:
+(`python -m keras_resnet.cli.demo` is the same command.) The data is scikit-learn's handwritten digits (1,797
+8x8 images, bundled with the package, so nothing is downloaded), scaled to the CIFAR input of 32x32 RGB.
+Every step runs the real command line in this process, printed first, so each can be copied and rerun by hand
+on other data:
 
-1. `resnet-train`          a CIFAR ResNet, with progress, into a crash-safe run directory
+1. `resnet-tflite train`   a CIFAR ResNet, with progress, into a crash-safe run directory
 2. `resnet-tflite convert` float32, and full-integer int8 calibrated on training images and verified on test
 3. `resnet-tflite edgetpu` the Edge TPU preflight (and the compiler, when it is installed)
 4. `resnet-tflite micro`   C sources for TFLite-Micro with the measured tensor arena, and TFLM vs LiteRT parity
@@ -18,7 +20,6 @@ and `report.md` gathers the results with the training curves and the plots.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -26,9 +27,11 @@ import shutil
 import time
 from dataclasses import dataclass
 
+import click
 import numpy as np
 
-from keras_resnet.errors import UserError, cli_errors
+from keras_resnet.cli.options import CONTEXT, OneLineCommand, command_errors
+from keras_resnet.errors import UserError
 from keras_resnet.files import atomic_path, write_text
 
 MARKER = ".resnet-tflite-demo"  # marks a folder the demo made, which a rerun may replace
@@ -72,14 +75,12 @@ def digits_npz(path: str, train_images: int | None) -> dict:
 
 
 def run(command: list[str], accept=(0,)) -> int:
-    """Run one `resnet-tflite` / `resnet-train` command line in this process, printed first as a shell line."""
+    """Run one `resnet-tflite` command line in this process, printed first as a shell line."""
     from keras_resnet.cli.main import main
-    from keras_resnet.cli.train import train
 
     print(f"\n$ {shlex.join(command)}", flush=True)
-    entry = {"resnet-tflite": main, "resnet-train": train}[command[0]]
     try:
-        entry.main(command[1:], prog_name=command[0], standalone_mode=False)
+        main.main(command[1:], prog_name=command[0], standalone_mode=False)
         code = 0
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else 1
@@ -92,10 +93,10 @@ def prepare(out: str) -> None:
     """An empty `out`: created, or emptied when an earlier demo made it; any other folder is left alone."""
     if os.path.isdir(out) and os.listdir(out):
         if not os.path.exists(os.path.join(out, MARKER)):
-            raise UserError(f"{out} exists and was not made by the demo: choose another --out. Received: {out}")
+            raise UserError(f"{out} exists and was not made by the demo: pass another out. Received: out={out!r}")
         shutil.rmtree(out)
     os.makedirs(out, exist_ok=True)
-    write_text(os.path.join(out, MARKER), "made by python -m keras_resnet.cli.demo; rerunning replaces it\n")
+    write_text(os.path.join(out, MARKER), "made by resnet-tflite demo; rerunning replaces it\n")
 
 
 def folders(out: str) -> dict[str, str]:
@@ -112,7 +113,7 @@ def steps(p: dict[str, str], budget: Budget) -> dict[str, int]:
     model = os.path.join(p["train"], "last.keras")
     f32, int8 = (os.path.join(p["models"], f"{budget.model}_{mode}.tflite") for mode in ("float32", "int8"))
     codes = {}
-    codes["train"] = run(["resnet-train", budget.model, "--data", data, "--out", p["train"], "--epochs",
+    codes["train"] = run(["resnet-tflite", "train", budget.model, "--data", data, "--out", p["train"], "--epochs",
                           str(budget.epochs), "--schedule", "onecycle", "--lr", "0.1", "--batch-size", "64",
                           "--augment", "none"])
     codes["convert float32"] = run(["resnet-tflite", "convert", model, "--out", f32, "--verify", data])
@@ -203,27 +204,58 @@ def _benchmark(out: str, model: str) -> list[str]:
             "![accuracy versus latency](bench/accuracy_latency.png)"]
 
 
-@cli_errors
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m keras_resnet.cli.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="demo-output", help="output folder (default demo-output)")
-    parser.add_argument("--quick", action="store_true", help="a tiny budget: ResNet-8, 2 epochs, 400 images")
-    args = parser.parse_args(argv)
-    budget = QUICK if args.quick else FULL
+def run_demo(out: str | os.PathLike = "demo-output", quick: bool = False) -> dict:
+    """Run the whole path on scikit-learn's digits into `out`, printing every command and its output.
+
+    Args:
+        out: The output folder; created, or replaced when an earlier demo made it.
+        quick: A tiny budget (ResNet-8, 2 epochs, 400 training images), as the tests run it; else ResNet-20
+            for 30 epochs on every training image (about 5 minutes on 2 CPU cores).
+
+    Returns:
+        `{"out", "model", "images" ({"train", "test"}), "exit_codes" (per step; the Edge TPU step's 3 means
+        not fully mapped), "seconds", "report" (the path of report.md)}`.
+
+    Raises:
+        UserError: `out` is a folder the demo did not make, or a step failed (its own message is printed
+            above).
+    """
+    out = os.fspath(out)
+    budget = QUICK if quick else FULL
     start = time.perf_counter()
-    prepare(args.out)
-    paths = folders(args.out)
+    prepare(out)
+    paths = folders(out)
     images = digits_npz(os.path.join(paths["data"], "digits.npz"), budget.train_images)
     print(f"data: scikit-learn digits, {images['train']} train / {images['test']} test images at 32x32", flush=True)
-    steps(paths, budget)
-    text = report(args.out, budget, images, time.perf_counter() - start)
-    write_text(os.path.join(args.out, "report.md"), text)
-    print(f"\nDone in {(time.perf_counter() - start) / 60:.1f} minutes. Everything is in {args.out}/:\n"
+    codes = steps(paths, budget)
+    text = report(out, budget, images, time.perf_counter() - start)
+    report_path = os.path.join(out, "report.md")
+    write_text(report_path, text)
+    return {"out": out, "model": budget.model, "images": images, "exit_codes": codes,
+            "seconds": time.perf_counter() - start, "report": report_path}
+
+
+@click.command(cls=OneLineCommand, context_settings=CONTEXT)
+@click.option("--out", default="demo-output", show_default=True, type=click.Path(file_okay=False),
+              help="Output folder (replaced when an earlier demo made it; any other folder is refused).")
+@click.option("--quick", is_flag=True, help="A tiny budget: ResNet-8, 2 epochs, 400 training images.")
+@command_errors
+def demo(out, quick):
+    """The whole path on bundled data (scikit-learn's digits): training, int8 conversion, Edge TPU, TFLite-Micro,
+    benchmark and report, each step printed as the command that runs it."""
+    done = run_demo(out, quick=quick)
+    out, model = done["out"], done["model"]
+    print(f"\nDone in {done['seconds'] / 60:.1f} minutes. Everything is in {out}/:\n"
           f"  report.md        the results, curves and plots\n"
           f"  train/           run directory (last.keras, metrics.json, curves.png, history.csv)\n"
-          f"  models/          {budget.model}_float32.tflite and {budget.model}_int8.tflite (+ .json, .eval.json)\n"
+          f"  models/          {model}_float32.tflite and {model}_int8.tflite (+ .json, .eval.json)\n"
           f"  edgetpu/ micro/  Edge TPU report; TFLite-Micro C sources and arena\n"
           f"  bench/           bench.json, bench.csv, report.md, latency.png, accuracy_latency.png", flush=True)
+
+
+def main() -> None:
+    """`python -m keras_resnet.cli.demo`: the `resnet-tflite demo` command."""
+    demo.main(prog_name="python -m keras_resnet.cli.demo")
 
 
 if __name__ == "__main__":

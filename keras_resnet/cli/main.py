@@ -1,5 +1,6 @@
-"""`resnet-tflite`: the click group. Each command lives in its own module, imported only when it runs, so
-`--help` is instant and no command pays for another's imports (TensorFlow among them)."""
+"""`resnet-tflite`: the click group of every command of the package (`resnet-train` is another name for
+`resnet-tflite train`). Each command lives in its own module, imported only when it runs, so `--help` is
+instant and no command pays for another's imports (TensorFlow among them)."""
 from __future__ import annotations
 
 import importlib
@@ -8,10 +9,11 @@ import click
 
 from keras_resnet.cli.options import CONTEXT, OneLineErrors
 
-# command name -> "module:attribute", imported on first use
+# command name -> "module:attribute", imported on first use: the one table of the package's commands
 COMMANDS = {
     "list": "keras_resnet.cli.info:list_command",
     "info": "keras_resnet.cli.info:info",
+    "train": "keras_resnet.cli.train:train",
     "convert": "keras_resnet.cli.convert:convert",
     "eval": "keras_resnet.cli.evaluate:evaluate",
     "bench": "keras_resnet.cli.bench:bench",
@@ -20,6 +22,9 @@ COMMANDS = {
     "micro": "keras_resnet.cli.micro:micro",
     "firmware": "keras_resnet.cli.firmware:firmware",
     "prune": "keras_resnet.cli.prune:prune",
+    "weights": "keras_resnet.cli.weights:weights",
+    "compare-outputs": "keras_resnet.cli.compare:compare_outputs",
+    "demo": "keras_resnet.cli.demo:demo",
 }
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from keras_resnet.errors import UserError
 from keras_resnet.files import readable_file
 from keras_resnet.models.pretrained import Published
 
@@ -32,11 +33,11 @@ SAFETENSORS_SUFFIX = ".safetensors"
 CLASSIFIER = "predictions"
 
 
-class WeightsMismatch(ValueError):
+class WeightsMismatch(UserError):
     """A weights file that does not fit the model it is loaded into, or cannot be read."""
 
 
-class UnsafeWeights(ValueError):
+class UnsafeWeights(UserError):
     """A weights file refused because reading it could run code from the file."""
 
 
