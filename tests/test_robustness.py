@@ -1,4 +1,5 @@
-"""Crashes, full disks, interrupts and files from strangers: nothing partial is left, no code runs."""
+"""Crashes, full disks, interrupts and files from strangers: nothing partial is left, no code runs; the user's
+mistakes are one line that names the flags, our bugs keep their traceback."""
 import errno
 import json
 import os
@@ -9,9 +10,9 @@ import time
 
 import pytest
 
-from helpers import ROOT, run_cli
+from helpers import ROOT, cli_argv, run_cli
 from keras_resnet import files
-from keras_resnet.errors import INTERRUPTED, UserError, check_interrupt, cli_errors, one_line
+from keras_resnet.errors import INTERRUPTED, UserError, check_interrupt, cli_errors, one_line, spell_arguments
 from keras_resnet.models.saving import load_keras_model
 
 
@@ -40,6 +41,99 @@ def test_atomic_write_refuses_missing_and_read_only_directories(tmp_path, monkey
     with pytest.raises(UserError, match="not writable"):
         files.write_text(locked / "x.json", "{}")
     assert os.listdir(locked) == []
+
+
+# --- the user's mistakes in one line, our bugs with their traceback ----------------------------------------
+
+@pytest.mark.parametrize(("text", "flags", "expected"), [
+    ("No space for it. Received: out='/tmp/my models/x.tflite'", {"out": "--out"},
+     "No space for it. Received: --out /tmp/my models/x.tflite"),
+    ('Received: name="a b"', {"name": "--name"}, "Received: --name a b"),
+    ("int8 needs calibration: pass calib=SOURCE. Received: int8=True", {"int8": "--int8", "calib": "--calib"},
+     "int8 needs calibration: pass --calib SOURCE. Received: --int8"),
+    ("Unknown model. Received: model='resnet99'", {"model": "MODEL"}, "Unknown model. Received: MODEL resnet99"),
+    ("Received: calib_samples=0, samples=3", {"samples": "--samples"}, "Received: calib_samples=0, --samples 3"),
+    ("Received: runs=0", {}, "Received: runs=0"),
+    ("Received: int8=False", {"int8": "--int8"}, "Received: --int8 False"),
+], ids=["quoted-string", "double-quoted", "true-flag", "argument-metavar", "whole-names-only", "unmapped",
+        "false-is-a-value"])
+def test_spell_arguments_writes_python_arguments_as_the_command_line_spells_them(text, flags, expected):
+    assert spell_arguments(text, flags) == expected
+
+
+COMMAND = """import click
+from keras_resnet.cli.options import OneLineCommand, command_errors
+from keras_resnet.errors import UserError
+
+@click.command(cls=OneLineCommand)
+@click.argument("model")
+@click.option("--name")
+@click.option("--fail", type=click.Choice(["bug", "key", "user", "missing", "value"]))
+@command_errors
+def command(model, name, fail):
+    if fail == "bug":
+        1 / 0
+    if fail == "key":
+        {}["weights"]
+    if fail == "user":
+        raise UserError(f"No model is called {name}: pass name='resnet20'. Received: name={name!r}, model={model!r}")
+    if fail == "missing":
+        open("/nonexistent/results.json")
+    if fail == "value":
+        raise ValueError(f"Received: name={name!r}")
+    print("done")
+
+command()
+"""
+
+
+def run_command(*args, debug=False):
+    """The click command above, built with `command_errors`, in a subprocess: (exit code, stdout, stderr)."""
+    env = {key: value for key, value in os.environ.items() if key != "RESNET_TFLITE_DEBUG"}
+    if debug:
+        env["RESNET_TFLITE_DEBUG"] = "1"
+    done = subprocess.run([sys.executable, "-c", COMMAND, "resnet8", *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=120)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_a_user_error_is_one_line_naming_the_flags_and_arguments_of_the_command():
+    code, stdout, stderr = run_command("--name", "x", "--fail", "user")
+    assert code == 1 and stdout == ""
+    assert stderr == "error: No model is called x: pass --name resnet20. Received: --name x, MODEL resnet8\n"
+
+
+@pytest.mark.parametrize(("fail", "exception"), [("bug", "ZeroDivisionError"), ("key", "KeyError: 'weights'"),
+                                                  ("value", "ValueError: Received: name='x'")])
+def test_a_bug_keeps_its_traceback_and_fails(fail, exception):
+    code, stdout, stderr = run_command("--name", "x", "--fail", fail)
+    assert code != 0 and stdout == ""
+    assert "Traceback (most recent call last)" in stderr and stderr.strip().splitlines()[-1].startswith(exception)
+    assert "error:" not in stderr  # not dressed up as the user's mistake
+
+
+def test_a_missing_file_is_one_line():
+    code, _, stderr = run_command("--fail", "missing")
+    assert code == 1 and len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
+    assert stderr.startswith("error: No such file or directory: /nonexistent/results.json")
+
+
+def test_debug_keeps_the_traceback_of_a_user_error():
+    code, _, stderr = run_command("--name", "x", "--fail", "user", debug=True)
+    assert code != 0 and "Traceback (most recent call last)" in stderr
+    assert "keras_resnet.errors.UserError: No model is called x" in stderr
+
+
+def test_a_command_that_succeeds_says_nothing_on_stderr():
+    assert run_command("--name", "x") == (0, "done\n", "")
+
+
+def test_the_package_commands_spell_their_flags_in_errors(tmp_path):
+    result = run_cli("resnet-tflite", "compare-outputs", tmp_path / "missing.json", tmp_path / "other.json")
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("error: Results file not found") and "Traceback" not in result.stderr
+    result = run_cli("resnet-tflite", "weights", "convert", tmp_path / "x.pth", "--out", tmp_path / "x.h5")
+    assert result.returncode == 1 and result.stderr.strip().endswith(f"Received: --out {tmp_path / 'x.h5'}")
 
 
 def make_lambda_model(path, marker):
@@ -84,10 +178,8 @@ def test_npz_sources_never_unpickle(tmp_path):
 def interrupt(argv, started: str, delay: float, cwd=ROOT):
     """Run a command, wait for a progress line starting with `started`, wait `delay` s more, press Ctrl-C
     (SIGINT); returns (exit code, what it printed on stderr after that line)."""
-    command, *rest = argv
-    module = {"resnet-tflite": "keras_resnet.cli.main", "resnet-train": "keras_resnet.cli.train"}[command]
-    code = f"import sys; from {module} import main; sys.argv[0] = {command!r}; main()"
-    process = subprocess.Popen([sys.executable, "-c", code, *map(str, rest)], stderr=subprocess.PIPE,
+    command = argv[0]
+    process = subprocess.Popen(cli_argv(*argv), stderr=subprocess.PIPE,
                                stdout=subprocess.DEVNULL, text=True, cwd=cwd,
                                env=dict(os.environ, PYTHONUNBUFFERED="1"))
     seen = []
