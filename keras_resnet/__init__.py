@@ -24,6 +24,11 @@ _LAZY = {
     "to_tf_keras": "keras_resnet.models.twin",
     "copy_weights": "keras_resnet.models.twin",
     "fit": "keras_resnet.training.fit",
+    "micro": "keras_resnet.lite.micro",
+    "edgetpu": "keras_resnet.lite.edgetpu",
+    "firmware": "keras_resnet.lite.firmware.builder",
+    "benchmark": "keras_resnet.device.harness",
+    "report": "keras_resnet.device.report",
     "convert_weights": "keras_resnet.models.convert_weights", "compare_outputs": "keras_resnet.device.compare",
 }
 _LAZY.update({f"ResNet{spec.depth}": "keras_resnet.models.builders" for spec in REGISTRY.values() if not spec.plain})

@@ -190,7 +190,7 @@ def test_json_and_csv_schemas_are_stable_and_documented(models, tmp_path):
     ("delegate", "Could not load the delegate library"),
     ("edgetpu", "No usable Edge TPU"),
     ("output", "does not exist; create it first"),
-    ("outputs", "--outputs keeps the outputs on the --data images"),
+    ("outputs", "--outputs keeps the outputs on the --data SOURCE images"),
 ])
 def test_errors_are_one_clear_line(models, tmp_path, case, expected):
     corrupt = tmp_path / "corrupt.tflite"
@@ -304,7 +304,7 @@ def test_outputs_of_two_machines_are_compared_image_by_image():
     with pytest.raises(UserError, match="different model file"):
         compare_outputs.agreement(a, result([[5, 1, 0]] * 4, sha="other"))
     a["results"][0]["accuracy"]["outputs"] = None
-    with pytest.raises(UserError, match="run bench with --data and --outputs"):
+    with pytest.raises(UserError, match="run the benchmark with data=SOURCE and outputs=True"):
         compare_outputs.agreement(a, b)
 
 
@@ -427,7 +427,7 @@ def test_pinning_applies_and_refuses_missing_cpus():
     before = sorted(os.sched_getaffinity(0))
     try:
         assert sysinfo.pin_cpus(before[:1]) == before[:1]
-        with pytest.raises(OSError, match="Cannot pin to CPUs"):
+        with pytest.raises(UserError, match=r"Cannot pin to CPUs .* Received: pin=\[4096\]"):
             sysinfo.pin_cpus([4096])
     finally:
         os.sched_setaffinity(0, before)

@@ -201,7 +201,7 @@ def wrong_models(tmp_path_factory):
 
 # (id, options after the model, problem, what to do); every row: exit 1 (2 for click's usage errors), one line
 BAD_FIRMWARE = [
-    ("float-model", ["{float}", "--target", "cortex-m55"], "computes in floating point", "convert with --int8", 1),
+    ("float-model", ["{float}", "--target", "cortex-m55"], "computes in floating point", "convert it to int8", 1),
     ("dynamic-shapes", ["{dynamic}", "--target", "cortex-m55"], "known only at run time", "static shapes", 1),
     ("unknown-target", ["{model}", "--target", "cortex-m99"], "Invalid value for '--target'", "see --help", 2),
     ("not-a-tflm-tree", ["{model}", "--target", "cortex-m55", "--tflm", "{tmp}"], "is not a TFLite-Micro tree",

@@ -1,4 +1,4 @@
-"""`resnet-tflite bench`: the device benchmark harness, a thin click wrapper.
+"""`resnet-tflite bench`: the device benchmark harness (`keras_resnet.benchmark`), a thin click wrapper.
 
 It hands its arguments untouched to the harness's argparse parser (`keras_resnet.device.command`), the one
 that `python -m keras_resnet.bench` uses on devices without click, so both spell and document options alike.

@@ -7,12 +7,10 @@ import os
 
 import click
 
-from keras_resnet.cli.options import CONTEXT
-from keras_resnet.errors import cli_errors
+from keras_resnet.cli.options import CONTEXT, c_name_option, command_errors, data_option, json_option, limit_option
 from keras_resnet.lite.firmware.library import TREE_ENV
 from keras_resnet.lite.firmware.qemu import RUN_TIMEOUT_S
-from keras_resnet.lite.firmware.targets import DEFAULT_FLASH, DEFAULT_RAM, DEFAULT_TARGET, KERNELS, KIB, TARGETS, \
-    parse_bytes
+from keras_resnet.lite.firmware.targets import DEFAULT_FLASH, DEFAULT_RAM, DEFAULT_TARGET, KERNELS, KIB, TARGETS
 
 PARTS = {"model": "model", "tflm_kernels": "TFLite-Micro kernels", "tflm_runtime": "TFLite-Micro runtime",
          "libc": "C library", "startup": "startup", "application": "application", "arena": "tensor arena",
@@ -61,26 +59,27 @@ def _summary(report: dict, out: str) -> str:
 @click.option("--ram", default=f"{DEFAULT_RAM // KIB}K", show_default=True, help="The board's RAM, likewise.")
 @click.option("--tflm", type=click.Path(file_okay=False), help=f"The TFLite-Micro source tree (with its "
               f"downloads) to build against; default ${TREE_ENV}.")
-@click.option("--data", help="Test images SOURCE (its test split, class-balanced); default: seeded random inputs.")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Test images.")
+@data_option("Test images (the test split, class-balanced); default: seeded random inputs")
+@limit_option(default=20, show_default=True)
 @click.option("--arena", type=click.IntRange(min=1), help="Tensor arena bytes (default: measured on the target).")
-@click.option("--name", help="C name of the model (default: the file name).")
+@c_name_option()
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=RUN_TIMEOUT_S, show_default=True,
               help="Seconds a run may take in QEMU before it counts as a hang.")
 @click.option("--no-run", "no_run", is_flag=True, help="Build and size the firmware only, for a board larger than "
               "QEMU's: the arena is then the host's measurement plus 10%, the stack 2 KB, neither measured.")
-@click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of a summary.")
-@cli_errors
+@json_option()
+@command_errors
 def firmware(model, target, out, kernels, flash, ram, tflm, data, limit, arena, name, timeout, no_run, as_json):
     """Build FILE.tflite into a firmware for a Cortex-M board (TFLite-Micro's Makefile, Debian's arm-none-eabi
     toolchain, CMSIS startup and linker script), run it in QEMU on test images, compare every output with
     TFLite-Micro and LiteRT on this machine, and measure its flash and RAM from the linked ELF.
 
     Example: resnet-tflite firmware r8_int8.tflite --target cortex-m55 --data folder:cifar10-jpg --out fw/
-    """
-    from keras_resnet.lite.firmware.builder import Request, build
 
-    request = Request(model, target, out, kernels, parse_bytes(flash, "--flash"), parse_bytes(ram, "--ram"), tflm,
-                      data, limit, arena, name, timeout, run=not no_run)
-    report = build(request)
+    The Python function is keras_resnet.firmware.
+    """
+    from keras_resnet.lite.firmware import firmware as build_firmware
+
+    report = build_firmware(model, out, target=target, kernels=kernels, flash=flash, ram=ram, tflm=tflm, data=data,
+                            limit=limit, arena=arena, name=name, timeout=timeout, run=not no_run)
     click.echo(json.dumps(report, indent=2) if as_json else _summary(report, os.path.abspath(out)))

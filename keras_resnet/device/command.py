@@ -6,12 +6,10 @@ bench` hands its arguments to this parser, so there is one set of options and on
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from keras_resnet.device import harness, results
-from keras_resnet.errors import UserError, cli_errors
-from keras_resnet.files import check_writable, write_text
+from keras_resnet.errors import cli_errors
 
 REGRESSION_EXIT = 3
 
@@ -77,25 +75,27 @@ def _int_list(text: str) -> list[int]:
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The options of `harness.benchmark`, each stored under the name of its argument there."""
     parser = _Parser(prog=prog, description="Benchmark .tflite models on this machine: load time, cold and "
-                     "warm latency, throughput, optional accuracy, and a record of the system.")
+                     "warm latency, throughput, optional accuracy, and a record of the system. The Python function "
+                     "is keras_resnet.benchmark.")
     add = parser.add_argument
     add("models", nargs="+", metavar="MODEL.tflite", help="models to benchmark, interleaved A B A B ...")
-    add("--threads", type=_int_list, default=[1], metavar="N[,N...]",
+    add("--threads", dest="num_threads", type=_int_list, default=[1], metavar="N[,N...]",
         help="interpreter threads (num_threads); a list measures each count, interleaved (default 1)")
-    add("--warmup", type=int, default=5, metavar="N", help="untimed runs after the first (default 5)")
-    add("--runs", type=int, default=50, metavar="N", help="timed runs per model (default 50)")
+    add("--warmup", dest="warmup_runs", type=int, default=5, metavar="N", help="untimed runs after the first (default 5)")
+    add("--runs", dest="num_runs", type=int, default=50, metavar="N", help="timed runs per model (default 50)")
     add("--edgetpu", action="store_true", help="run on a Coral Edge TPU (loads libedgetpu)")
     add("--delegate", metavar="PATH", help="external delegate library (external_delegate_path)")
     add("--no-xnnpack", dest="xnnpack", action="store_false", help="plain CPU kernels, without XNNPACK")
     add("--data", metavar="SOURCE", help="labelled images (folder:PATH or npz:PATH) for top-1/top-5")
-    add("--split", default="test", choices=("train", "test"), help="split of --data (default test)")
+    add("--split", default="test", choices=harness.SPLITS, help="split of --data (default test)")
     add("--limit", type=int, default=500, metavar="N", help="images from --data, class-balanced (default 500)")
     add("--outputs", action="store_true",
         help="with --data: keep every image's label and raw output in the JSON (compare machines image by image)")
     add("--pin", type=_int_list, metavar="CPU[,CPU...]", help="pin the process to these CPUs (Linux)")
-    add("--json", metavar="OUT", help="write the full result as JSON")
-    add("--csv", metavar="OUT", help="write one CSV row per model and thread count")
+    add("--json", dest="json_path", metavar="OUT", help="write the full result as JSON")
+    add("--csv", dest="csv_path", metavar="OUT", help="write one CSV row per model and thread count")
     add("--compare", metavar="REF", help="reference result file, or a directory of <machine>.json files")
     add("--tolerance", type=float, default=results.DEFAULT_TOLERANCE, metavar="FRACTION",
         help=f"p50 increase counted as a regression by --compare (default {results.DEFAULT_TOLERANCE})")
@@ -103,52 +103,31 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def settings_from(args) -> harness.Settings:
-    """Validated settings from parsed arguments."""
-    if args.runs < 1 or args.warmup < 0:
-        raise UserError(f"--runs must be at least 1 and --warmup at least 0. Received: --runs {args.runs} "
-                        f"--warmup {args.warmup}")
-    if 0 in args.threads:
-        raise UserError(f"--threads must be at least 1. Received: --threads {args.threads}")
-    if args.edgetpu and args.delegate:
-        raise UserError("Use --edgetpu or --delegate, not both. Received: --edgetpu --delegate " + args.delegate)
-    if args.limit is not None and args.limit < 1:
-        raise UserError(f"--limit must be at least 1. Received: --limit {args.limit}")
-    if args.outputs and not args.data:
-        raise UserError("--outputs keeps the outputs on the --data images: give --data too. Received: --outputs")
-    return harness.Settings(threads=args.threads, warmup=args.warmup, runs=args.runs, edgetpu=args.edgetpu,
-                    delegate=args.delegate, xnnpack=args.xnnpack, data=args.data, split=args.split,
-                    limit=args.limit, pin=args.pin, outputs=args.outputs)
+def parser_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """{argument name of `harness.benchmark`: how the command line spells it}: the option string of each
+    destination (`--runs` for num_runs), the metavar of a positional argument."""
+    flags = {}
+    for action in parser._actions:
+        if action.dest != "help":
+            flags[action.dest] = action.option_strings[0] if action.option_strings else action.metavar or action.dest
+    return flags
 
 
-def check_outputs(*paths: str | None) -> None:
-    """Refuse unwritable output paths before the benchmark runs, not after minutes of timing."""
-    for path in filter(None, paths):
-        check_writable(path)
+def _flags() -> dict[str, str]:
+    return parser_flags(build_parser())
 
 
-def write_outputs(result: dict, json_path: str | None, csv_path: str | None) -> None:
-    if json_path:
-        write_text(json_path, json.dumps(result, indent=1) + "\n")
-    if csv_path:
-        write_text(csv_path, results.to_csv(result))
-
-
-@cli_errors
+@cli_errors(flags=_flags)
 def main(argv=None, prog: str | None = None) -> int:
     """`python -m keras_resnet.bench` and `resnet-tflite bench`: exit 0, 1 on an error, 3 on a regression."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(prog).parse_args(argv)
-    settings = settings_from(args)
-    check_outputs(args.json, args.csv)
-    progress = None if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
-    result = harness.run(args.models, settings, argv=argv, progress=progress)
-    if args.compare:
-        results.attach_comparison(result, args.compare, args.tolerance)
-    write_outputs(result, args.json, args.csv)
+    options = vars(build_parser(prog).parse_args(argv))
+    quiet = options.pop("quiet")
+    progress = None if quiet else (lambda text: print(text, file=sys.stderr, flush=True))
+    result = harness.benchmark(options.pop("models"), **options, progress=progress, command=argv)
     for warning in result["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
-    if not args.quiet:
+    if not quiet:
         print(format_system(result))
         print(format_table(result))
         if result["comparison"]:

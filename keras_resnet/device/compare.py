@@ -26,8 +26,8 @@ def _outputs(row: dict, where: str) -> dict:
     """The kept outputs of a result row; a clear error when the run was made without outputs."""
     kept = (row.get("accuracy") or {}).get("outputs")
     if kept is None:
-        raise UserError(f"{where} has no per-image outputs for {row['model']}: run bench with --data and "
-                        f"--outputs. Received: {where}")
+        raise UserError(f"{where} has no per-image outputs for {row['model']}: run the benchmark with "
+                        f"data=SOURCE and outputs=True. Received: {where}")
     return kept
 
 
@@ -65,7 +65,7 @@ def agreement(a: dict, b: dict, names: tuple[str, str] = ("a", "b")) -> list[dic
         x, y = _outputs(mine, names[0]), _outputs(other, names[1])
         if x["labels"] != y["labels"]:
             raise UserError(f"{mine['model']} ran on different images in {names[0]} and {names[1]} (labels "
-                            f"differ): use the same --data and --limit.")
+                            f"differ): use the same data and limit.")
         x, y = np.asarray(x["values"], np.float64), np.asarray(y["values"], np.float64)
         same = x.argmax(1) == y.argmax(1)
         untied = _unique_top(x) & _unique_top(y)

@@ -1,21 +1,25 @@
 """On-device benchmark harness: latency, throughput and accuracy of .tflite models, with a system record.
 
 Runs on a Raspberry Pi or Coral board with no TensorFlow: it imports only the standard library, NumPy and
-a TFLite runtime (`ai_edge_litert`, or `tflite_runtime`), plus Pillow when `--data` names image files.
+a TFLite runtime (`ai_edge_litert`, or `tflite_runtime`), plus Pillow when `data` names image files.
 
 How it times (the words are TFLite benchmark_model's): each model is loaded (time recorded), run once cold
 (recorded apart), warmed up, then timed over `runs` calls of `Interpreter.invoke` with
 `time.perf_counter_ns`, the input set once before. Several models, and several thread counts, are
 interleaved round by round (A B A B ...), so thermal or background drift hits every variant alike
 (`keras_resnet.device.statistics`). The result's layout is `keras_resnet.device.results.SCHEMA`.
+`benchmark` does it all, as `python -m keras_resnet.bench` and `resnet-tflite bench` run it.
 """
 from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -24,10 +28,14 @@ from keras_resnet._version import __version__
 from keras_resnet.device import results, sysinfo
 from keras_resnet.device.statistics import interleaved, summarize, time_once
 from keras_resnet.errors import UserError
-from keras_resnet.files import read_bytes
+from keras_resnet.files import check_writable, read_bytes, write_text
 from keras_resnet.lite import runtime
 from keras_resnet.lite.accuracy import topk
 from keras_resnet.lite.safety import check_model
+
+
+__all__ = ["benchmark", "run", "Settings"]
+SPLITS = ("train", "test")
 
 
 @dataclass
@@ -99,7 +107,7 @@ def load_variant(path: str, data: bytes, threads: int, settings: Settings, clock
     """Build the interpreter for one model and thread count, timing creation plus tensor allocation."""
     compiled = runtime.is_edgetpu_compiled(data)
     if compiled and not settings.edgetpu:
-        raise UserError(f"{path} is compiled for the Edge TPU: run it with --edgetpu. Received: {path}")
+        raise UserError(f"{path} is compiled for the Edge TPU: run it with edgetpu=True. Received: {path}")
     delegates = make_delegates(settings)
     start = clock()
     try:
@@ -127,7 +135,7 @@ def sample_input(model: runtime.TFLiteModel, seed: int) -> np.ndarray:
 # ---------------------------------------------------------------- accuracy
 
 def load_images(settings: Settings, variants: list[Variant]) -> dict:
-    """{model path: labelled images from --data as that model takes them}, read before any timing: each
+    """{model path: labelled images from `data` as that model takes them}, read before any timing: each
     input size and channel count once (images of any size and mode are converted)."""
     views = {}
     for v in variants:
@@ -265,3 +273,99 @@ def harness_record() -> dict:
             "gmacs_per_s": "MACs counted from the model's conv and fully-connected ops / p50"}
 
 
+# ---------------------------------------------------------------- the whole benchmark
+
+def benchmark(models: str | Sequence[str], *, num_threads: int | Sequence[int] = 1, warmup_runs: int = 5,
+              num_runs: int = 50, edgetpu: bool = False, delegate: str | None = None, xnnpack: bool = True,
+              data: str | None = None, split: str = "test", limit: int | None = 500, outputs: bool = False,
+              pin: Sequence[int] | None = None, compare: str | None = None,
+              tolerance: float = results.DEFAULT_TOLERANCE, json_path: str | None = None, csv_path: str | None = None,
+              progress: Callable[[str], None] | None = None, command: Sequence[str] | None = None) -> dict[str, Any]:
+    """Benchmark .tflite models on this machine: load time, cold and warm latency, throughput, optional
+    accuracy, a record of the system, and optionally the comparison with reference results.
+
+    Several models and thread counts are interleaved round by round (A B A B ...), each model's input set once,
+    `Interpreter.invoke` timed with `time.perf_counter_ns`. No TensorFlow: NumPy and a TFLite runtime.
+
+    Args:
+        models: Path(s) of the .tflite files.
+        num_threads: Interpreter threads, or a list of counts, each measured (interleaved).
+        warmup_runs: Untimed runs after the first (cold) one.
+        num_runs: Timed runs per model and thread count.
+        edgetpu: Run on a Coral Edge TPU (loads libedgetpu); models compiled for it need this.
+        delegate: Path of an external delegate library (`external_delegate_path`).
+        xnnpack: False: plain CPU kernels, without XNNPACK.
+        data: Labelled images SOURCE (`folder:PATH` or `npz:PATH`) for top-1/top-5.
+        split: The split of `data`: "train" or "test".
+        limit: Images from `data`, class-balanced (None: all).
+        outputs: With `data`, keep every image's label and raw output in the result (to compare machines
+            image by image).
+        pin: Pin the process to these CPUs (Linux).
+        compare: A reference result file, or a directory of <machine>.json files, to compare with.
+        tolerance: The p50 increase counted as a regression by `compare` (a fraction).
+        json_path: Write the result as JSON there (checked writable before anything runs).
+        csv_path: Write one CSV row per model and thread count there.
+        progress: Called with a line of text as each long step starts.
+        command: The command line to record in the result.
+
+    Returns:
+        The result (`results.SCHEMA`, what `json_path` receives): schema, created, command, harness,
+        settings, system, warnings, results (one row per model and thread count: latency_ms percentiles,
+        throughput, load and first-run times, accuracy) and comparison (with `compare`: rows and regressions).
+
+    Raises:
+        UserError: A bad argument, a missing or damaged model, a delegate that does not load, unreadable
+            images, or an output that cannot be written.
+    """
+    settings = settings_of(models, num_threads=num_threads, warmup_runs=warmup_runs, num_runs=num_runs,
+                           edgetpu=edgetpu, delegate=delegate, xnnpack=xnnpack, data=data, split=split, limit=limit,
+                           outputs=outputs, pin=pin)
+    for path in (json_path, csv_path):
+        if path is not None:
+            check_writable(path)
+    paths = [os.fspath(models)] if isinstance(models, (str, os.PathLike)) else [os.fspath(m) for m in models]
+    result = run(paths, settings, argv=command, progress=progress)
+    if compare:
+        results.attach_comparison(result, os.fspath(compare), tolerance)
+    if json_path is not None:
+        write_text(json_path, json.dumps(result, indent=1) + "\n")
+    if csv_path is not None:
+        write_text(csv_path, results.to_csv(result))
+    return result
+
+
+def _counts(value) -> list[int] | None:
+    """An int or a sequence of ints as a list; None for anything else."""
+    values = [value] if isinstance(value, int) else list(value) if isinstance(value, (list, tuple)) else None
+    if values is None or any(isinstance(v, bool) or not isinstance(v, int) for v in values):
+        return None
+    return values
+
+
+def settings_of(models, *, num_threads, warmup_runs, num_runs, edgetpu, delegate, xnnpack, data, split, limit,
+                outputs, pin) -> Settings:
+    """`benchmark`'s arguments checked, as the Settings recorded in the result."""
+    if not models:
+        raise UserError(f"Pass at least one .tflite model. Received: models={models!r}")
+    threads = _counts(num_threads)
+    if not threads or min(threads) < 1:
+        raise UserError(f"Pass num_threads=N of at least 1, or a list of them. Received: num_threads={num_threads!r}")
+    if _counts(num_runs) is None or _counts(warmup_runs) is None or num_runs < 1 or warmup_runs < 0:
+        raise UserError(f"Pass num_runs=N of at least 1 and warmup_runs=N of at least 0. "
+                        f"Received: num_runs={num_runs!r} and warmup_runs={warmup_runs!r}")
+    if edgetpu and delegate:
+        raise UserError(f"Use edgetpu=True or delegate=PATH, not both. Received: delegate={delegate!r} with "
+                        f"edgetpu=True")
+    if split not in SPLITS:
+        raise UserError(f"Pass split='train' or split='test'. Received: split={split!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise UserError(f"Pass limit=N of at least 1, or None for every image. Received: limit={limit!r}")
+    if outputs and not data:
+        raise UserError("outputs=True keeps the outputs on the data=SOURCE images: pass data=SOURCE too. "
+                        "Received: outputs=True")
+    pinned = None if pin is None else _counts(pin)
+    if pin is not None and (not pinned or min(pinned) < 0):
+        raise UserError(f"Pass pin= a list of CPU numbers (0 and up). Received: pin={pin!r}")
+    return Settings(threads=threads, warmup=warmup_runs, runs=num_runs, edgetpu=bool(edgetpu),
+                    delegate=None if delegate is None else os.fspath(delegate), xnnpack=bool(xnnpack),
+                    data=data, split=split, limit=limit, pin=pinned, outputs=bool(outputs))

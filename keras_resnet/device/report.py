@@ -1,16 +1,18 @@
 """Benchmark results as a Markdown table and two plots: latency distribution, and accuracy versus latency.
 
 The second is the classic speed/accuracy/memory chart: p50 latency across, top-1 up, model file size as
-bubble area. Reads the JSON written by `bench --json` (or a reference file); needs matplotlib, which is
-on the workstation, not on devices.
+bubble area. Reads the JSON that `benchmark` returns and writes (or a reference file); needs matplotlib,
+which is on the workstation, not on devices.
 """
 from __future__ import annotations
 
 import os
 
-from keras_resnet.device.results import load_results, machine_name
+from keras_resnet.device.results import load_results, machine_name, results_of
 from keras_resnet.errors import UserError
 from keras_resnet.files import atomic_path, write_text
+
+__all__ = ["report", "write_report", "markdown"]
 
 MARKDOWN = "report.md"
 LATENCY_PNG = "latency.png"
@@ -102,16 +104,46 @@ def plot_accuracy_latency(rows: list[dict], path: str) -> bool:
     return True
 
 
+def report(results, out) -> list[str]:
+    """The benchmark report: a Markdown table and plots (latency distribution; accuracy versus latency, model
+    size as bubble area) of benchmark results.
+
+    Args:
+        results: Result file path(s) (written by `benchmark`'s json_path, or reference files), or result
+            dicts as `benchmark` returns them, or a list mixing both.
+        out: An existing folder for report.md, latency.png and accuracy_latency.png.
+
+    Returns:
+        The names of the files written into `out`: report.md, latency.png, and accuracy_latency.png when
+        any row has accuracy.
+
+    Raises:
+        UserError: `out` is no folder, a file is no benchmark result, or there is no row.
+        FileNotFoundError: A result file does not exist.
+    """
+    out = os.fspath(out)
+    if not os.path.isdir(out):
+        raise UserError(f"Output directory {out} does not exist; create it first. Received: out={out!r}")
+    if isinstance(results, (str, os.PathLike, dict)):
+        results = [results]
+    documents = []
+    for item in results:
+        documents += results_of(item) if isinstance(item, dict) else load_results(os.fspath(item))
+    return _write(documents, out, [r if isinstance(r, dict) else os.fspath(r) for r in results])
+
+
 def write_report(paths: list[str], out_dir: str) -> list[str]:
-    """report.md, latency.png and (when any row has accuracy) accuracy_latency.png in `out_dir`."""
+    """report.md, latency.png and (when any row has accuracy) accuracy_latency.png in `out_dir` (`report`)."""
+    return report(list(paths), out_dir)
+
+
+def _write(documents: list[dict], out_dir: str, given: list) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
-    if not os.path.isdir(out_dir):
-        raise UserError(f"Output directory {out_dir} does not exist; create it first. Received: --out {out_dir}")
-    rows = flatten([result for path in paths for result in load_results(path)])
+    rows = flatten(documents)
     if not rows:
-        raise UserError(f"No benchmark rows in {', '.join(paths)}. Received: {paths}")
+        raise UserError(f"No benchmark rows in the results. Received: results={given!r}")
     written = []
     with atomic_path(os.path.join(out_dir, LATENCY_PNG), suffix=".png") as tmp:
         plot_latency(rows, tmp)

@@ -13,6 +13,8 @@ import platform
 import shutil
 import subprocess
 
+from keras_resnet.errors import UserError
+
 X86_VENDORS = ("GenuineIntel", "AuthenticAMD", "HygonGenuine")
 ARM_MACHINES = ("aarch64", "arm64", "armv7l", "armv6l", "armv8l")
 X86_MACHINES = ("x86_64", "AMD64", "i686", "i386")
@@ -166,12 +168,12 @@ def peak_rss_bytes() -> int | None:
 def pin_cpus(cpus: list[int]) -> list[int]:
     """Restrict this process to `cpus` (Linux), returning the affinity now in force."""
     if not hasattr(os, "sched_setaffinity"):
-        raise OSError(f"CPU pinning needs Linux (sched_setaffinity). Received: --pin {cpus}")
+        raise UserError(f"CPU pinning needs Linux (sched_setaffinity): pass pin=None here. Received: pin={cpus}")
     try:
         os.sched_setaffinity(0, cpus)
     except (OSError, ValueError) as err:
-        raise OSError(f"Cannot pin to CPUs {cpus} ({err}); this machine has CPUs "
-                      f"{sorted(os.sched_getaffinity(0))}. Received: --pin {cpus}") from None
+        raise UserError(f"Cannot pin to CPUs {cpus} ({err}); this machine has CPUs "
+                        f"{sorted(os.sched_getaffinity(0))}. Received: pin={cpus}") from None
     return sorted(os.sched_getaffinity(0))
 
 

@@ -10,9 +10,18 @@ does not fit is streamed from host memory on every inference. The compiler itsel
 """
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import numpy as np
 
-from keras_resnet.lite import flatbuffer
+from keras_resnet.errors import say
+from keras_resnet.files import check_directory, write_json
+from keras_resnet.lite import edgetpu_compiler, flatbuffer
+
+__all__ = ["edgetpu", "preflight", "REPORT_SUFFIX"]
+
+REPORT_SUFFIX = "_edgetpu_report.json"  # <model name> + this: the report beside the compiled model
 
 CACHE_BYTES = 8 * 1024 * 1024  # the Edge TPU's on-chip parameter memory (Coral quotes "roughly 8 MB")
 SOFTMAX_MAX_ELEMENTS = 16000
@@ -208,3 +217,45 @@ def parameter_cache(model, mapped_ops) -> dict:
     return {"bytes": total, "cache_bytes": CACHE_BYTES, "on_chip_estimate": min(total, CACHE_BYTES),
             "off_chip_estimate": max(0, total - CACHE_BYTES),
             "note": "estimate from the weights' size; the compiler's own figures replace it after compiling"}
+
+
+# --- the whole check ---------------------------------------------------------------------------------------
+
+def edgetpu(model, out=None, *, check_only: bool = False) -> dict[str, Any]:
+    """Check a .tflite file against the Edge TPU's requirements op by op, then compile it where
+    `edgetpu_compiler` is installed; the report is written as <name>_edgetpu_report.json.
+
+    Args:
+        model: Path of the .tflite file (a full-integer int8 model maps fully).
+        out: Folder for <name>_edgetpu.tflite, its log and the report; created if needed. Default: the
+            model's folder.
+        check_only: Only the preflight; do not run the compiler.
+
+    Returns:
+        The report: model (its path), preflight (the op-by-op verdict, `preflight`), compiler (the parsed
+        compiler log with `output`, the compiled file; or `available: False` and how to install it; absent
+        with `check_only`) and fully_mapped (the compiler's verdict when it ran, else the preflight's).
+
+    Raises:
+        UserError: The file is no valid TFLite model, `out` cannot be written, or the compiler failed.
+        FileNotFoundError: `model` does not exist.
+    """
+    parsed = flatbuffer.read_file(model)
+    model = os.path.abspath(os.fspath(model))
+    report: dict[str, Any] = {"model": model, "preflight": preflight(parsed)}
+    directory = os.path.abspath(os.fspath(out)) if out is not None else os.path.dirname(model)
+    check_directory(directory)
+    os.makedirs(directory, exist_ok=True)
+    if not check_only:
+        compiler = edgetpu_compiler.find_compiler()
+        if compiler is None:
+            say(f"note: {edgetpu_compiler.INSTALL_HINT}")
+            report["compiler"] = {"available": False, "message": edgetpu_compiler.INSTALL_HINT}
+        else:
+            say(f"compiling with {compiler} (up to {edgetpu_compiler.COMPILE_TIMEOUT_S} s) ...")
+            report["compiler"] = edgetpu_compiler.compile_model(model, directory, compiler)
+    compiled = "output" in report.get("compiler", {})
+    report["fully_mapped"] = report["compiler"]["fully_mapped"] if compiled else report["preflight"]["fully_mapped"]
+    stem = os.path.splitext(os.path.basename(model))[0]
+    write_json(os.path.join(directory, stem + REPORT_SUFFIX), report)
+    return report

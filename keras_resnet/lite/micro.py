@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 import numpy as np
 
 from keras_resnet.errors import UserError
-from keras_resnet.files import write_text
+from keras_resnet.files import check_directory, write_json, write_text
 from keras_resnet.lite import flatbuffer, metadata, tflm
 from keras_resnet.lite.runtime import TFLiteModel
 from keras_resnet.lite.safety import check_model
+
+__all__ = ["micro", "export", "budget", "parity", "c_name", "recommended_arena", "BOARDS"]
 
 ARENA_MARGIN = 0.10  # on top of the measured minimum, then rounded up to ARENA_ALIGN
 ARENA_ALIGN = 1024
@@ -66,7 +69,8 @@ def c_name(name: str) -> str:
     """`name` as a C identifier (file stem -> "resnet8"); refuses names that cannot become one."""
     cleaned = re.sub(r"\W", "_", name.strip()).strip("_").lower()
     if not cleaned or not re.match(r"[a-z_]", cleaned):
-        raise UserError(f"--name must start with a letter and hold letters, digits or '_'. Received: {name!r}")
+        raise UserError(f"A C name must start with a letter and hold letters, digits or '_': pass name=NAME. "
+                        f"Received: name={name!r}")
     return cleaned
 
 
@@ -104,7 +108,7 @@ def resolver_methods(model: flatbuffer.Model) -> list[str]:
     missing = [op for op in model.op_names() if op not in RESOLVER_METHODS]
     if missing:
         raise UserError(f"The model uses operators TFLite-Micro's resolver does not offer here: "
-                        f"{', '.join(missing)}. Convert with --int8 (builtins only). Received: {missing}")
+                        f"{', '.join(missing)}. Convert the model to int8 (builtins only). Received: {missing}")
     return [RESOLVER_METHODS[op] for op in model.op_names()]
 
 
@@ -259,4 +263,65 @@ def export(data: bytes, out_dir, name: str) -> dict:
     for filename, text in files.items():
         write_text(os.path.join(out_dir, filename), text)
     report["files"] = sorted(files)
+    return report
+
+
+_parity = parity  # the argument of micro() hides the function
+
+
+def default_c_name(model, name: str | None) -> str:
+    """`name` as a C name, or without one the model file's name as one (`c_name`)."""
+    if name is not None:
+        return c_name(name)
+    stem = os.path.splitext(os.path.basename(os.fspath(model)))[0]
+    try:
+        return c_name(stem)
+    except UserError:
+        raise UserError(f"The file name {stem!r} makes no C name: pass name=NAME (a letter, then letters, "
+                        f"digits or '_'). Received: model={os.fspath(model)!r}") from None
+
+
+def micro(model, out, *, name: str | None = None, parity: str | None = None, limit: int = 100) -> dict[str, Any]:
+    """Export a .tflite file for TFLite-Micro: C array, op resolver, settings and the measured tensor arena.
+
+    Writes NAME_model_data.cc/.h, NAME_op_resolver.h, NAME_model_settings.h, model.h and the report
+    NAME_micro.json into `out`. The model runs in LiteRT (in a child process first) and in TFLite-Micro to
+    measure its arena.
+
+    Args:
+        model: Path of the .tflite file (a full-integer model converted with int8).
+        out: Folder for the sources and the report; created if needed.
+        name: C name of the model, prefix of every generated file (default: the file name as a C name).
+        parity: A data SOURCE (`folder:PATH`, `npz:PATH` or `tfds:NAME[:SPLIT]`): also compare TFLite-Micro's
+            outputs with LiteRT's on its test split.
+        limit: Images of `parity`'s test split (class-balanced).
+
+    Returns:
+        The report written to NAME_micro.json: model and out paths, name, flash_bytes, arena (measured and
+        recommended bytes, margin), boards (fit per memory budget), input and output records, classes,
+        operators, files, and with `parity` the comparison with LiteRT.
+
+    Raises:
+        UserError: The file is no valid model, its operators are not in TFLite-Micro, `name` is no C name,
+            `limit` is below 1, `out` cannot be written, or `parity` names no readable images.
+        FileNotFoundError: `model` does not exist.
+    """
+    from keras_resnet import sources
+    from keras_resnet.lite.runtime import image_input
+
+    if limit < 1:
+        raise UserError(f"limit is the number of parity images: at least 1. Received: limit={limit}")
+    parsed = flatbuffer.read_file(model)
+    name = default_c_name(model, name)
+    pixels = None
+    if parity:  # read before anything is written, as the model takes its images
+        size, channels = image_input(parsed.tensors[parsed.inputs[0]].shape, model)
+        pixels = sources.load(parity, "test", limit=limit, size=size, channels=channels).x.astype("float32")
+    directory = os.path.abspath(os.fspath(out))
+    check_directory(directory)
+    os.makedirs(directory, exist_ok=True)
+    report = {"model": os.path.abspath(os.fspath(model)), "out": directory, **export(parsed.data, directory, name)}
+    if pixels is not None:
+        report["parity"] = _parity(parsed.data, parsed, pixels, report["arena"]["recommended_bytes"])
+    write_json(os.path.join(directory, f"{name}_micro.json"), report)
     return report

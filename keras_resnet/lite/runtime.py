@@ -76,7 +76,7 @@ def edgetpu_delegate(device: str | None = None):
     except (ValueError, RuntimeError, OSError) as err:
         raise UserError(f"No usable Edge TPU: loading {library} failed ({_detail(err)}). Install the Edge TPU "
                         f"runtime (libedgetpu1-std, see tflite/README.md) and plug in or enable the device. "
-                        f"Received: --edgetpu") from None
+                        f"Received: edgetpu=True") from None
 
 
 def is_edgetpu_compiled(model_bytes: bytes) -> bool:
@@ -207,7 +207,7 @@ class TFLiteModel:
                             f"convert it with a batch size of 1. Received: input shape {self.input_shape}")
         expected = self.input_shape[1:]
         if tuple(x.shape[1:]) != expected:
-            raise ValueError(f"Images of shape {tuple(x.shape[1:])} do not fit the model's input {expected}. "
+            raise UserError(f"Images of shape {tuple(x.shape[1:])} do not fit the model's input {expected}. "
                              f"Resize them, or convert the model for this size. Received: {x.shape}")
         return self.raw_outputs(self._prepare(image) for image in x)  # one image at a time: bounded memory
 

@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,20 +29,23 @@ from keras_resnet.files import write_json
 from keras_resnet.lite import flatbuffer, micro, tflm
 from keras_resnet.lite.accuracy import top1, topk
 from keras_resnet.lite.firmware import library, link, memory, project, qemu, toolchain
-from keras_resnet.lite.firmware.targets import KIB, Target, check_fits_board, target as find_target
+from keras_resnet.lite.firmware.targets import DEFAULT_FLASH, DEFAULT_RAM, DEFAULT_TARGET, KERNELS, KIB, Target, \
+    check_fits_board, parse_bytes, target as find_target
 from keras_resnet.lite.runtime import TFLiteModel
 from keras_resnet.lite.safety import check_model
+
+__all__ = ["firmware", "build", "Request", "REPORT"]
 
 PROBE_STACK, PROBE_HEAP = 16 * KIB, 8 * KIB
 MARGIN = 0.25  # on the measured stack and heap
 REPORT = "firmware.json"
-RANDOM_IMAGES = 10  # without --data: seeded random inputs, enough to compare outputs
+RANDOM_IMAGES = 10  # without data: seeded random inputs, enough to compare outputs
 UNMEASURED_STACK = 2 * KIB  # without a run: above what every ResNet of the package measured (at most 1.2 KB)
 
 
 @dataclass(frozen=True)
 class Request:
-    """What `resnet-tflite firmware` asks for."""
+    """What a firmware build is asked for (the arguments of `firmware`, sizes in bytes)."""
 
     model: str
     target: str
@@ -74,27 +78,95 @@ class Job:
     reference: dict
 
 
+def firmware(model, out, *, target: str = DEFAULT_TARGET, kernels: str = KERNELS[0], flash: int | str = DEFAULT_FLASH,
+             ram: int | str = DEFAULT_RAM, tflm=None, data: str | None = None, limit: int = 20,
+             arena: int | None = None, name: str | None = None, timeout: float = qemu.RUN_TIMEOUT_S,
+             run: bool = True) -> dict[str, Any]:
+    """Build a .tflite file into a bare-metal Cortex-M firmware (or the same program for the host), run it in
+    QEMU on test images, compare every output with TFLite-Micro and LiteRT on this machine, and measure its
+    flash and RAM from the linked ELF.
+
+    TFLite-Micro's library is built by its own Makefile from `tflm` with Debian's arm-none-eabi toolchain
+    (a few minutes once per target and kernels, then cached). A first build measures what the model takes on
+    the target; the final one reserves that and is linked into `flash` and `ram`, so a model that does not fit
+    fails at link time. Everything is built beside `out` and moved into place at the end.
+
+    Args:
+        model: Path of the .tflite file: a full-integer (int8) model with static shapes.
+        out: Folder for the firmware, its sources, map, run.sh and firmware.json: new, empty, or an earlier
+            firmware's (replaced whole, never left half).
+        target: The core (`targets.TARGETS`: cortex-m4, cortex-m7, cortex-m33, cortex-m55), each run on the
+            QEMU board that has it, or "host".
+        kernels: TFLite-Micro's kernels: "cmsis_nn" (Arm's CMSIS-NN) or "reference".
+        flash: The board's flash, in bytes or as text like "256K" or "1M".
+        ram: The board's RAM, likewise.
+        tflm: The TFLite-Micro source tree (with its downloads); default: $TFLM_DIR.
+        data: Test images SOURCE (`folder:PATH`, `npz:PATH` or `tfds:NAME[:SPLIT]`; its test split,
+            class-balanced); default: seeded random inputs.
+        limit: Test images taken from `data`.
+        arena: Tensor arena bytes; default: what the model takes on the target, measured.
+        name: C name of the model (default: the file name as a C name).
+        timeout: Seconds a run may take in QEMU before it counts as a hang.
+        run: False: build and size only, for a board larger than QEMU's (the arena is the host's
+            measurement plus a margin, the stack 2 KB, neither measured).
+
+    Returns:
+        The report written to OUT/firmware.json: model, target, board, kernels, inputs, tflm (tree and
+        library), memory (the board's sizes, the firmware's flash and RAM bytes, its sections and their split
+        by part), arena, stack and heap (used on the target and reserved), outputs (the comparison with the
+        host's TFLite-Micro and LiteRT, and accuracy with labels; None without a run), run and files.
+
+    Raises:
+        UserError: A bad argument, a model a microcontroller cannot run, a missing tool or TFLite-Micro tree,
+            a firmware that does not fit the board, or a run that fails or does not finish.
+        FileNotFoundError: `model` does not exist.
+    """
+    request = Request(model=os.fspath(model), target=target, out=os.fspath(out), kernels=kernels,
+                      flash=parse_bytes(flash, "flash"), ram=parse_bytes(ram, "ram"),
+                      tflm=None if tflm is None else os.fspath(tflm), data=data, limit=limit, arena=arena, name=name,
+                      timeout=timeout, run=run)
+    return build(request)
+
+
+def _check_request(request: Request) -> None:
+    """The arguments that need no tool and no file, checked before anything else."""
+    if request.kernels not in KERNELS:
+        raise UserError(f"Unknown kernels {request.kernels!r}: TFLite-Micro's kernels are {', '.join(KERNELS)}. "
+                        f"Received: kernels={request.kernels!r}")
+    if isinstance(request.limit, bool) or not isinstance(request.limit, int) or request.limit < 1:
+        raise UserError(f"limit is the number of test images: at least 1. Received: limit={request.limit!r}")
+    if request.arena is not None and (isinstance(request.arena, bool) or not isinstance(request.arena, int)
+                                      or request.arena < 1):
+        raise UserError(f"arena is the tensor arena's size in bytes, at least 1 (or None: measured). "
+                        f"Received: arena={request.arena!r}")
+    if not request.timeout > 0:
+        raise UserError(f"timeout is in seconds and must be above 0. Received: timeout={request.timeout!r}")
+
+
 def build(request: Request) -> dict:
-    """Build, run and measure the firmware; returns the report written to OUT/firmware.json."""
+    """Build, run and measure the firmware a `Request` describes (`firmware` makes one from its arguments);
+    returns the report written to OUT/firmware.json."""
     target = find_target(request.target)
+    _check_request(request)
+    c_name = micro.default_c_name(request.model, request.name)
     if request.run:
         check_fits_board(target, request.flash, request.ram)
-    _check_tools(target, request.run)
     out = _check_out(request.out)
+    _check_tools(target, request.run)
     data, model = checked_model(request.model)
     tree = library.tree(request.tflm)
     inputs, labels, source = test_inputs(model, request)
     lib = link.Build(target, request.kernels, tree, library.library(tree, target, request.kernels, model.op_names()),
                      request.platform, request.link_flags)
-    job = Job(request, lib, data, model, micro.c_name(request.name or os.path.splitext(os.path.basename(request.model))[0]),
-              inputs, host_reference(data, model, inputs))
+    job = Job(request=request, build=lib, data=data, model=model, name=c_name, inputs=inputs,
+              reference=host_reference(data, model, inputs))
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.", dir=os.path.dirname(out))
     try:
         if request.run:
             probe = _probe(job)
             sized = _final_memory(probe, request)
             program = _build(job, sized, staging, "Measured on the target by resnet-tflite firmware."
-                             if request.arena is None else "Given to resnet-tflite firmware (--arena).")
+                             if request.arena is None else "Given to resnet-tflite firmware (arena).")
             final = _run(job, program, staging, sized, probe)
         else:
             probe = final = None
@@ -125,28 +197,28 @@ def _check_out(out: str) -> str:
     """The output folder: new, empty, or an earlier firmware's (replaced whole); anything else is refused."""
     out = os.path.abspath(out)
     if os.path.exists(out) and not os.path.isdir(out):
-        raise UserError(f"{out} is a file: --out names the folder to write the firmware into. Received: --out {out}")
+        raise UserError(f"{out} is a file: out names the folder to write the firmware into. Received: out={out!r}")
     if os.path.isdir(out) and os.listdir(out) and not os.path.exists(os.path.join(out, REPORT)):
-        raise UserError(f"{out} is not empty and holds no earlier firmware: choose a new folder for --out. "
-                        f"Received: --out {out}")
+        raise UserError(f"{out} is not empty and holds no earlier firmware: choose a new folder for out. "
+                        f"Received: out={out!r}")
     parent = os.path.dirname(out)
     if not os.path.isdir(parent):
-        raise UserError(f"Output directory {parent} does not exist; create it first. Received: --out {out}")
+        raise UserError(f"Output directory {parent} does not exist; create it first. Received: out={out!r}")
     return out
 
 
 def checked_model(path: str) -> tuple[bytes, flatbuffer.Model]:
     """The model's bytes and graph once the safety gate passed it; a float or dynamic-shape model is refused
-    (a microcontroller build runs full-integer models with static shapes: `convert --int8`)."""
+    (a microcontroller build runs full-integer models with static shapes, as int8 conversion makes them)."""
     model = flatbuffer.read_file(path)
     floats = [t.name for t in model.tensors if not t.is_constant and t.dtype.startswith("float")]
     if floats:
         raise UserError(f"{path} computes in floating point (tensor {floats[0]!r} is float): firmware runs full-integer "
-                        f"models; convert with --int8. Received: {path}")
+                        f"models; convert it to int8. Received: model={path!r}")
     dynamic = [t.name for t in model.tensors if t.is_dynamic]
     if dynamic:
         raise UserError(f"{path} has tensors whose shape is known only at run time ({dynamic[0]!r}): firmware needs "
-                        f"static shapes; convert it with resnet-tflite convert. Received: {path}")
+                        f"static shapes; convert it with resnet-tflite convert. Received: model={path!r}")
     micro.resolver_methods(model)  # an operator TFLite-Micro lacks is refused now, not at the link
     tflm.check_activations(model)
     check_model(model.data, path, micro=True)
@@ -155,7 +227,7 @@ def checked_model(path: str) -> tuple[bytes, flatbuffer.Model]:
 
 def test_inputs(model: flatbuffer.Model, request: Request) -> tuple[np.ndarray, np.ndarray | None, str]:
     """(inputs as the input tensor holds them, labels or None, what they are): class-balanced images of
-    --data's test split at the model's size, or seeded random inputs."""
+    the data SOURCE's test split at the model's size, or seeded random inputs."""
     from keras_resnet.lite.runtime import image_input
 
     tensor = model.tensors[model.inputs[0]]
@@ -222,8 +294,8 @@ def _run(job: Job, program: str, folder: str, sized: project.Memory, probe: qemu
     except UserError as err:
         if probe is not None and sized.arena < probe.arena_used and "arena" in str(err):
             raise UserError(f"The tensor arena of {sized.arena:,} bytes is too small for this model on {target.name}: "
-                            f"it needs {probe.arena_used:,} (measured on the target). Received: --arena "
-                            f"{sized.arena}") from None
+                            f"it needs {probe.arena_used:,} (measured on the target): pass a larger arena, or None to "
+                            f"measure it. Received: arena={sized.arena}") from None
         raise
 
 

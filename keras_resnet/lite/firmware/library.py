@@ -28,7 +28,7 @@ from keras_resnet.files import write_json
 from keras_resnet.lite.firmware import toolchain
 from keras_resnet.lite.firmware.targets import Target
 
-TREE_ENV = "TFLM_DIR"  # the default --tflm
+TREE_ENV = "TFLM_DIR"  # the default tree (argument tflm)
 CACHE_ENV = "RESNET_TFLITE_CACHE"
 MAKEFILE = "tensorflow/lite/micro/tools/make/Makefile"
 DOWNLOADS = "tensorflow/lite/micro/tools/make/downloads"
@@ -78,17 +78,18 @@ def tree(path: str | None) -> Tree:
     """The TFLite-Micro tree at `path` (default: $TFLM_DIR), checked: a clear error for anything else."""
     path = path or os.environ.get(TREE_ENV)
     if not path:
-        raise UserError(f"Give the TFLite-Micro source tree to build against: --tflm DIR (a checkout of "
-                        f"github.com/tensorflow/tflite-micro with its downloads), or set {TREE_ENV}. Received: none")
+        raise UserError(f"Give the TFLite-Micro source tree to build against: pass tflm=DIR (a checkout of "
+                        f"github.com/tensorflow/tflite-micro with its downloads), or set {TREE_ENV}. "
+                        f"Received: tflm=None")
     root = os.path.abspath(path)
     if not os.path.isfile(os.path.join(root, MAKEFILE)):
         raise UserError(f"{root} is not a TFLite-Micro tree (no {MAKEFILE}): pass the top folder of a "
-                        f"tflite-micro checkout. Received: --tflm {path}")
+                        f"tflite-micro checkout. Received: tflm={path!r}")
     missing = [d for d in NEEDED_DOWNLOADS if not os.path.isdir(os.path.join(root, DOWNLOADS, d))]
     if missing:
         raise UserError(f"{root} lacks the third-party code its Makefile downloads ({', '.join(missing)} under "
                         f"{DOWNLOADS}): run `make -f {MAKEFILE} third_party_downloads` there once (needs network). "
-                        f"Received: --tflm {path}")
+                        f"Received: tflm={path!r}")
     return Tree(root)
 
 

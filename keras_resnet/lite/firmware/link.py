@@ -101,18 +101,22 @@ def _link(command: list[str], build: Build) -> None:
         if overflow:
             region, excess = overflow.groups()
             raise DoesNotFit(f"The firmware does not fit the board: its {region} region overflowed by "
-                             f"{int(excess):,} bytes (the linker's words). Give the board's real size with --flash "
-                             f"and --ram, or use a smaller model. Received: {err}") from None
+                             f"{int(excess):,} bytes (the linker's words). Pass the board's real sizes as flash=SIZE "
+                             f"and ram=SIZE, or use a smaller model. Received: {err}") from None
         if "overflowed with stack" in str(err):
             raise DoesNotFit(f"The firmware does not fit the board: RAM overflowed with the stack (the linker's "
-                             f"words). Give --ram the board's real size, or use a smaller model. Received: {err}") \
+                             f"words). Pass ram=SIZE, the board's real size, or use a smaller model. Received: {err}") \
                 from None
         raise
 
 
 def section_sizes(elf: str) -> dict[str, int]:
     """{section: bytes} as `arm-none-eabi-size -A` reports the ELF."""
-    output = toolchain.run([toolchain.find("arm-none-eabi-size"), "-A", elf], "arm-none-eabi-size")
+    return parse_section_sizes(toolchain.run([toolchain.find("arm-none-eabi-size"), "-A", elf], "arm-none-eabi-size"))
+
+
+def parse_section_sizes(output: str) -> dict[str, int]:
+    """{section: bytes} from what `arm-none-eabi-size -A` printed (sections only, not the Total line)."""
     sizes = {}
     for line in output.splitlines():
         fields = line.split()

@@ -56,17 +56,31 @@ DEFAULT_RAM = 128 * KIB
 
 def target(name: str) -> Target:
     if name not in TARGETS:
-        raise UserError(f"Unknown target {name!r}: choose one of {', '.join(TARGETS)}. Received: --target {name}")
+        raise UserError(f"Unknown target {name!r}: the targets are {', '.join(TARGETS)}. "
+                        f"Received: target={name!r}")
     return TARGETS[name]
 
 
-def parse_bytes(text: str, option: str) -> int:
-    """A memory size as given on the command line: 262144, 256K, 256KB, 1M or 1MB."""
-    value = str(text).strip().upper().removesuffix("B")
+def parse_bytes(size: int | str, name: str = "size") -> int:
+    """A memory size in bytes: an int, or text such as 262144, 256K, 256KB, 1M or 1MB (K: 1024 bytes).
+
+    Args:
+        size: The size, as a number of bytes or as text.
+        name: The argument it was given as, named by the error.
+
+    Returns:
+        The size in bytes.
+
+    Raises:
+        UserError: `size` is no positive size.
+    """
+    if isinstance(size, bool) or not isinstance(size, (int, str)):
+        raise UserError(f"{name} takes a size in bytes, e.g. 262144, 256K or 1M. Received: {name}={size!r}")
+    value = str(size).strip().upper().removesuffix("B")
     scale = {"K": KIB, "M": MIB}.get(value[-1:], 1)
-    number = value[:-1] if value[-1:] in "KM" else value
+    number = value[:-1] if value[-1:] in ("K", "M") else value
     if not number.isdigit() or int(number) < 1:
-        raise UserError(f"{option} takes a size in bytes, e.g. 262144, 256K or 1M. Received: {option} {text}")
+        raise UserError(f"{name} takes a size in bytes, e.g. 262144, 256K or 1M. Received: {name}={size!r}")
     return int(number) * scale
 
 
@@ -75,4 +89,4 @@ def check_fits_board(t: Target, flash: int, ram: int) -> None:
     for what, size, most in (("flash", flash, t.flash_max), ("RAM", ram, t.ram_max)):
         if not t.host and size > most:
             raise UserError(f"QEMU's {t.board} gives the {t.name} {most // KIB} KB for {what}: choose at most "
-                            f"{most // KIB}K. Received: {size // KIB} KB of {what}")
+                            f"{most // KIB}K. Received: {what.lower()}={size} ({size // KIB} KB)")
