@@ -17,7 +17,7 @@ latency: our int8 ResNet-50 in keras.applications' layout (`variant="v1"`, the g
     peak int8 rate.
 time: wall time of `resnet-tflite convert resnet50 --int8 --calib-samples 500` as a user runs it.
 
-Writes tflite/reference/conversion.json; the README quotes it.
+Writes tflite/reference/conversion.json; docs/results/conversion.md quotes it.
 """
 from __future__ import annotations
 

@@ -4,8 +4,8 @@
         --pruned tflite/reference/resnet20_cifar10_jpg_pruned.keras --json tflite/reference/pruning_resnet20.json
     .venv/bin/python tools/prune_table.py --imagenet-models resnet18,resnet50 --json tflite/reference/pruning_imagenet.json
 
-`--pruned` is the fine-tuned ResNet-20 made by `resnet-tflite prune` (the command is in the README, section
-"Channel pruning"). ResNet-18 and ResNet-50 (224x224) are built here with random weights, since latency does
+`--pruned` is the fine-tuned ResNet-20 made by `resnet-tflite prune` (the command is on the documentation's
+results page, docs/results/pruning.md). ResNet-18 and ResNet-50 (224x224) are built here with random weights, since latency does
 not depend on them, and pruned with `--channels` 0.5 (`--imagenet-ratio`) without fine-tuning; their
 accuracy cells stay empty. For each model the script checks that the pruned model's MACs equal the width
 arithmetic (`keras_resnet.prune.macs_after`), converts both models to float32 and int8 TFLite (int8
