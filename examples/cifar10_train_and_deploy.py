@@ -7,7 +7,7 @@
 CIFAR-10 (JPEG) archive extracted with `tar xzf ../shared/data/cifar10-jpg.tar.gz -C .cache/cifar10-jpg`),
 `npz:PATH` or `tfds:cifar10` (prepared locally with tensorflow-datasets). With the defaults (ResNet-20, 15
 epochs) training takes about 25 minutes on a 2-core AVX512-BF16 CPU; `tools/train_cifar10.sh` is the
-50-epoch run whose result the README quotes. The same steps as commands: `make demo` prints them.
+50-epoch run whose result docs/results/training.md quotes. The same steps as commands: `make demo` prints them.
 """
 import argparse
 import json
