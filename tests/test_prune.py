@@ -135,7 +135,7 @@ def test_a_mac_budget_is_met_by_the_smallest_common_ratio():
 @pytest.mark.parametrize("call,message", [
     (lambda m: channel_pruning.prune(m, (0.97,)),
      "would leave conv2_block1_1_conv with none of its 16: use a ratio below 0.9688"),
-    (lambda m: channel_pruning.prune(m, macs=0.01), "--macs 0.01 cannot be met"),
+    (lambda m: channel_pruning.prune(m, macs=0.01), "macs=0.01 cannot be met"),
     (lambda m: channel_pruning.prune(m, (0.5, 0.5)), "has 3 stages: give one ratio or 3"),
     (lambda m: channel_pruning.prune(m, (0.5,), macs=0.5), "exactly one"),
     (lambda m: channel_pruning.prune(m, (0.5,), criterion="l2"), "criterion must be one of"),
@@ -172,11 +172,11 @@ def test_inner_widths_are_validated_by_the_builder():
 @pytest.mark.parametrize("args,message", [
     (["--out", "p.keras"], "Give --channels RATIO or --macs FRACTION"),
     (["--out", "p.keras", "--channels", "0.5", "--macs", "0.5"], "Give --channels RATIO or --macs FRACTION"),
-    (["--out", "p.keras", "--channels", "half", "--epochs", "0"], "--channels takes a fraction"),
-    (["--out", "p.keras", "--channels", "1", "--epochs", "0"], "in [0, 1)"),
-    (["--out", "p.keras", "--macs", "1.5", "--epochs", "0"], "--macs is the fraction of MACs to keep"),
+    (["--out", "p.keras", "--channels", "half", "--epochs", "0"], "Pass --channels RATIO, a fraction of filters to remove"),
+    (["--out", "p.keras", "--channels", "1", "--epochs", "0"], "in [0, 1). Received: --channels 1"),
+    (["--out", "p.keras", "--macs", "1.5", "--epochs", "0"], "Pass --macs FRACTION, the fraction of MACs to keep"),
     (["--out", "p.keras", "--macs", "abc"], "'abc' is not a valid float"),
-    (["--out", "p.tflite", "--channels", "0.5"], "--out must name a .keras file"),
+    (["--out", "p.tflite", "--channels", "0.5"], "must name a .keras file, e.g. pruned.keras. Received: --out "),
     (["--out", "p.keras", "--channels", "0.5"], "Fine-tuning needs --data SOURCE"),
     (["--out", "p.keras", "--channels", "0.5", "--epochs", "0", "--bogus"], "No such option '--bogus'"),
 ])

@@ -5,17 +5,20 @@ import json
 
 import click
 
-from keras_resnet.cli.options import CONTEXT, MODEL_OPTIONS, builder_arguments, check_model_argument, given, \
-    model_options
-from keras_resnet.errors import cli_errors
+from keras_resnet.cli.options import CONTEXT, MODEL_OPTIONS, command_errors, given, \
+    json_option, model_options, unsafe_load_option
 from keras_resnet.models import specs
+from keras_resnet.models.loading import check_model_argument
 
 
 @click.command("list", context_settings=CONTEXT)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@cli_errors
+@json_option()
+@command_errors
 def list_command(as_json):
-    """List every registered model with its trainable parameters and MACs at its default input."""
+    """List every registered model with its trainable parameters and MACs at its default input.
+
+    Python: keras_resnet.models.specs.model_table() (what --json prints), keras_resnet.list_models().
+    """
     table = specs.model_table()
     if as_json:
         click.echo(json.dumps(table, indent=2))
@@ -31,21 +34,17 @@ def list_command(as_json):
 @click.command(context_settings=CONTEXT)
 @click.argument("model")
 @model_options
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--unsafe-load", is_flag=True, help="Allow Lambda layers in a .keras file (runs its code).")
-@cli_errors
+@json_option()
+@unsafe_load_option()
+@command_errors
 def info(model, as_json, unsafe_load, **_):
-    """Profile MODEL (a registered name or a .keras file): stages, parameters, MACs, peak memory."""
-    is_file = check_model_argument(model)
-    from keras_resnet.models.profiler import format_profile, profile
+    """Profile MODEL (a registered name or a .keras file): stages, parameters, MACs, peak memory.
 
-    if is_file:
-        from keras_resnet.models.saving import load_keras_model
+    Python: keras_resnet.models.loading.info(model, ...) (what --json prints).
+    """
+    check_model_argument(model)  # before TensorFlow starts
+    from keras_resnet.models.loading import info as model_info
+    from keras_resnet.models.profiler import format_profile
 
-        net = load_keras_model(model, unsafe=unsafe_load)
-    else:
-        from keras_resnet.models.builders import create_model
-
-        net = create_model(model, **builder_arguments(given(*MODEL_OPTIONS)))
-    result = profile(net)
+    result = model_info(model, unsafe_load=unsafe_load, **given(*MODEL_OPTIONS))
     click.echo(json.dumps(result, indent=2) if as_json else format_profile(result))

@@ -11,9 +11,9 @@ import sys
 
 import click
 
-from keras_resnet.errors import INTERRUPTED, UserError, cli_errors
-from keras_resnet.files import check_directory, check_keras_file, is_model_file
-from keras_resnet.models import pretrained, specs
+from keras_resnet.errors import INTERRUPTED, cli_errors
+from keras_resnet.files import check_directory
+from keras_resnet.models import specs
 from keras_resnet.training import recipes
 from keras_resnet.training.hardware import MIXED_PRECISION
 
@@ -146,42 +146,6 @@ def builder_arguments(options: dict) -> dict:
         size = options.pop("input_size")
         options["input_shape"] = (size, size, 3)
     return options
-
-
-def check_model_argument(model: str) -> bool:
-    """True when MODEL names a Keras model file, False for a registered name; a clear error, before
-    TensorFlow starts, for anything else (a missing or damaged file, a directory, an unknown name)."""
-    if os.path.isdir(model):
-        raise UserError(f"{model} is a directory: pass a .keras model file or a registered model name "
-                        f"(resnet-tflite list). Received: {model}")
-    if is_model_file(model):
-        check_keras_file(model)
-        return True
-    specs.get_spec(model)
-    return False
-
-
-def check_model_weights(model: str, weights: str | None, preprocess: str | None = None) -> bool:
-    """`check_model_argument`, plus --weights and --preprocess: only for a registered name, whose --weights is
-    a name published for it (with a --preprocess that agrees) or a readable file. True for a model file."""
-    is_file = check_model_argument(model)
-    if is_file and (weights or preprocess):
-        raise UserError("--weights and --preprocess apply to a registered model name, not to a model file.")
-    if weights:
-        pretrained.check(weights, specs.get_spec(model), {}, preprocess)
-    return is_file
-
-
-def open_model(model: str, weights: str | None, preprocess: str | None, unsafe: bool):
-    """The Keras model MODEL names (checked by `check_model_weights`): a model file, or a registered name
-    built with its --weights (a published file is downloaded here when not in the cache) and --preprocess."""
-    if is_model_file(model):
-        from keras_resnet.models.saving import load_keras_model
-
-        return load_keras_model(model, unsafe=unsafe)
-    from keras_resnet.models.builders import create_model
-
-    return create_model(model, weights=weights, preprocess=preprocess)
 
 
 def out_dir(out, model_path) -> str:

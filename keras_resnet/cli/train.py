@@ -10,9 +10,8 @@ import json
 
 import click
 
-from keras_resnet.cli.options import CONTEXT, RECIPE_FIELDS, OneLineCommand, given, mixed_precision_option, \
-    recipe_options, shortcut_option
-from keras_resnet.errors import cli_errors
+from keras_resnet.cli.options import CONTEXT, RECIPE_FIELDS, OneLineCommand, command_errors, data_option, given, \
+    input_size_option, mixed_precision_option, recipe_options, shortcut_option, unsafe_load_option
 from keras_resnet.training import recipes
 from keras_resnet.training.hardware import STRATEGIES
 
@@ -21,7 +20,7 @@ MODEL_OPTIONS = ("width", "preact", "shortcut")
 
 @click.command(cls=OneLineCommand, context_settings=CONTEXT)
 @click.argument("model")
-@click.option("--data", "data_source", required=True, help="folder:PATH, npz:PATH or tfds:NAME[:SPLIT].")
+@data_option("Training images (its test split evaluates)", required=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--recipe", type=click.Choice(sorted(recipes.RECIPES)), default="cifar", show_default=True,
               help="The paper's CIFAR or ImageNet recipe, or fine-tuning (transfer learning).")
@@ -36,13 +35,13 @@ MODEL_OPTIONS = ("width", "preact", "shortcut")
 @mixed_precision_option()
 @click.option("--strategy", type=click.Choice(STRATEGIES), default=STRATEGIES[0],
               show_default=True, help="tf.distribute strategy; multiworker reads TF_CONFIG.")
-@click.option("--input-size", type=click.IntRange(min=1), help="Square input side (default: model's).")
+@input_size_option()
 @click.option("--width", type=click.FloatRange(min=0, min_open=True), help="Channel multiplier.")
 @click.option("--preact/--no-preact", default=None, help="Pre-activation blocks.")
 @shortcut_option()
-@click.option("--unsafe-load", is_flag=True, help="Allow Lambda layers in a .keras MODEL (runs its code).")
-@cli_errors
-def train(model, data_source, out, recipe, weights, resume, mixed_precision, strategy, input_size, boundaries,
+@unsafe_load_option()
+@command_errors
+def train(model, data, out, recipe, weights, resume, mixed_precision, strategy, input_size, boundaries,
           unsafe_load, **_):
     """Train MODEL (a registered name or a Keras model file to fine-tune) on --data into --out.
 
@@ -50,13 +49,15 @@ def train(model, data_source, out, recipe, weights, resume, mixed_precision, str
 
     Transfer learning: resnet-train resnet18 --weights imagenet --data folder:MY_IMAGES --recipe finetune
     --out runs/mine --input-size 160
+
+    Python: keras_resnet.fit(model, data, out, recipe, ...), which returns the metrics printed here.
     """
     hyper = given(*RECIPE_FIELDS)  # every recipe field but --boundaries, parsed from text
     if boundaries is not None:
         hyper["boundaries"] = _fractions(boundaries)
     from keras_resnet.training.fit import fit  # checks everything before TensorFlow starts
 
-    metrics = fit(model, data_source, out, recipe, resume=resume, mixed_precision=mixed_precision,
+    metrics = fit(model, data, out, recipe, resume=resume, mixed_precision=mixed_precision,
                   strategy=strategy, input_size=input_size, unsafe_load=unsafe_load,
                   model_options=given(*MODEL_OPTIONS), weights=weights, **hyper)
     if metrics:

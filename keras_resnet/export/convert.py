@@ -68,7 +68,8 @@ def convert_keras(model, mode: str = "float32", representative=None, io: str = "
             converter.target_spec.supported_types = [tf.float16]
         if mode in ("int8", "int16x8"):
             if representative is None:
-                raise UserError(f"{mode} conversion needs calibration data: pass --calib SOURCE.")
+                raise UserError(f"mode={mode!r} conversion needs calibration data: pass representative=CALLABLE "
+                                f"(representative_from(images)). Received: representative=None")
             converter.representative_dataset = representative
             converter.target_spec.supported_ops = [
                 tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if mode == "int8"
@@ -100,11 +101,11 @@ def model_input_shape(model, input_size: int | None = None) -> tuple:
                         f"convert an image classifier. Received: a model with input {shape}")
     height, width, channels = shape
     if input_size is not None and None not in (height, width) and (height, width) != (input_size, input_size):
-        raise UserError(f"{model.name} takes {height}x{width} images; --input-size is for models that take any "
-                        f"size. Received: --input-size {input_size}")
+        raise UserError(f"{model.name} takes {height}x{width} images; input_size is for models that take any "
+                        f"size: leave it out. Received: input_size={input_size}")
     if None in (height, width) and input_size is None:
         raise UserError(f"{model.name} takes images of any size: give the size to convert it for with "
-                        f"--input-size. Received: a model with input {shape}")
+                        f"input_size=N. Received: input_size=None (the model's input is {shape})")
     return (height or input_size, width or input_size, channels)
 
 
@@ -112,7 +113,7 @@ def calibration_data(source, shape, samples: int = DEFAULT_CALIB_SAMPLES, split:
     """Class-balanced calibration images from the training split of `source`, as a model of input `shape`
     = (height, width, channels) takes them (any image size and mode is converted)."""
     if samples < 1:
-        raise UserError(f"--calib-samples must be at least 1. Received: {samples}")
+        raise UserError(f"samples must be at least 1. Received: samples={samples}")
     return datasets.load(source, split, limit=samples, size=shape[:2], channels=shape[2])
 
 

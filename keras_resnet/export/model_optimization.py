@@ -80,7 +80,7 @@ def magnitude_prune(model, images, sparsity: float, epochs: int, lr: float = MAG
     import tensorflow_model_optimization as tfmot
 
     if not 0.0 <= sparsity < 1.0:
-        raise UserError(f"--prune takes a sparsity in [0, 1), e.g. 0.5. Received: {sparsity}")
+        raise UserError(f"sparsity must be in [0, 1), e.g. 0.5. Received: sparsity={sparsity}")
     _check_classifier(model, images)
     sparsity_api = tfmot.sparsity.keras
     steps = epochs * int(np.ceil(len(images) / batch_size))

@@ -9,6 +9,7 @@ from keras import layers
 from keras_resnet.models import pretrained, specs
 from keras_resnet.models.blocks import Layout, batchnorm, conv, stage
 from keras_resnet.models.specs import Spec
+from keras_resnet.errors import UserError
 
 POOLINGS = (None, "avg", "max")
 
@@ -17,14 +18,14 @@ def _input_shape(spec: Spec, input_shape) -> tuple:
     """Validated (height, width, channels); None spatial dims are allowed without the top."""
     shape = tuple(input_shape) if input_shape is not None else (spec.input_size, spec.input_size, 3)
     if len(shape) != 3:
-        raise ValueError(f"input_shape must be (height, width, channels). Received: input_shape={input_shape!r}")
+        raise UserError(f"input_shape must be (height, width, channels). Received: input_shape={input_shape!r}")
     height, width, channels = shape
     if channels is None or channels < 1:
-        raise ValueError(f"input_shape needs at least 1 channel. Received: input_shape={input_shape!r}")
+        raise UserError(f"input_shape needs at least 1 channel. Received: input_shape={input_shape!r}")
     smallest = 32 if spec.family == "imagenet" else 4  # the network's total stride
     for side in (height, width):  # None: any size (global pooling makes the top size-independent)
         if side is not None and side < smallest:
-            raise ValueError(
+            raise UserError(
                 f"{spec.name} downsamples by {smallest}: inputs must be at least {smallest}x{smallest}. "
                 f"Received: input_shape={input_shape!r}"
             )
@@ -37,7 +38,7 @@ def _preprocessing(x, preprocess):
         return x
     if isinstance(preprocess, str):
         if preprocess not in specs.PREPROCESSING:
-            raise ValueError(
+            raise UserError(
                 f"preprocess must be one of {sorted(specs.PREPROCESSING)}, a (mean, std) pair or None. "
                 f"Received: preprocess={preprocess!r}"
             )
@@ -131,15 +132,15 @@ def build(
 
 def _check_arguments(framework, variant, pooling, width, include_top, classes) -> None:
     if framework not in ("keras", "tf_keras"):
-        raise ValueError(f"framework must be 'keras' or 'tf_keras'. Received: framework={framework!r}")
+        raise UserError(f"framework must be 'keras' or 'tf_keras'. Received: framework={framework!r}")
     if variant not in specs.VARIANTS:
-        raise ValueError(f"variant must be one of {specs.VARIANTS}. Received: variant={variant!r}")
+        raise UserError(f"variant must be one of {specs.VARIANTS}. Received: variant={variant!r}")
     if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be None, 'avg' or 'max'. Received: pooling={pooling!r}")
+        raise UserError(f"pooling must be None, 'avg' or 'max'. Received: pooling={pooling!r}")
     if not width > 0:
-        raise ValueError(f"width must be a positive multiplier. Received: width={width!r}")
+        raise UserError(f"width must be a positive multiplier. Received: width={width!r}")
     if include_top and (not isinstance(classes, int) or classes < 1):
-        raise ValueError(f"classes must be a whole number >= 1. Received: classes={classes!r}")
+        raise UserError(f"classes must be a whole number >= 1. Received: classes={classes!r}")
 
 
 def _stages(x, spec: Spec, layout: Layout, width: float):

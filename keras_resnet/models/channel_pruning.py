@@ -166,14 +166,15 @@ def pruned_name(name: str) -> str:
 # --- how many filters stay -----------------------------------------------------------------------------
 
 def parse_ratios(text: str) -> tuple[float, ...]:
-    """`--channels`: one pruning ratio for every stage, or one per stage ("0.25,0.5,0.5"), each in [0, 1)."""
+    """`channels`: one pruning ratio for every stage, or one per stage ("0.25,0.5,0.5"), each in [0, 1)."""
     try:
         ratios = tuple(float(p) for p in str(text).split(","))
     except ValueError:
-        raise UserError(f"--channels takes a fraction of filters to remove, e.g. 0.5, or one per stage, "
-                        f"e.g. 0.25,0.5,0.5. Received: {text!r}") from None
+        raise UserError(f"Pass channels=RATIO, a fraction of filters to remove, e.g. 0.5, or one per stage, "
+                        f"e.g. '0.25,0.5,0.5'. Received: channels={text!r}") from None
     if not all(0.0 <= r < 1.0 for r in ratios):
-        raise UserError(f"--channels ratios are fractions of filters to remove, in [0, 1). Received: {text!r}")
+        raise UserError(f"Pass channels=RATIO, fractions of filters to remove, in [0, 1). "
+                        f"Received: channels={text!r}")
     return ratios
 
 
@@ -221,7 +222,8 @@ def macs_after(model, arch: Architecture, inner_widths, total: int | None = None
 
 def check_macs_fraction(fraction: float) -> None:
     if not 0.0 < fraction <= 1.0:
-        raise UserError(f"--macs is the fraction of MACs to keep, in (0, 1], e.g. 0.6. Received: {fraction:g}")
+        raise UserError(f"Pass macs=FRACTION, the fraction of MACs to keep, in (0, 1], e.g. 0.6. "
+                        f"Received: macs={fraction:g}")
 
 
 def ratio_for_macs(model, arch: Architecture, fraction: float) -> float:
@@ -243,9 +245,9 @@ def ratio_for_macs(model, arch: Architecture, fraction: float) -> float:
         return 0.0
     if not fits(high):
         least = macs_after(model, arch, plan(arch, (high,) * len(arch.spec.blocks)), total)
-        raise UserError(f"--macs {fraction:g} cannot be met: with one filter left in every pruned conv the "
+        raise UserError(f"macs={fraction:g} cannot be met: with one filter left in every pruned conv the "
                         f"model keeps {least / total:.1%} of its MACs (stem, the last conv of each block, "
-                        f"shortcuts and classifier are not pruned). Received: --macs {fraction:g}")
+                        f"shortcuts and classifier are not pruned). Received: macs={fraction:g}")
     low = 0.0
     while high - low > 1e-6:
         middle = (low + high) / 2
@@ -325,7 +327,8 @@ def prune(model, ratios: tuple[float, ...] | None = None, macs: float | None = N
     """Remove filters from `model`'s prunable convs by `ratios` (one for all stages, or one per stage) or
     to keep `macs` of its MACs; returns the rebuilt, narrower model with the kept weights (not fine-tuned)."""
     if (ratios is None) == (macs is None):
-        raise UserError("Give a pruning ratio (--channels) or a MAC budget (--macs), exactly one.")
+        raise UserError(f"Give pruning ratios or a MAC budget (macs), exactly one. "
+                        f"Received: ratios={ratios!r}, macs={macs!r}")
     if criterion not in CRITERIA:
         raise UserError(f"criterion must be one of {CRITERIA}. Received: {criterion!r}")
     arch = describe(model)

@@ -195,15 +195,15 @@ def preprocess_for(entry: Published, preprocess):
 
 
 def check(weights: str, spec: specs.Spec, options: dict, preprocess=None) -> Published | None:
-    """A command's --weights, checked before TensorFlow starts: the published entry of a name (and the
-    --preprocess given with it), or None for a weights file, which must be readable."""
+    """`weights`, checked before TensorFlow starts: the published entry of a name (and the `preprocess`
+    given with it), or None for a weights file, which must be readable."""
     if is_named(weights):
         entry = resolve(weights, spec, options)
         preprocess_for(entry, preprocess)
         return entry
     if not os.path.exists(weights) and not os.path.splitext(weights)[1] and os.sep not in weights:
-        raise UserError(f"--weights takes a published name ({', '.join(NAMES)}) or the path of a weights file. "
-                        f"Received: --weights {weights}")
+        raise UserError(f"weights takes a published name ({', '.join(NAMES)}) or the path of a weights file. "
+                        f"Received: weights={weights!r}")
     readable_file(weights, "Weights file")
     return None
 

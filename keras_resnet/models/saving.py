@@ -13,7 +13,7 @@ def load_keras_model(path, unsafe: bool = False):
     """Load a `.keras` file, SavedModel directory or legacy `.h5` model in Keras' safe mode.
 
     Safe mode refuses `Lambda` layers, whose deserialisation runs arbitrary Python from the file; pass
-    `unsafe=True` (CLI: `--unsafe-load`) only for files you trust.
+    `unsafe=True` only for files you trust.
     """
     path = os.fspath(path)
     if os.path.isdir(path):
@@ -26,7 +26,7 @@ def load_keras_model(path, unsafe: bool = False):
     except ValueError as err:
         if "Lambda" in str(err) or "safe_mode" in str(err):
             raise UserError(f"{path} contains a Lambda layer, which can run arbitrary code; refusing it. "
-                            "Pass --unsafe-load only if you trust the file.") from None
+                            "Pass unsafe_load=True only if you trust the file. Received: unsafe_load=False") from None
         raise UserError(f"{path} is not a loadable Keras model ({str(err).splitlines()[0]}): pass a model "
                         f"saved with model.save(), not a weights file. Received: {path}") from None
     except (OSError, KeyError, EOFError) as err:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import numbers
 from dataclasses import dataclass, replace
+from keras_resnet.errors import UserError
 
 # Paper Table 1: depth -> (block kind, blocks per stage). Stage widths are the 3x3 filters of each stage.
 IMAGENET_TABLE = {
@@ -64,7 +65,7 @@ def cifar_n(depth: int) -> int:
         else:
             lower = depth - (depth - 2) % 6
             hint = f"the nearest valid depths are {lower} and {lower + 6}"
-        raise ValueError(
+        raise UserError(
             f"A CIFAR ResNet has 6n+2 layers (n >= 1 blocks per stage); {hint}. Received: depth={depth!r}"
         )
     return (depth - 2) // 6
@@ -72,7 +73,7 @@ def cifar_n(depth: int) -> int:
 
 def imagenet_spec(depth: int, shortcut: str | None = "B") -> Spec:
     if depth not in IMAGENET_TABLE:
-        raise ValueError(
+        raise UserError(
             f"ImageNet ResNets exist at depths {sorted(IMAGENET_TABLE)}. Received: depth={depth!r}"
         )
     block, blocks = IMAGENET_TABLE[depth]
@@ -110,15 +111,15 @@ def get_spec(name: str) -> Spec:
         return REGISTRY[key]
     close = difflib.get_close_matches(key, REGISTRY, n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
-    raise ValueError(
-        f"Unknown model {name!r}.{hint} Run `resnet-tflite list` for all models. Received: name={name!r}"
+    raise UserError(
+        f"Unknown model {name!r}.{hint} keras_resnet.list_models() names them all. Received: name={name!r}"
     )
 
 
 def with_shortcut(spec: Spec, shortcut: str | None) -> Spec:
     """The same spec with another shortcut option (validated)."""
     if shortcut not in SHORTCUTS:
-        raise ValueError(f"shortcut must be one of 'A', 'B', 'C' or None (plain). Received: shortcut={shortcut!r}")
+        raise UserError(f"shortcut must be one of 'A', 'B', 'C' or None (plain). Received: shortcut={shortcut!r}")
     return replace(spec, shortcut=shortcut)
 
 
@@ -143,7 +144,7 @@ def with_inner_widths(spec: Spec, inner_widths) -> Spec:
             _sequence_of(block, spec.inner_convs) and all(map(_channel_count, block)) for block in stage)
         for stage, blocks in zip(inner_widths, spec.blocks))
     if not valid:
-        raise ValueError(
+        raise UserError(
             f"inner_widths of {spec.name} needs, per stage, per block ({'-'.join(map(str, spec.blocks))} "
             f"blocks), {spec.inner_convs} whole number(s) >= 1. Received: inner_widths={inner_widths!r}"
         )

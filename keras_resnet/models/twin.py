@@ -7,6 +7,7 @@ keeps every layer name, and receives the weights; `copy_weights` moves them back
 from __future__ import annotations
 
 from keras_resnet.models.graph import nodes
+from keras_resnet.errors import UserError
 
 # Config keys whose Keras 3 values are serialised objects tf_keras cannot read; weights are copied anyway.
 _DROPPED = {"kernel_initializer", "bias_initializer", "beta_initializer", "gamma_initializer",
@@ -20,7 +21,7 @@ def _tf_keras_layer(layer, tf_keras):
     cls_name = layer.__class__.__name__
     cls = getattr(tf_keras.layers, cls_name, None)
     if cls is None:
-        raise ValueError(f"tf_keras has no layer {cls_name!r} to twin layer {layer.name!r}. "
+        raise UserError(f"tf_keras has no layer {cls_name!r} to twin layer {layer.name!r}. "
                          f"Received: a {cls_name} layer")
     config = {k: v for k, v in layer.get_config().items() if k not in _DROPPED}
     config.pop("synchronized", None)
@@ -60,5 +61,5 @@ def copy_weights(source, target):
         if not weights:
             continue
         if layer.name not in by_name:
-            raise ValueError(f"No layer named {layer.name!r} to copy weights from. Received: {source.name!r}")
+            raise UserError(f"No layer named {layer.name!r} to copy weights from. Received: {source.name!r}")
         layer.set_weights(by_name[layer.name].get_weights())

@@ -35,11 +35,11 @@ class Run:
     test: sources.Listing | None
 
 
-def fit(model: str, data_source: str, out: str, recipe: str = "cifar", *, resume: bool = False,
+def fit(model: str, data: str, out: str, recipe: str = "cifar", *, resume: bool = False,
         mixed_precision: str = "auto", strategy: str = "auto", input_size: int | None = None,
         model_options: dict | None = None, weights: str | None = None, verbose: int | None = None,
         unsafe_load: bool = False, **hyper) -> dict:
-    """Train `model` (a registered name or a Keras model file) on `data_source` into run dir `out`.
+    """Train `model` (a registered name or a Keras model file) on `data` into run dir `out`.
 
     `weights`: for a registered name, a published name ("imagenet", "imagenet-v2", "cifar10":
     `keras_resnet.models.pretrained`, downloaded when the run starts) or a weights file
@@ -53,20 +53,20 @@ def fit(model: str, data_source: str, out: str, recipe: str = "cifar", *, resume
     schedule, weight_decay, momentum, warmup_steps, holdout, seed, ...). Returns the metrics written to
     `metrics.json`. `unsafe_load` allows Lambda layers in a `.keras` model (their code runs).
     """
-    run = plan(model, data_source, out, recipe, resume=resume, weights=weights, input_size=input_size,
+    run = plan(model, data, out, recipe, resume=resume, weights=weights, input_size=input_size,
                model_options=model_options or {}, **hyper)
     from keras_resnet.training import session  # TensorFlow starts here
 
     return session.train(run, mixed_precision, strategy, unsafe_load, verbose)
 
 
-def plan(model: str, data_source: str, out: str, recipe: str, *, resume: bool, weights: str | None,
+def plan(model: str, data: str, out: str, recipe: str, *, resume: bool, weights: str | None,
          input_size: int | None, model_options: dict, **hyper) -> Run:
     """Check the request and list its data, without TensorFlow; a UserError names the first problem."""
     if is_model_file(model):
         if weights:
-            raise UserError(f"--weights is for a registered model name; {model} carries its own weights. "
-                            f"Received: --weights {weights}")
+            raise UserError(f"weights apply to a registered model name; {model} carries its own weights: leave "
+                            f"them out. Received: weights={weights!r}")
         check_keras_file(model)
         depth = None
     else:
@@ -74,7 +74,7 @@ def plan(model: str, data_source: str, out: str, recipe: str, *, resume: bool, w
     options = {**model_options, "include_top": False}
     published = pretrained.check(weights, get_spec(model), options) if weights else None
     settings = recipes.resolve(recipe, depth, **hyper)
-    request = {"model": model, "weights": weights, "data": str(sources.parse(data_source)),
+    request = {"model": model, "weights": weights, "data": str(sources.parse(data)),
                "recipe_name": recipe, "recipe": asdict(settings), "augment": settings.augment,
                "input_size": input_size, "model_options": model_options}
     if published:  # the normalisation these weights were trained with (files: ImageNet's, see session)
@@ -84,7 +84,7 @@ def plan(model: str, data_source: str, out: str, recipe: str, *, resume: bool, w
     train, test = (sources.scan(config["data"], split) for split in ("train", "test"))
     if train is not None and train.classes != test.classes:
         raise UserError(f"{config['data']}: train and test splits name different classes "
-                        f"({train.classes[:5]}... vs {test.classes[:5]}...). Received: {config['data']}")
+                        f"({train.classes[:5]}... vs {test.classes[:5]}...). Received: data={config['data']!r}")
     return Run(out, resume, config, train, test)
 
 
@@ -94,11 +94,12 @@ def start_config(out: str, resume: bool, request: dict) -> dict:
     config_path = os.path.join(out, "config.json")
     if not resume:
         if os.path.exists(config_path):
-            raise UserError(f"{out} already holds a run: pass --resume to continue it, or choose another "
-                            f"--out. Received: --out {out}")
+            raise UserError(f"{out} already holds a run: pass resume=True to continue it, or choose another "
+                            f"out. Received: out={os.fspath(out)!r}")
         return request
     if not os.path.exists(config_path):
-        raise UserError(f"Nothing to resume in {out} (no config.json). Received: --out {out} --resume")
+        raise UserError(f"Nothing to resume in {out} (no config.json): pass the out of an interrupted run, "
+                        f"or leave resume out. Received: out={os.fspath(out)!r}, resume=True")
     with open(config_path) as f:
         saved = json.load(f)
     for key in ("model", "weights", "data"):
@@ -108,7 +109,7 @@ def start_config(out: str, resume: bool, request: dict) -> dict:
     return saved
 
 
-def fine_tune_pruned(model, data_source: str, run_dir: str, recipe: str = "finetune", *, resume: bool = False,
+def fine_tune_pruned(model, data: str, run_dir: str, recipe: str = "finetune", *, resume: bool = False,
                      **options) -> tuple[str, dict]:
     """Fine-tune a channel-pruned model (`keras_resnet.models.channel_pruning`) with `fit` into `run_dir`.
 
@@ -125,5 +126,5 @@ def fine_tune_pruned(model, data_source: str, run_dir: str, recipe: str = "finet
     if not resume:
         os.makedirs(run_dir, exist_ok=True)
         save_model(model, start)
-    metrics = fit(start, data_source, run_dir, recipe, resume=resume, **{"head_epochs": 0, **options})
+    metrics = fit(start, data, run_dir, recipe, resume=resume, **{"head_epochs": 0, **options})
     return os.path.join(run_dir, "last.keras"), metrics

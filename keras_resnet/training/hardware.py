@@ -25,7 +25,7 @@ def choose_policy(mode: str = "auto") -> str:
     if mode in POLICIES:
         return POLICIES[mode]
     if mode != "auto":
-        raise UserError(f"mixed precision must be one of {MIXED_PRECISION}. Received: {mode!r}")
+        raise UserError(f"mixed_precision must be one of {MIXED_PRECISION}. Received: mixed_precision={mode!r}")
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
@@ -42,13 +42,13 @@ def choose_strategy(mode: str = "auto"):
     import tensorflow as tf
 
     if mode not in STRATEGIES:
-        raise UserError(f"strategy must be one of {STRATEGIES}. Received: {mode!r}")
+        raise UserError(f"strategy must be one of {STRATEGIES}. Received: strategy={mode!r}")
     cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
     tasks = sum(len(v) for v in cluster.values())
     if mode == "multiworker" or (mode == "auto" and tasks > 1):
         if not tasks:
-            raise UserError("--strategy multiworker needs TF_CONFIG (cluster and task) in the environment. "
-                            "Received: TF_CONFIG unset")
+            raise UserError("strategy='multiworker' needs TF_CONFIG (cluster and task) in the environment. "
+                            "Received: strategy='multiworker' with TF_CONFIG unset")
         return tf.distribute.MultiWorkerMirroredStrategy()
     if mode == "mirrored" or len(tf.config.list_logical_devices("GPU")) > 1:
         return tf.distribute.MirroredStrategy()

@@ -78,7 +78,8 @@ def phases(recipe: Recipe, epochs: int) -> list[Phase]:
     """The run's phases: the head-only epochs (if any), then every layer for the rest."""
     if recipe.head_epochs > epochs:
         raise UserError(f"The head-only phase ({recipe.head_epochs} epochs) is longer than the run ({epochs} "
-                        f"epochs): lower --head-epochs or raise --epochs. Received: head_epochs={recipe.head_epochs}")
+                        f"epochs): lower head_epochs or raise epochs. "
+                        f"Received: head_epochs={recipe.head_epochs}, epochs={epochs}")
     split = [Phase("head", 0, recipe.head_epochs, recipe.head_lr)] if recipe.head_epochs else []
     return split + ([Phase("all", recipe.head_epochs, epochs, recipe.lr)] if recipe.head_epochs < epochs else [])
 
@@ -95,9 +96,10 @@ def resolve(recipe: str, depth: int | None = None, **overrides) -> Recipe:
     overrides = {k: v for k, v in overrides.items() if v is not None}
     unknown = set(overrides) - {f.name for f in fields(Recipe)}
     if unknown:
-        raise UserError(f"Unknown training option(s) {sorted(unknown)}. Received: {overrides}")
+        raise UserError(f"Unknown training option(s) {sorted(unknown)}: pass fields of Recipe. "
+                        f"Received: {', '.join(f'{name}={overrides[name]!r}' for name in sorted(unknown))}")
     if "epochs" in overrides and "steps" in overrides:
-        raise UserError(f"Give epochs or steps (--epochs or --steps), not both. "
+        raise UserError(f"Give epochs or steps, not both. "
                         f"Received: epochs={overrides['epochs']}, steps={overrides['steps']}")
     if "epochs" in overrides:
         overrides["steps"] = None

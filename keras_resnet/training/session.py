@@ -91,7 +91,7 @@ def train(run: Run, mixed_precision: str, strategy: str, unsafe_load: bool, verb
     steps_per_epoch = len(train_split) // settings.batch_size
     if steps_per_epoch < 1:
         raise UserError(f"{len(train_split)} training images make no full batch of {settings.batch_size}: lower "
-                        f"--batch-size. Received: batch_size={settings.batch_size}")
+                        f"batch_size. Received: batch_size={settings.batch_size}")
     epochs = recipes.epochs_for(settings, steps_per_epoch)
     phases = recipes.phases(settings, epochs)
     _describe(config, train_split, val, test, distribution, choose_policy(mixed_precision), settings, epochs,
