@@ -13,15 +13,12 @@ import argparse
 import json
 import os
 
-from keras_resnet import sources
+import keras_resnet
 from keras_resnet.device import harness
-from keras_resnet.export import convert
+from keras_resnet.files import read_bytes
 from keras_resnet.lite import edgetpu
 from keras_resnet.lite import micro
 from keras_resnet.lite import flatbuffer
-from keras_resnet.training import fit
-from keras_resnet.files import write_bytes
-from keras_resnet.models.saving import load_keras_model
 
 
 def main():
@@ -35,20 +32,20 @@ def main():
 
     # 1. Train: crash-safe (rerun the same command after a kill: it resumes), progress on the console.
     resume = os.path.exists(os.path.join(args.out, "config.json"))
-    metrics = fit.fit(args.model, args.data, args.out, "cifar", resume=resume, epochs=args.epochs,
+    metrics = keras_resnet.fit(args.model, args.data, args.out, "cifar", resume=resume, epochs=args.epochs,
                         schedule="onecycle", lr=0.2, nesterov=True, weight_decay=5e-4)
     print(f"trained: test top-1 {metrics['last']['top1']:.4f}")
 
-    # 2. Full-integer int8, calibrated on training images, verified against Keras on test images.
-    model = load_keras_model(os.path.join(args.out, "last.keras"))
-    calibration = convert.calibration_data(args.data, convert.model_input_shape(model), samples=300)
-    tflite = convert.convert_keras(model, "int8", convert.representative_from(calibration.x))
-    test = sources.load(args.data, "test", limit=args.verify_images)
-    check = convert.verify(model, tflite, test)
+    # 2. Full-integer int8, calibrated on training images, verified against Keras on test images; the file
+    # carries its metadata (input quantization, the class names of the run's classes.txt, preprocessing).
     path = os.path.join(args.out, f"{args.model}_int8.tflite")
-    write_bytes(path, tflite)
-    print(f"int8: {len(tflite):,} bytes, top-1 Keras {check['keras']['top1']:.4f} vs TFLite "
-          f"{check['tflite']['top1']:.4f}, agreement {check['agreement_top1']:.4f}")
+    converted = keras_resnet.convert(os.path.join(args.out, "last.keras"), path, mode="int8", calib=args.data,
+                                     calib_samples=300, verify=args.data, limit=args.verify_images)
+    check = converted["verification"]
+    tflite = read_bytes(path)
+    print(f"int8: {converted['bytes']:,} bytes, classes {', '.join(converted['classes'][:3])}, ...; top-1 Keras "
+          f"{check['keras']['top1']:.4f} vs TFLite {check['tflite']['top1']:.4f}, agreement "
+          f"{check['agreement_top1']:.4f}")
 
     # 3. Does it map to the Edge TPU? (the compiler itself: `resnet-tflite edgetpu FILE`)
     report = edgetpu.preflight(flatbuffer.read(tflite))

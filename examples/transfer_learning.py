@@ -27,13 +27,11 @@ import os
 
 import numpy as np
 
+import keras_resnet
 from keras_resnet import sources
 from keras_resnet.device import harness
 from keras_resnet.errors import cli_errors
-from keras_resnet.export import convert
-from keras_resnet.training import fit
-from keras_resnet.files import atomic_path, write_bytes, write_text
-from keras_resnet.models.saving import load_keras_model
+from keras_resnet.files import atomic_path, write_text
 
 
 def labelled_images(source: str, split: str, size: int, limit: int) -> sources.Images:
@@ -60,19 +58,19 @@ def main():
 
     # 1. Fine-tune: the checkpoint's backbone, a new head for the folder's classes, two phases.
     resume = os.path.exists(os.path.join(args.out, "config.json"))
-    metrics = fit.fit(args.model, args.data, args.out, "finetune", resume=resume, weights=args.weights,
+    metrics = keras_resnet.fit(args.model, args.data, args.out, "finetune", resume=resume, weights=args.weights,
                         input_size=args.input_size, epochs=args.epochs, head_epochs=args.head_epochs,
                         batch_size=args.batch_size)
     print(f"fine-tuned in {metrics['train_seconds']} s: test top-1 {metrics['best']['top1']:.4f} (best epoch "
           f"{metrics['best']['epoch']})")
 
-    # 2. float32 and full-integer int8 TFLite (int8 calibrated on training images).
-    model = load_keras_model(os.path.join(args.out, "best.keras"))
-    calibration = labelled_images(args.data, "train", args.input_size, args.calib_samples)
+    # 2. float32 and full-integer int8 TFLite (int8 calibrated on training images); each file carries the
+    # folder's class names (the run's classes.txt) and its input quantization.
     paths = {}
-    for mode, representative in (("float32", None), ("int8", convert.representative_from(calibration.x))):
+    for mode in ("float32", "int8"):
         paths[mode] = os.path.join(args.out, f"{args.model}_{mode}.tflite")
-        write_bytes(paths[mode], convert.convert_keras(model, mode, representative))
+        keras_resnet.convert(os.path.join(args.out, "best.keras"), paths[mode], mode=mode,
+                             calib=args.data if mode == "int8" else None, calib_samples=args.calib_samples)
 
     # 3. The device harness on this machine: float32 and int8 interleaved, latency and top-1 on test images.
     test = labelled_images(args.data, "test", args.input_size, args.test_images)

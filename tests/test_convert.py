@@ -177,3 +177,58 @@ def test_the_documented_recipe_leaves_the_batch_dynamic_on_the_same_model():
 
     converter = tf.lite.TFLiteConverter.from_keras_model(flatten_classifier("keras"))
     assert DYNAMIC_SHAPE_OPS <= set(flatbuffer.read(converter.convert()).op_names())
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """A small ResNet-8 saved as a .keras file, and an npz source of 16x16 images with three named classes."""
+    kr_model = kr.ResNet8(input_shape=(16, 16, 3), classes=3, width=0.25, preprocess="cifar10")
+    path = tmp_path / "tiny.keras"
+    kr_model.save(path)
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (24, 16, 16, 3), dtype=np.uint8), np.arange(24) % 3
+    np.savez(tmp_path / "images.npz", x_train=x, y_train=y, x_test=x[:9], y_test=y[:9],
+             classes=np.array(["cat", "dog", "frog"]))
+    return kr_model, path, f"npz:{tmp_path / 'images.npz'}"
+
+
+def test_convert_from_python_carries_class_names_and_returns_what_the_command_prints(tiny, tmp_path):
+    net, path, data = tiny
+    (tmp_path / "py").mkdir()
+    (tmp_path / "cli").mkdir()
+    request = {"mode": "int8", "calib": data, "calib_samples": 12, "verify": data, "limit": 9}
+
+    result = kr.convert(net, tmp_path / "py" / "tiny.tflite", **request)
+
+    tflite = (tmp_path / "py" / "tiny.tflite").read_bytes()
+    embedded = metadata.read(tflite)
+    assert embedded["classes"] == ["cat", "dog", "frog"] and embedded["input"]["dtype"] == "int8"
+    assert embedded == json.loads((tmp_path / "py" / "tiny.json").read_text())
+    assert result["bytes"] == len(tflite) and result["out"] == str(tmp_path / "py" / "tiny.tflite")
+    assert {key: result[key] for key in embedded} == embedded  # the record, plus the report
+    assert result["verification"]["tflite"]["images"] == 9
+    assert result["eval_report"] == str(tmp_path / "py" / "tiny.eval.json")
+    done = run_cli("resnet-tflite", "convert", path, "--out", tmp_path / "cli" / "tiny.tflite", "--int8", "--calib",
+                   data, "--calib-samples", 12, "--verify", data, "--limit", 9, "--json")
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    paths = {"out", "sidecar", "eval_report", "latency_p50_ms_1thread"}  # where it was written, a timing
+    assert set(printed) == set(result)
+    assert {k: v for k, v in printed.items() if k not in paths | {"converter"}} == \
+        {k: v for k, v in result.items() if k not in paths | {"converter"}}
+    evaluated = kr.evaluate(tmp_path / "py" / "tiny.tflite", data, limit=9)
+    assert evaluated["top1"] == pytest.approx(result["verification"]["tflite"]["top1"]) and evaluated["images"] == 9
+
+
+def test_a_bad_request_names_the_python_argument_and_the_command_its_flag(tmp_path):
+    with pytest.raises(ValueError) as err:
+        kr.convert("resnet8", tmp_path / "x.tflite", mode="int8")
+    assert "pass calib=SOURCE" in str(err.value) and str(err.value).endswith("Received: calib=None")
+    assert not (tmp_path / "x.tflite").exists()
+    done = run_cli("resnet-tflite", "convert", "resnet8", "--out", tmp_path / "x.tflite", "--int8")
+    assert done.returncode == 1 and done.stderr.startswith("error: --int8 needs calibration images: pass --calib SOURCE")
+    assert done.stderr.strip().endswith("Received: --calib None") and "calib=" not in done.stderr
+    with pytest.raises(ValueError, match=r"Received: magnitude_prune=1.5"):
+        kr.convert("resnet8", tmp_path / "x.tflite", magnitude_prune=1.5, data="npz:x.npz")
+    with pytest.raises(ValueError, match=r"add mode='int8'\. Received: mode='float32' with qat=True"):
+        kr.convert("resnet8", tmp_path / "x.tflite", qat=True, data="npz:x.npz")

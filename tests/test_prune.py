@@ -257,3 +257,25 @@ def test_a_killed_fine_tuning_resumes(tmp_path, small_cifar):
     assert [row["epoch"] for row in state["history"]] == [1, 2, 3, 4]
     assert json.loads(result.stdout)["fine_tuning"]["metrics"]["epochs"] == 4
     assert keras.saving.load_model(pruned).get_layer("conv4_block1_1_conv").filters == 32
+
+
+def test_prune_from_python_writes_the_narrower_model_and_returns_its_report(tmp_path):
+    net = kr.ResNet8(width=0.5, classes=4)
+    out = tmp_path / "pruned.keras"
+
+    report = kr.prune(net, out, channels=0.5, epochs=0)
+
+    assert report["out"] == str(out) and "fine_tuning" not in report
+    assert report["inner_widths"]["after"] == (((4,),), ((8,),), ((16,),))  # ResNet-8 at width 0.5: 8, 16, 32
+    model = keras.saving.load_model(out)
+    assert model.name == net.name + "_pruned" and model.get_layer("conv4_block1_1_conv").filters == 16
+    assert profile(model)["macs"] == report["macs"]["after"] < report["macs"]["before"]
+
+
+def test_prune_from_python_names_its_arguments(tmp_path):
+    with pytest.raises(UserError, match=r"Fine-tuning needs data=SOURCE; pass epochs=0 .* Received: data=None"):
+        kr.prune("resnet8", tmp_path / "p.keras", channels=0.5)
+    with pytest.raises(UserError, match=r"Received: channels=None, macs=None"):
+        kr.prune("resnet8", tmp_path / "p.keras", epochs=0)
+    with pytest.raises(UserError, match=r"Unknown training option\(s\) \['learning_rate'\]"):
+        kr.prune("resnet8", tmp_path / "p.keras", channels=0.5, epochs=0, learning_rate=0.1)
