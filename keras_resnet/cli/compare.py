@@ -24,7 +24,8 @@ def compare_outputs(a, b, as_json):
     top-1 then flips with one quantization step); output differences are in the output tensor's units
     (quantization steps, LSB, for an int8 model), the largest also dequantized.
     """
-    from keras_resnet.device.compare import compare_outputs as compare, format_rows
+    from keras_resnet.device.compare import compare_outputs as compare
+    from keras_resnet.device.compare import format_rows
 
     comparison = compare(a, b)
     if as_json:

@@ -161,8 +161,8 @@ def _conversion(out: str, model: str) -> list[str]:
     for mode in ("float32", "int8"):
         v = _read(os.path.join(out, "models", f"{model}_{mode}.eval.json"))["verification"]
         size = os.path.getsize(os.path.join(out, "models", f"{model}_{mode}.tflite"))
-        lines.append(f"| {model}_{mode} | {size / 1024:,.0f} KiB | {v['keras']['top1']:.4f} | {v['tflite']['top1']:.4f} "
-                     f"| {v['agreement_top1']:.4f} | {v['max_abs_output_error']:.2g} |")
+        lines.append(f"| {model}_{mode} | {size / 1024:,.0f} KiB | {v['keras']['top1']:.4f} "
+                     f"| {v['tflite']['top1']:.4f} | {v['agreement_top1']:.4f} | {v['max_abs_output_error']:.2g} |")
     inp = _read(os.path.join(out, "models", f"{model}_int8.json"))["input"]
     return lines + ["", f"The int8 model takes raw pixels as {inp['dtype']} with scale {inp['scale']:.6g} and zero "
                         f"point {inp['zero_point']}; class names and preprocessing are embedded in it and in "
