@@ -30,7 +30,10 @@ def check_model_argument(model) -> bool:
     if is_model_file(model):
         check_keras_file(model)
         return True
-    specs.get_spec(model)
+    try:
+        specs.get_spec(model)
+    except UserError as err:  # the argument is `model` here
+        raise UserError(str(err).replace(f"Received: name={model!r}", f"Received: model={model!r}")) from None
     return False
 
 

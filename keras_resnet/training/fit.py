@@ -95,7 +95,7 @@ def start_config(out: str, resume: bool, request: dict) -> dict:
     if not resume:
         if os.path.exists(config_path):
             raise UserError(f"{out} already holds a run: pass resume=True to continue it, or choose another "
-                            f"out. Received: out={os.fspath(out)!r}")
+                            f"out=DIR. Received: out={os.fspath(out)!r}")
         return request
     if not os.path.exists(config_path):
         raise UserError(f"Nothing to resume in {out} (no config.json): pass the out of an interrupted run, "

@@ -62,7 +62,7 @@ def _check_request(model, out, channels, macs, data, epochs, recipe, run_dir, re
                         f"run_dir=DIR of the run and epochs=N. Received: run_dir={run_dir!r}, epochs={epochs}")
     if held and not resume:
         raise UserError(f"{run_dir} already holds a run: pass resume=True to continue it, or choose another "
-                        f"run_dir. Received: run_dir={os.fspath(run_dir)!r}")
+                        f"run_dir=DIR. Received: run_dir={os.fspath(run_dir)!r}")
     if epochs:
         sources.check(data, "train")
     check_writable(out)
