@@ -478,3 +478,22 @@ def test_eval_and_bench_score_tied_classes_alike(tmp_path):
     expected = {"top1": 0.1, "top5": 0.5}  # class 0 first, classes 0-4 in the top five, for every image
     assert {k: by_eval[k] for k in expected} == {k: by_bench[k] for k in expected} == expected
     assert by_eval["images"] == by_bench["images"]
+
+
+def test_python_benchmark_returns_what_bench_writes(models, tmp_path):
+    import keras_resnet as kr
+
+    out = tmp_path / "r.json"
+    result = kr.benchmark([str(models["float32"])], num_threads=[1, 2], warmup_runs=0, num_runs=2, json_path=out,
+                          csv_path=tmp_path / "r.csv")
+    assert json.loads(out.read_text()) == result
+    assert [r["threads"] for r in result["results"]] == [1, 2] and all(r["runs"] == 2 for r in result["results"])
+    assert result["settings"]["warmup"] == 0 and len((tmp_path / "r.csv").read_text().splitlines()) == 3
+    assert kr.report(result, tmp_path) == ["report.md", "latency.png"] and (tmp_path / "report.md").exists()
+    # a bad request names the Python argument; the command spells it as its flag
+    with pytest.raises(UserError, match=r"Received: num_runs=0 and warmup_runs=5$"):
+        kr.benchmark(str(models["float32"]), num_runs=0)
+    with pytest.raises(UserError, match=r"pass data=SOURCE too\. Received: outputs=True$"):
+        kr.benchmark(str(models["float32"]), outputs=True)
+    code, _, stderr = run_bench(models["float32"], "--runs", 0)
+    assert code == 1 and stderr.strip().endswith("Received: --runs 0 and --warmup 5"), stderr

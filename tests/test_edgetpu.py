@@ -1,4 +1,5 @@
 """Edge TPU: the preflight on real converted models, the compiler log parser on published output, the driver."""
+import json
 import os
 import pathlib
 import stat
@@ -273,3 +274,19 @@ def test_cli_damaged_file_is_one_error_line(tmp_path):
     path.write_bytes(b"\x18\x00\x00\x00TFL3" + bytes(40))
     result = run_cli("resnet-tflite", "edgetpu", path, "--check-only")
     assert result.returncode == 1 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+
+
+def test_python_edgetpu_returns_what_the_command_prints(tmp_path, tiny_tflite, monkeypatch):
+    import keras_resnet as kr
+
+    report = kr.edgetpu(tiny_tflite, tmp_path, check_only=True)
+    assert report == json.loads((tmp_path / "tiny_edgetpu_report.json").read_text())
+    assert report["fully_mapped"] and "compiler" not in report and report["model"] == str(tiny_tflite)
+    result = run_cli("resnet-tflite", "edgetpu", tiny_tflite, "--out", tmp_path, "--check-only", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == report
+    # without the compiler: the preflight's verdict, and how to install it
+    monkeypatch.setattr(edgetpu_compiler, "find_compiler", lambda: None)
+    without = kr.edgetpu(tiny_tflite, tmp_path / "new")
+    assert without["compiler"] == {"available": False, "message": edgetpu_compiler.INSTALL_HINT}
+    assert without["fully_mapped"] == report["fully_mapped"] and (tmp_path / "new" / "tiny_edgetpu_report.json").exists()

@@ -150,3 +150,22 @@ def test_cli_micro_refuses_an_operator_tflm_lacks(tmp_path):
     path.write_bytes(convert.convert_keras(model, "float32"))
     result = run_cli("resnet-tflite", "micro", path, "--out", tmp_path)
     assert result.returncode == 1 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+
+
+def test_python_micro_returns_what_the_command_prints(tmp_path, resnet8_int8):
+    from keras_resnet.errors import UserError
+
+    model = tmp_path / "r8.tflite"
+    model.write_bytes(resnet8_int8)
+    report = kr.micro(model, tmp_path / "gen")
+    assert report == json.loads((tmp_path / "gen" / "r8_micro.json").read_text())
+    assert report["out"] == str(tmp_path / "gen") and report["flash_bytes"] == len(resnet8_int8)
+    result = run_cli("resnet-tflite", "micro", model, "--out", tmp_path / "gen", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == report
+    # a bad request names the Python argument; the command spells it as its flag
+    with pytest.raises(UserError, match=r"pass name=NAME\. Received: name='9lives'$"):
+        kr.micro(model, tmp_path / "other", name="9lives")
+    result = run_cli("resnet-tflite", "micro", model, "--out", tmp_path / "other", "--name", "9lives")
+    assert result.returncode == 1 and result.stderr.strip().endswith("pass --name NAME. Received: --name 9lives")
+    assert not (tmp_path / "other").exists()
