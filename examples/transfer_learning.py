@@ -9,7 +9,7 @@ also be a checkpoint you have: a timm `model.safetensors`, or a `.weights.h5` wr
 (`MY_IMAGES/<class>/*.jpg`, a tenth held out for testing), or `MY_IMAGES/train/<class>` and
 `MY_IMAGES/test/<class>`. The same training as a command:
 
-    resnet-train resnet18 --weights imagenet --data folder:MY_IMAGES --recipe finetune \\
+    resnet-tflite train resnet18 --weights imagenet --data folder:MY_IMAGES --recipe finetune \\
         --input-size 96 --epochs 5 --head-epochs 2 --out runs/transfer
 
 Steps: (1) fine-tune with the finetune recipe, a new classifier for your classes: the first epochs train

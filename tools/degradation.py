@@ -9,7 +9,7 @@ error (bold) per epoch for the plain nets and the residual nets side by side, as
 The degradation problem is an *optimisation* problem, so it shows in the training error: plain-56 ends above
 plain-20, ResNet-56 below ResNet-20.
 
-Each net is an ordinary `resnet-train` run directory under --out (killed runs resume); the plot goes to
+Each net is an ordinary `resnet-tflite train` run directory under --out (killed runs resume); the plot goes to
 docs/img/degradation.png and the final errors to <out>/summary.json.
 
 Why not the paper's schedule as it is: its 64k iterations become ~800 here, and the step from lr 0.01 to 0.1

@@ -30,7 +30,7 @@ RECIPE_OPTIONS = ("lr", "schedule", "batch_size", "weight_decay", "nesterov", "s
 @click.option("--epochs", type=click.IntRange(min=0), default=10, show_default=True,
               help="Fine-tuning epochs; 0 keeps the pruned weights as they are.")
 @click.option("--recipe", type=click.Choice(sorted(recipes.RECIPES)), default="finetune", show_default=True,
-              help="Training recipe the options below override (see resnet-train).")
+              help="Training recipe the options below override (see resnet-tflite train).")
 @recipe_options(*RECIPE_OPTIONS)
 @mixed_precision_option()
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Keep the fine-tuning run (history, "

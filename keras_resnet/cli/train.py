@@ -1,4 +1,4 @@
-"""`resnet-train MODEL --data SOURCE --out RUN_DIR [options]`: the command over `keras_resnet.training.fit`.
+"""`resnet-tflite train MODEL --data SOURCE --out RUN_DIR [options]` (also `resnet-train`): the command over `keras_resnet.training.fit`.
 
 Every hyper-parameter of the recipe table (`keras_resnet.training.recipes`) is an option; options left out take
 the recipe's value, and the final values are written to RUN_DIR/config.json. `fit` checks the whole request,
@@ -45,9 +45,9 @@ def train(model, data, out, recipe, weights, resume, mixed_precision, strategy, 
           unsafe_load, **_):
     """Train MODEL (a registered name or a Keras model file to fine-tune) on --data into --out.
 
-    Example: resnet-train resnet20 --data folder:cifar10-jpg --out runs/r20 --epochs 30 --schedule onecycle
+    Example: resnet-tflite train resnet20 --data folder:cifar10-jpg --out runs/r20 --epochs 30 --schedule onecycle
 
-    Transfer learning: resnet-train resnet18 --weights imagenet --data folder:MY_IMAGES --recipe finetune
+    Transfer learning: resnet-tflite train resnet18 --weights imagenet --data folder:MY_IMAGES --recipe finetune
     --out runs/mine --input-size 160
 
     Python: keras_resnet.fit(model, data, out, recipe, ...), which returns the metrics printed here.
