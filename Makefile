@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test test-slow test-arm64 test-all docs docs-check firmware-tools clean
+.PHONY: lint demo test test-slow test-arm64 test-all docs docs-check firmware-tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/resnet-tflite demo
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest -q -m "not slow and not arm64" $(PYTEST_ARGS)
+
+# `make lint`: ruff's lint rules and format ([tool.ruff] in pyproject.toml); `ruff format .` writes the format.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # The documentation site (mkdocs.yml, docs/): `make docs` serves it at http://127.0.0.1:8000 and rebuilds on
 # every edit; `make docs-check` is the strict build that tests/test_docs.py runs in `make test` (a broken link or

@@ -7,6 +7,7 @@ Builds ResNet-18 (torchvision's layout) and the CIFAR ResNet-20, prints the pape
 shortcut options change the parameter count, and classifies one image with raw 0-255 pixels (the
 normalisation is part of the model).
 """
+
 import numpy as np
 
 from keras_resnet import ResNet18, ResNet20, ResNetCIFAR, format_profile, list_models, profile
@@ -25,5 +26,7 @@ for shortcut in ("A", "B", "C", None):  # paper Section 3.3; None is the plain n
 
 pixels = np.random.default_rng(0).integers(0, 256, (1, 32, 32, 3)).astype("float32")
 probabilities = cifar.predict(pixels, verbose=0)[0]
-print(f"\nuntrained ResNet-20 on a random image: class {probabilities.argmax()} "
-      f"(p = {probabilities.max():.3f}; the ten probabilities sum to {probabilities.sum():.3f})")
+print(
+    f"\nuntrained ResNet-20 on a random image: class {probabilities.argmax()} "
+    f"(p = {probabilities.max():.3f}; the ten probabilities sum to {probabilities.sum():.3f})"
+)

@@ -21,6 +21,7 @@ latency and top-1 on the test images. Everything lands in --out, with `summary.j
 The defaults suit a 2-core CPU: 96x96 inputs (ResNet-18 at 224x224 costs 5.4x the MACs per image) and
 2 + 3 epochs; a machine with a GPU can afford `--input-size 224 --epochs 10 --head-epochs 3`.
 """
+
 import argparse
 import json
 import os
@@ -42,8 +43,11 @@ def labelled_images(source: str, split: str, size: int, limit: int) -> sources.I
 @cli_errors  # a mistake, or no network for the download, is one line
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", default="imagenet",
-                        help="published weights (imagenet) or a checkpoint (.pth, .safetensors, .weights.h5)")
+    parser.add_argument(
+        "--weights",
+        default="imagenet",
+        help="published weights (imagenet) or a checkpoint (.pth, .safetensors, .weights.h5)",
+    )
     parser.add_argument("--data", required=True, help="folder:PATH with one sub-folder of images per class")
     parser.add_argument("--out", default="runs/transfer", help="run directory (a new one, or an interrupted one)")
     parser.add_argument("--model", default="resnet18", help="the checkpoint's architecture")
@@ -58,19 +62,35 @@ def main():
 
     # 1. Fine-tune: the checkpoint's backbone, a new head for the folder's classes, two phases.
     resume = os.path.exists(os.path.join(args.out, "config.json"))
-    metrics = keras_resnet.fit(args.model, args.data, args.out, "finetune", resume=resume, weights=args.weights,
-                        input_size=args.input_size, epochs=args.epochs, head_epochs=args.head_epochs,
-                        batch_size=args.batch_size)
-    print(f"fine-tuned in {metrics['train_seconds']} s: test top-1 {metrics['best']['top1']:.4f} (best epoch "
-          f"{metrics['best']['epoch']})")
+    metrics = keras_resnet.fit(
+        args.model,
+        args.data,
+        args.out,
+        "finetune",
+        resume=resume,
+        weights=args.weights,
+        input_size=args.input_size,
+        epochs=args.epochs,
+        head_epochs=args.head_epochs,
+        batch_size=args.batch_size,
+    )
+    print(
+        f"fine-tuned in {metrics['train_seconds']} s: test top-1 {metrics['best']['top1']:.4f} (best epoch "
+        f"{metrics['best']['epoch']})"
+    )
 
     # 2. float32 and full-integer int8 TFLite (int8 calibrated on training images); each file carries the
     # folder's class names (the run's classes.txt) and its input quantization.
     paths = {}
     for mode in ("float32", "int8"):
         paths[mode] = os.path.join(args.out, f"{args.model}_{mode}.tflite")
-        keras_resnet.convert(os.path.join(args.out, "best.keras"), paths[mode], mode=mode,
-                             calib=args.data if mode == "int8" else None, calib_samples=args.calib_samples)
+        keras_resnet.convert(
+            os.path.join(args.out, "best.keras"),
+            paths[mode],
+            mode=mode,
+            calib=args.data if mode == "int8" else None,
+            calib_samples=args.calib_samples,
+        )
 
     # 3. The device harness on this machine: float32 and int8 interleaved, latency and top-1 on test images.
     test = labelled_images(args.data, "test", args.input_size, args.test_images)
@@ -80,10 +100,16 @@ def main():
     result = harness.run(list(paths.values()), harness.Settings(runs=args.runs, data=f"npz:{test_npz}", limit=None))
     summary = {"train": metrics, "tflite": {}}
     for mode, row in zip(paths, result["results"]):
-        summary["tflite"][mode] = {"bytes": os.path.getsize(paths[mode]), "p50_ms": row["latency_ms"]["p50"],
-                                   "top1": row["accuracy"]["top1"], "images": row["accuracy"]["images"]}
-        print(f"{mode:>7}: {summary['tflite'][mode]['bytes']:,} bytes, p50 {row['latency_ms']['p50']:.2f} ms, "
-              f"top-1 {row['accuracy']['top1']:.4f} on {row['accuracy']['images']} test images")
+        summary["tflite"][mode] = {
+            "bytes": os.path.getsize(paths[mode]),
+            "p50_ms": row["latency_ms"]["p50"],
+            "top1": row["accuracy"]["top1"],
+            "images": row["accuracy"]["images"],
+        }
+        print(
+            f"{mode:>7}: {summary['tflite'][mode]['bytes']:,} bytes, p50 {row['latency_ms']['p50']:.2f} ms, "
+            f"top-1 {row['accuracy']['top1']:.4f} on {row['accuracy']['images']} test images"
+        )
     write_text(os.path.join(args.out, "summary.json"), json.dumps(summary, indent=2) + "\n")
 
 

@@ -5,13 +5,13 @@ TFLite) on the workstation; `lite` (.tflite files, LiteRT, TFLite-Micro, Edge TP
 benchmark harness) without TensorFlow, for devices; `cli` over them all. Names are imported lazily, so
 `import keras_resnet` (and the device-side `python -m keras_resnet.bench`) does not import TensorFlow.
 """
+
 from __future__ import annotations
 
 import importlib
 
-from keras_resnet._version import __version__
+from keras_resnet._version import __version__ as __version__
 from keras_resnet.models.specs import REGISTRY
-
 
 _LAZY = {
     "list_models": "keras_resnet.models.specs",
@@ -32,7 +32,8 @@ _LAZY = {
     "firmware": "keras_resnet.lite.firmware.builder",
     "benchmark": "keras_resnet.device.harness",
     "report": "keras_resnet.device.report",
-    "convert_weights": "keras_resnet.models.convert_weights", "compare_outputs": "keras_resnet.device.compare",
+    "convert_weights": "keras_resnet.models.convert_weights",
+    "compare_outputs": "keras_resnet.device.compare",
 }
 _LAZY.update({f"ResNet{spec.depth}": "keras_resnet.models.builders" for spec in REGISTRY.values() if not spec.plain})
 

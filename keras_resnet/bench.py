@@ -3,6 +3,7 @@
 The harness lives in `keras_resnet.device`; this module is the name devices, their docs and
 `tflite/setup_device.sh` run it by.
 """
+
 import sys
 
 from keras_resnet.device.command import main

@@ -6,6 +6,7 @@ Messages are written for the Python caller: they name the arguments as the funct
 (`Received: name='x'`, "pass calib=SOURCE"). A command line spells each argument as its flag instead
 (`spell_arguments`), so the shell user reads `Received: --name x`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,7 +18,7 @@ import signal
 import sys
 import threading
 import traceback
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 
 class UserError(ValueError):
@@ -30,8 +31,17 @@ class UserError(ValueError):
 
 # OS errors that are about the user's files and machine, not bugs: one line, like a UserError.
 EXPECTED_OS_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
-EXPECTED_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOENT, errno.ENOTDIR,
-                   errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG}
+EXPECTED_ERRNOS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.ENOENT,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EEXIST,
+    errno.ENAMETOOLONG,
+}
 DEBUG_ENV = "RESNET_TFLITE_DEBUG"  # =1: every failure keeps its traceback
 INTERRUPTED = "interrupted: stopped cleanly, no partial output was left"
 
@@ -52,6 +62,7 @@ def spell_arguments(text: str, flags: Mapping[str, str]) -> str:
     `flags` maps an argument name to its flag (`--name`) or its metavar (`MODEL`). `name=True` becomes the
     bare flag; a quoted string value loses its quotes."""
     for name, flag in flags.items():
+
         def shell(match, flag=flag):
             value = match.group(1)
             if value == "True" and flag.startswith("-"):
@@ -59,6 +70,7 @@ def spell_arguments(text: str, flags: Mapping[str, str]) -> str:
             if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
                 value = value[1:-1]
             return f"{flag} {value}" if value else f"{flag} "
+
         text = re.sub(_ARGUMENT.format(name=re.escape(name)), shell, text)
     return text
 
@@ -74,8 +86,7 @@ def one_line(err: BaseException) -> str:
         where = f" writing {err.filename}" if err.filename else ""
         return f"No space left on device{where}: free some space and run again (nothing partial was kept)."
     if isinstance(err, OSError) and err.strerror and err.filename:
-        return (f"{err.strerror}: {err.filename}. Check the path and its permissions, or choose another "
-                f"location.")
+        return f"{err.strerror}: {err.filename}. Check the path and its permissions, or choose another location."
     text = " ".join(str(err).split()) or err.__class__.__name__
     return text if len(text) <= 400 else text[:397] + "..."
 
@@ -145,4 +156,5 @@ def cli_errors(func: Callable | None = None, *, flags: Callable[[], Mapping[str,
             text = one_line(err)
             print(f"error: {spell_arguments(text, flags()) if flags else text}", file=sys.stderr)
             sys.exit(1)
+
     return wrapper

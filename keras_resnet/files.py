@@ -1,4 +1,5 @@
 """Files, safely: atomic writes, checks that an input can be read and an output written, before any work."""
+
 from __future__ import annotations
 
 import contextlib
@@ -17,17 +18,21 @@ def _temp_beside(path: str, suffix: str = "") -> str:
         raise UserError(f"Output {path} is a directory: name a file to write. Received: {path}")
     if not os.path.isdir(directory):
         if os.path.exists(directory):
-            raise UserError(f"Output directory {directory} is a file, not a directory: choose another output "
-                            f"path. Received: {path}")
+            raise UserError(
+                f"Output directory {directory} is a file, not a directory: choose another output path. Received: {path}"
+            )
         raise UserError(f"Output directory {directory} does not exist; create it first. Received: {path}")
     if not os.access(directory, os.W_OK):
-        raise UserError(f"Output directory {directory} is not writable: choose a directory you can write, or "
-                        f"change its permissions. Received: {path}")
+        raise UserError(
+            f"Output directory {directory} is not writable: choose a directory you can write, or "
+            f"change its permissions. Received: {path}"
+        )
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix or ".tmp", dir=directory)
     except OSError as err:
-        raise UserError(f"Cannot write in {directory} ({err.strerror}): choose a writable directory. "
-                        f"Received: {path}") from None
+        raise UserError(
+            f"Cannot write in {directory} ({err.strerror}): choose a writable directory. Received: {path}"
+        ) from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -46,8 +51,9 @@ def check_directory(path) -> None:
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
-        raise UserError(f"Cannot create {path}: {existing} is a file, not a directory. Choose another "
-                        f"location. Received: {path}")
+        raise UserError(
+            f"Cannot create {path}: {existing} is a file, not a directory. Choose another location. Received: {path}"
+        )
     check_writable(os.path.join(existing, "write-test"))
 
 
@@ -94,11 +100,15 @@ def readable_file(path, what="file") -> str:
     if os.path.isdir(path):
         raise UserError(f"{what} {path} is a directory: pass the path of a file. Received: {path}")
     if not os.access(path, os.R_OK):
-        raise UserError(f"{what} {path} is not readable: check its permissions (chmod) or copy it somewhere you "
-                        f"can read. Received: {path}")
+        raise UserError(
+            f"{what} {path} is not readable: check its permissions (chmod) or copy it somewhere you "
+            f"can read. Received: {path}"
+        )
     if os.path.getsize(path) == 0:
-        raise UserError(f"{what} {path} is empty (0 bytes): it was not written completely; create or copy it "
-                        f"again. Received: {path}")
+        raise UserError(
+            f"{what} {path} is empty (0 bytes): it was not written completely; create or copy it "
+            f"again. Received: {path}"
+        )
     return path
 
 
@@ -126,14 +136,19 @@ def check_keras_file(path) -> str:
     """
     path = readable_file(path, "Model file")
     if not path.endswith(KERAS_SUFFIXES):
-        raise UserError(f"{path}: expected a .keras file or a legacy .h5 model (saved with model.save). "
-                        f"Received: {path}")
+        raise UserError(
+            f"{path}: expected a .keras file or a legacy .h5 model (saved with model.save). Received: {path}"
+        )
     with open(path, "rb") as f:
         head = f.read(len(HDF5_SIGNATURE))
     if path.endswith(".keras") and not zipfile.is_zipfile(path):
-        raise UserError(f"{path} is not a .keras file (those are zip archives; this one starts {head[:8]!r}): "
-                        f"save the model with model.save('model.keras'). Received: {path}")
+        raise UserError(
+            f"{path} is not a .keras file (those are zip archives; this one starts {head[:8]!r}): "
+            f"save the model with model.save('model.keras'). Received: {path}"
+        )
     if not path.endswith(".keras") and head != HDF5_SIGNATURE:
-        raise UserError(f"{path} is not an HDF5 file (it starts {head!r}): save the model with "
-                        f"model.save('model.h5') or as .keras. Received: {path}")
+        raise UserError(
+            f"{path} is not an HDF5 file (it starts {head!r}): save the model with "
+            f"model.save('model.h5') or as .keras. Received: {path}"
+        )
     return path

@@ -12,6 +12,7 @@ NumPy and Pillow and reads `folder:` and `npz:` sources, so the device harness u
   `x_test`, `y_test`. Loaded without pickle.
 - `tfds:NAME[:SPLIT]`: a tensorflow-datasets dataset prepared in `TFDS_DATA_DIR` (or TFDS' default dir).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -56,11 +57,14 @@ class Listing:
     def __len__(self):
         return len(self.labels)
 
-    def subset(self, index: np.ndarray) -> "Listing":
-        pick = (lambda a: None if a is None else a[index])
+    def subset(self, index: np.ndarray) -> Listing:
+        def pick(a):
+            return None if a is None else a[index]
+
         if self.stream is not None:
-            raise UserError("a held-out split of a streamed tfds dataset needs a tfds split instead, "
-                            "e.g. tfds:NAME:train[:90%]")
+            raise UserError(
+                "a held-out split of a streamed tfds dataset needs a tfds split instead, e.g. tfds:NAME:train[:90%]"
+            )
         return Listing(self.labels[index], self.classes, pick(self.files), pick(self.images), None, self.skipped)
 
 
@@ -93,8 +97,10 @@ def parse(text: str) -> Source:
         return Source(kind, rest)
     if os.path.exists(text):
         return Source("npz" if text.endswith(".npz") else "folder", text)
-    raise UserError(f"Unknown data source {text!r}: use folder:PATH, npz:PATH or tfds:NAME[:SPLIT] "
-                    f"(a bare path must exist). Received: {text!r}")
+    raise UserError(
+        f"Unknown data source {text!r}: use folder:PATH, npz:PATH or tfds:NAME[:SPLIT] "
+        f"(a bare path must exist). Received: {text!r}"
+    )
 
 
 def _class_dirs(path: str) -> list[str]:
@@ -113,20 +119,22 @@ def _split_root(path: str, split: str) -> tuple[str, list[str], bool]:
         raise UserError(f"split must be 'train' or 'test'. Received: split={split!r}")
     if not os.path.isdir(path):
         what = "is a file, not a folder" if os.path.exists(path) else "does not exist"
-        raise UserError(f"Image folder {path} {what}: pass a folder of <class>/ subfolders of images. "
-                        f"Received: folder:{path}")
+        raise UserError(
+            f"Image folder {path} {what}: pass a folder of <class>/ subfolders of images. Received: folder:{path}"
+        )
     has_splits = all(os.path.isdir(os.path.join(path, s)) for s in SPLITS)
     root = os.path.join(path, split) if has_splits else path
     classes = _class_dirs(root)
     if has_splits:
         other = _class_dirs(os.path.join(path, "test" if split == "train" else "train"))
         if other != classes:
-            raise UserError(f"{path}: train/ and test/ hold different classes "
-                            f"({sorted(set(classes) ^ set(other))} differ): give both the same class folders. "
-                            f"Received: folder:{path}")
+            raise UserError(
+                f"{path}: train/ and test/ hold different classes "
+                f"({sorted(set(classes) ^ set(other))} differ): give both the same class folders. "
+                f"Received: folder:{path}"
+            )
     if not classes:
-        raise UserError(f"{root} has no class subfolders: put images in {root}/<class>/*.jpg. "
-                        f"Received: folder:{path}")
+        raise UserError(f"{root} has no class subfolders: put images in {root}/<class>/*.jpg. Received: folder:{path}")
     return root, classes, has_splits
 
 
@@ -159,8 +167,10 @@ def list_folder(path: str, split: str, fraction: float = VALIDATION_FRACTION):
             files.append(os.path.join(class_dir, file))
             labels.append(label)
     if not files:
-        raise UserError(f"{root} has class folders but no images (.jpg/.png) in its {split} split: put "
-                        f"images in {root}/<class>/. Received: folder:{path}")
+        raise UserError(
+            f"{root} has class folders but no images (.jpg/.png) in its {split} split: put "
+            f"images in {root}/<class>/. Received: folder:{path}"
+        )
     return files, np.asarray(labels, np.int64), classes
 
 
@@ -178,8 +188,10 @@ def readable(path: str) -> bool:
 def no_readable_images(source: Source, split: str, files: int | None = None) -> UserError:
     """The error for a split none of whose image files (`files` of them, when known) could be read."""
     count = f"{files} " if files is not None else ""
-    return UserError(f"No readable images in {source} ({split} split): none of its {count}image files could be "
-                     f"read (damaged, or not images). Received: {source}")
+    return UserError(
+        f"No readable images in {source} ({split} split): none of its {count}image files could be "
+        f"read (damaged, or not images). Received: {source}"
+    )
 
 
 def scan(source, split: str) -> Listing | None:
@@ -198,11 +210,11 @@ def scan(source, split: str) -> Listing | None:
         ok = np.array([readable(f) for f in files], bool)
         if not ok.any():
             raise no_readable_images(source, split, len(files))
-        listing = Listing(labels[ok], classes, files=np.asarray(files)[ok],
-                          skipped=[f for f, good in zip(files, ok) if not good])
+        listing = Listing(
+            labels[ok], classes, files=np.asarray(files)[ok], skipped=[f for f, good in zip(files, ok) if not good]
+        )
         if listing.skipped:
-            warn(f"skipped {len(listing.skipped)} unreadable image(s) in {source} ({split}), "
-                 f"e.g. {listing.skipped[0]}")
+            warn(f"skipped {len(listing.skipped)} unreadable image(s) in {source} ({split}), e.g. {listing.skipped[0]}")
     check_classes(listing, f"{source} ({split})")
     return listing
 
@@ -247,8 +259,9 @@ def fitted(images: np.ndarray, size: tuple[int, int] | None = None, channels: in
 
     if (size is None or images.shape[1:3] == tuple(size)) and images.shape[-1] == channels:
         return images
-    return np.stack([_fitted(Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im), size, channels)
-                     for im in images])
+    return np.stack(
+        [_fitted(Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im), size, channels) for im in images]
+    )
 
 
 def _fitted(image, size, channels: int) -> np.ndarray:
@@ -259,8 +272,10 @@ def _fitted(image, size, channels: int) -> np.ndarray:
     from PIL import Image
 
     if channels not in (1, 3):
-        raise UserError(f"Images can be given to models of 1 (greyscale) or 3 (RGB) input channels; this model "
-                        f"takes {channels}. Received: {channels} channels")
+        raise UserError(
+            f"Images can be given to models of 1 (greyscale) or 3 (RGB) input channels; this model "
+            f"takes {channels}. Received: {channels} channels"
+        )
     image = image.convert("RGB" if channels == 3 else "L")
     if size is not None and image.size != (size[1], size[0]):
         image = image.resize((size[1], size[0]), Image.BILINEAR)
@@ -312,8 +327,10 @@ def _load_folder(source: Source, split, limit, size, seed, channels) -> Images:
         raise no_readable_images(source, split, len(keep))
     shapes = {im.shape for im in images}
     if len(shapes) > 1:
-        raise UserError(f"{source} holds images of different sizes {sorted(shapes)[:3]}; pass the model's "
-                        f"input size (size=) to resize them. Received: {source}")
+        raise UserError(
+            f"{source} holds images of different sizes {sorted(shapes)[:3]}; pass the model's "
+            f"input size (size=) to resize them. Received: {source}"
+        )
     return Images(np.stack(images), np.asarray(kept, np.int64), classes, skipped)
 
 
@@ -332,14 +349,18 @@ def _load_npz(source: Source, split, limit, size, seed, channels) -> Images:
         raise UserError(f"{path} is not a readable .npz of arrays ({err}). Received: {source}") from None
     x_key, y_key = (f"x_{split}", f"y_{split}") if f"x_{split}" in arrays else ("x", "y")
     if x_key not in arrays or y_key not in arrays:
-        raise UserError(f"{path} needs arrays x and y (or x_train/y_train, x_test/y_test); it has "
-                        f"{sorted(arrays)}. Received: {source}")
+        raise UserError(
+            f"{path} needs arrays x and y (or x_train/y_train, x_test/y_test); it has "
+            f"{sorted(arrays)}. Received: {source}"
+        )
     x, y = arrays[x_key], arrays[y_key].astype(np.int64).reshape(-1)
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or x.shape[-1] not in (1, 3, 4) or len(x) != len(y):
-        raise UserError(f"{path}: x must be uint8 (N, H, W, 3) with one label per image; got x{x.shape}, "
-                        f"y{y.shape}. Received: {source}")
+        raise UserError(
+            f"{path}: x must be uint8 (N, H, W, 3) with one label per image; got x{x.shape}, "
+            f"y{y.shape}. Received: {source}"
+        )
     classes = [str(c) for c in arrays["classes"]] if "classes" in arrays else [str(i) for i in range(int(y.max()) + 1)]
     keep = select(y, limit, seed)
     return Images(fitted(np.asarray(x[keep], np.uint8), size, channels), y[keep], classes)
@@ -348,8 +369,7 @@ def _load_npz(source: Source, split, limit, size, seed, channels) -> Images:
 _LOADERS = {"folder": _load_folder, "npz": _load_npz}
 
 
-def load(source, split: str = "test", limit: int | None = None, size=None, seed: int = 0,
-         channels: int = 3) -> Images:
+def load(source, split: str = "test", limit: int | None = None, size=None, seed: int = 0, channels: int = 3) -> Images:
     """Decode up to `limit` labelled images (class-balanced) of one split of `source` into memory, as a model
     of input `size` = (height, width) and `channels` takes them (`fitted`): images of any size and mode.
 
@@ -359,6 +379,8 @@ def load(source, split: str = "test", limit: int | None = None, size=None, seed:
     if limit is not None and limit < 1:
         raise UserError(f"limit must be at least 1. Received: limit={limit}")
     if source.kind not in _LOADERS:
-        raise UserError(f"{source} is read by the workstation install (tensorflow-datasets); here, use a "
-                        f"folder: or npz: source. Received: {source}")
+        raise UserError(
+            f"{source} is read by the workstation install (tensorflow-datasets); here, use a "
+            f"folder: or npz: source. Received: {source}"
+        )
     return _LOADERS[source.kind](source, split, limit, size, seed, channels)

@@ -1,5 +1,6 @@
 """Shared fixtures: quiet TensorFlow, the CIFAR-10 (JPEG) images from ../shared, a briefly trained net.
 Helpers that tests import by name are in helpers.py."""
+
 import os
 import pathlib
 import tarfile
@@ -41,8 +42,9 @@ def trained(tmp_path_factory, cifar_jpg):
 
     model = kr.ResNet8(preprocess="cifar10", width=0.5)
     data = sources.load(f"folder:{cifar_jpg}", "train", limit=5000)
-    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     model.fit(data.x.astype("float32"), data.y, batch_size=64, epochs=5, verbose=0)
     path = tmp_path_factory.mktemp("trained") / "resnet8.keras"
     model.save(path)

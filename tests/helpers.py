@@ -1,6 +1,7 @@
 """What the tests share by name (`from helpers import ...`): the checkout's paths, the console commands run in
 a subprocess, a crash in the middle of training, a copy of the sources, the scripts of tools/ as modules and
 a published weights file made up for one test. Fixtures live in conftest.py."""
+
 import importlib.util
 import json
 import os
@@ -16,8 +17,15 @@ SHARED = pathlib.Path(os.environ.get("RESNET_SHARED", ROOT.parent / "shared"))
 CIFAR_TAR = SHARED / "data" / "cifar10-jpg.tar.gz"
 CACHE = ROOT / ".cache"
 # What pip prints when the package registry cannot be reached (tests that install then skip, saying why).
-OFFLINE_SIGNS = ("NewConnectionError", "Temporary failure in name resolution", "Network is unreachable",
-                 "No matching distribution found", "Could not fetch URL", "ConnectTimeout", "ProxyError")
+OFFLINE_SIGNS = (
+    "NewConnectionError",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+    "No matching distribution found",
+    "Could not fetch URL",
+    "ConnectTimeout",
+    "ProxyError",
+)
 # The console commands of this package ([project.scripts] of pyproject.toml): name -> "module:function".
 CONSOLE_COMMANDS = {"resnet-tflite": "keras_resnet.cli.main:main", "resnet-train": "keras_resnet.cli.train:main"}
 
@@ -34,8 +42,15 @@ def run_cli(*args, input=None, env=None, timeout=600, prelude=""):
 
     `prelude`: Python run first in that process, e.g. to simulate a full disk."""
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run(cli_argv(*args, prelude=prelude), capture_output=True, text=True,
-                          input=input, env=full_env, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        cli_argv(*args, prelude=prelude),
+        capture_output=True,
+        text=True,
+        input=input,
+        env=full_env,
+        timeout=timeout,
+        cwd=ROOT,
+    )
 
 
 def kill_after_epoch(run_dir: pathlib.Path, epoch: int, *args, timeout=240) -> int:
@@ -56,8 +71,9 @@ def copy_source(target: pathlib.Path) -> pathlib.Path:
     target.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, target / name)
-    shutil.copytree(ROOT / "keras_resnet", target / "keras_resnet",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(
+        ROOT / "keras_resnet", target / "keras_resnet", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
     return target
 
 

@@ -18,6 +18,7 @@ top-1 is then the lower class index). So top-1 is held to 99% agreement on the i
 have a unique top score, and to 98% on all images (the trained ResNet-20: 98.3% of these 300, 99.0% of
 1000 with ARM64_IMAGES_PER_CLASS=100).
 """
+
 import json
 import os
 import pathlib
@@ -43,9 +44,16 @@ UNREACHABLE_SIGNS = tuple(sign for sign in OFFLINE_SIGNS if not sign.startswith(
 # What debootstrap (in its log), wget and apt print when the Debian mirror cannot be reached, and what
 # mount and chroot print where the machine forbids them (an unprivileged container).
 CANNOT_SET_UP_SIGNS = UNREACHABLE_SIGNS + (
-    "unable to resolve host address", "Failed getting release file", "Couldn't download",
-    "Temporary failure resolving", "Could not resolve", "Failed to fetch", "Unable to locate package",
-    "Operation not permitted", "permission denied")
+    "unable to resolve host address",
+    "Failed getting release file",
+    "Couldn't download",
+    "Temporary failure resolving",
+    "Could not resolve",
+    "Failed to fetch",
+    "Unable to locate package",
+    "Operation not permitted",
+    "permission denied",
+)
 MINIMUM_AGREEMENT = 0.99  # top-1 identical on 99% of the images whose top score is unique on both machines
 MINIMUM_AGREEMENT_ALL = 0.98  # ... and on 98% of all images (see above)
 MEAN_INT8_STEPS = 1.0  # int8 outputs differ by less than one quantization step on average (0.35 seen)
@@ -54,8 +62,13 @@ MAX_INT8_STEPS = 64  # and by a quarter of the int8 range at most (35 seen: the 
 
 def arm64(*command, timeout=1800):
     """`arm64-userland COMMAND...` on this machine (copies a dir in and runs a command there for `run`)."""
-    return subprocess.run([str(TOOL), *map(str, command)], capture_output=True, text=True, timeout=timeout,
-                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    return subprocess.run(
+        [str(TOOL), *map(str, command)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
 
 
 def run_inside(project: pathlib.Path, script: str, timeout=1800) -> pathlib.Path:
@@ -65,8 +78,7 @@ def run_inside(project: pathlib.Path, script: str, timeout=1800) -> pathlib.Path
     if done.returncode != 0:
         if any(sign in done.stdout + done.stderr for sign in UNREACHABLE_SIGNS):
             pytest.skip(f"package registry unreachable from the arm64 userland: {done.stdout.strip()[-300:]}")
-        pytest.fail(f"inside the arm64 userland, exit {done.returncode}:\n{done.stdout[-3000:]}\n"
-                    f"{done.stderr[-3000:]}")
+        pytest.fail(f"inside the arm64 userland, exit {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return USERLAND / "project"
 
 
@@ -94,15 +106,21 @@ def device_install(userland, tmp_path_factory):
     the distributions it installed and which heavy modules the device venv can import."""
     project = tmp_path_factory.mktemp("arm64-install")
     source = copy_source(tmp_path_factory.mktemp("arm64-source") / "resnet-tflite")
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", str(source), "-w",
-                            str(project)], capture_output=True, text=True, timeout=600)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", str(source), "-w", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if built.returncode != 0:
         if any(sign in built.stderr for sign in OFFLINE_SIGNS):
             pytest.skip(f"package registry unreachable, wheel not built: {built.stderr.strip()[-300:]}")
         pytest.fail(f"pip wheel failed:\n{built.stderr}")
     wheel = next(project.glob("resnet_tflite-*.whl")).name
     shutil.copy(ROOT / "tflite" / "setup_device.sh", project)
-    inside = run_inside(project, f"""
+    inside = run_inside(
+        project,
+        f"""
 rm -rf {DEVICE_VENV}
 PYTHON=/usr/bin/python3 sh setup_device.sh {DEVICE_VENV} "./{wheel}[device]" > install.log 2>&1 \
     || {{ cat install.log; exit 1; }}
@@ -112,9 +130,14 @@ import importlib.util, json, platform, keras_resnet
 heavy = ("tensorflow", "keras", "tf_keras", "click", "matplotlib")
 print(json.dumps({{"machine": platform.machine(), "python": platform.python_version(), "package": keras_resnet.__file__,
                   "importable": [m for m in heavy if importlib.util.find_spec(m) is not None]}}))' > facts.json
-""", timeout=1800)
-    return {"log": (inside / "install.log").read_text(), "freeze": (inside / "freeze.txt").read_text().split(),
-            "facts": json.loads((inside / "facts.json").read_text())}
+""",
+        timeout=1800,
+    )
+    return {
+        "log": (inside / "install.log").read_text(),
+        "freeze": (inside / "freeze.txt").read_text().split(),
+        "facts": json.loads((inside / "facts.json").read_text()),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -154,21 +177,32 @@ def cifar_models(request, cifar_jpg, tmp_path_factory):
     return convert_models(load_keras_model(keras_path), name, calibration, tmp_path_factory.mktemp("arm64-models"))
 
 
-def bench_inside(models: list[pathlib.Path], images: pathlib.Path, limit: int, project: pathlib.Path,
-                 latency: str = "--threads 1,2 --warmup 1 --runs 5") -> dict:
+def bench_inside(
+    models: list[pathlib.Path],
+    images: pathlib.Path,
+    limit: int,
+    project: pathlib.Path,
+    latency: str = "--threads 1,2 --warmup 1 --runs 5",
+) -> dict:
     """The harness in the device venv: a latency run and an accuracy run with outputs; results and stdout."""
     shutil.copytree(images, project / "images")
     for model in models:
         shutil.copy(model, project / model.name)
     names = " ".join(m.name for m in models)
-    inside = run_inside(project, f"""
+    inside = run_inside(
+        project,
+        f"""
 {DEVICE_VENV}/bin/python -m keras_resnet.bench {names} {latency} --json latency.json \
     --csv latency.csv > latency.txt 2> latency.err
 {DEVICE_VENV}/bin/python -m keras_resnet.bench {names} --warmup 0 --runs 1 --data folder:images --limit {limit} \
     --outputs --json accuracy.json > accuracy.txt 2> accuracy.err
-""", timeout=3600)
+""",
+        timeout=3600,
+    )
     return {name: json.loads((inside / f"{name}.json").read_text()) for name in ("latency", "accuracy")} | {
-        "latency_stdout": (inside / "latency.txt").read_text(), "latency_stderr": (inside / "latency.err").read_text()}
+        "latency_stdout": (inside / "latency.txt").read_text(),
+        "latency_stderr": (inside / "latency.err").read_text(),
+    }
 
 
 def bench_here(models: list[pathlib.Path], images: pathlib.Path, limit: int) -> dict:
@@ -207,6 +241,7 @@ def check_agreement(x86: dict, aarch64: dict, models: list[pathlib.Path], images
 
 # ---------------------------------------------------------------- the install
 
+
 def test_device_install_pulls_no_tensorflow(device_install):
     facts, installed = device_install["facts"], {line.split("==")[0].lower() for line in device_install["freeze"]}
     assert "harness ready: ai-edge-litert" in device_install["log"]
@@ -218,6 +253,7 @@ def test_device_install_pulls_no_tensorflow(device_install):
 
 
 # ---------------------------------------------------------------- the harness on aarch64
+
 
 def test_latency_mode_runs_and_is_marked_emulated(cifar_runs, cifar_models):
     result = cifar_runs["latency"]
@@ -268,6 +304,7 @@ def test_emulated_results_cannot_become_a_reference(cifar_runs, tmp_path):
 
 # ---------------------------------------------------------------- ResNet-18 at 224x224
 
+
 @pytest.mark.slow
 def test_resnet18_runs_on_aarch64_and_agrees_with_x86(device_install, cifar_jpg, cifar_subset, tmp_path):
     import keras
@@ -281,7 +318,7 @@ def test_resnet18_runs_on_aarch64_and_agrees_with_x86(device_install, cifar_jpg,
     for split in ("train", "test"):
         for class_dir in (cifar_subset / split).iterdir():
             (images / split / class_dir.name).mkdir(parents=True)
-            for path in sorted(class_dir.iterdir())[:limit // 10]:  # resized here once, kept lossless as PNG
+            for path in sorted(class_dir.iterdir())[: limit // 10]:  # resized here once, kept lossless as PNG
                 pixels = sources.decode(str(path), (size, size))
                 Image.fromarray(pixels).save(images / split / class_dir.name / f"{path.stem}.png")
     calibration = sources.load(f"folder:{cifar_jpg}", "train", limit=16, size=(size, size)).x.astype(np.float32)

@@ -11,6 +11,7 @@ rows make os.access say no for their paths in the command's process (what the co
 one row writes into /proc, which refuses even root. The full disk is simulated the same way (fsync
 raises ENOSPC). Ctrl-C and kills are in test_robustness.py.
 """
+
 import json
 import os
 import re
@@ -24,8 +25,10 @@ import pytest
 from helpers import ROOT, run_cli
 
 # Lines that native libraries print on their own (TensorFlow's start-up log, LiteRT's delegate notice)
-NATIVE_LOG = re.compile(r"^(WARNING: All log messages|[IWEF]\d{4} |INFO: |To enable the following|"
-                        r"fully_quantize: )")
+NATIVE_LOG = re.compile(
+    r"^(WARNING: All log messages|[IWEF]\d{4} |INFO: |To enable the following|"
+    r"fully_quantize: )"
+)
 DENY_ACCESS = """import os
 _access = os.access
 os.access = lambda path, mode, *a, **k: (os.path.abspath(path) not in {denied!r}) and _access(path, mode, *a, **k)
@@ -41,122 +44,421 @@ TFL = "resnet-tflite"
 # (id, command line, problem, what to do, exit code, options: "tf" | deny=[paths] | full_disk | absent=path)
 CASES = [
     # resnet-train
-    ("train-only-unreadable-images", f"{TRAIN} resnet8 --data folder:{{unreadable}} --out {{tmp}}/run",
-     "No readable images", "Received: folder:", 1, {"absent": "{tmp}/run"}),
-    ("train-unknown-model", f"{TRAIN} resnet7 --data folder:{{folder}} --out {{tmp}}/run",
-     "Unknown model 'resnet7'", "Did you mean resnet8", 1, {"absent": "{tmp}/run"}),
-    ("train-missing-data-folder", f"{TRAIN} resnet8 --data folder:{{tmp}}/nowhere --out {{tmp}}/run",
-     "does not exist", "pass a folder of <class>/ subfolders", 1, {"absent": "{tmp}/run"}),
-    ("train-folder-without-class-folders", f"{TRAIN} resnet8 --data folder:{{no_classes}} --out {{tmp}}/run",
-     "has no class subfolders", "put images in", 1, {"absent": "{tmp}/run"}),
-    ("train-empty-class-folders", f"{TRAIN} resnet8 --data folder:{{empty_classes}} --out {{tmp}}/run",
-     "has class folders but no images", "put images in", 1, {"tf": True, "absent": "{tmp}/run"}),
-    ("train-epochs-and-steps", f"{TRAIN} resnet8 --data folder:{{folder}} --out {{tmp}}/run --epochs 2 --steps 9",
-     "not both", "Give epochs or steps", 1, {}),
-    ("train-out-below-a-file", f"{TRAIN} resnet8 --data folder:{{folder}} --out {{a_file}}/run",
-     "is a file, not a directory", "Choose another location", 1, {}),
-    ("train-keras-file-not-a-zip", f"{TRAIN} {{not_zip_keras}} --data folder:{{folder}} --out {{tmp}}/run",
-     "is not a .keras file", "save the model with model.save", 1, {}),
-    ("train-zero-width", f"{TRAIN} resnet8 --data folder:{{folder}} --out {{tmp}}/run --width 0",
-     "Invalid value for '--width'", "see --help", 2, {}),
+    (
+        "train-only-unreadable-images",
+        f"{TRAIN} resnet8 --data folder:{{unreadable}} --out {{tmp}}/run",
+        "No readable images",
+        "Received: folder:",
+        1,
+        {"absent": "{tmp}/run"},
+    ),
+    (
+        "train-unknown-model",
+        f"{TRAIN} resnet7 --data folder:{{folder}} --out {{tmp}}/run",
+        "Unknown model 'resnet7'",
+        "Did you mean resnet8",
+        1,
+        {"absent": "{tmp}/run"},
+    ),
+    (
+        "train-missing-data-folder",
+        f"{TRAIN} resnet8 --data folder:{{tmp}}/nowhere --out {{tmp}}/run",
+        "does not exist",
+        "pass a folder of <class>/ subfolders",
+        1,
+        {"absent": "{tmp}/run"},
+    ),
+    (
+        "train-folder-without-class-folders",
+        f"{TRAIN} resnet8 --data folder:{{no_classes}} --out {{tmp}}/run",
+        "has no class subfolders",
+        "put images in",
+        1,
+        {"absent": "{tmp}/run"},
+    ),
+    (
+        "train-empty-class-folders",
+        f"{TRAIN} resnet8 --data folder:{{empty_classes}} --out {{tmp}}/run",
+        "has class folders but no images",
+        "put images in",
+        1,
+        {"tf": True, "absent": "{tmp}/run"},
+    ),
+    (
+        "train-epochs-and-steps",
+        f"{TRAIN} resnet8 --data folder:{{folder}} --out {{tmp}}/run --epochs 2 --steps 9",
+        "not both",
+        "Give epochs or steps",
+        1,
+        {},
+    ),
+    (
+        "train-out-below-a-file",
+        f"{TRAIN} resnet8 --data folder:{{folder}} --out {{a_file}}/run",
+        "is a file, not a directory",
+        "Choose another location",
+        1,
+        {},
+    ),
+    (
+        "train-keras-file-not-a-zip",
+        f"{TRAIN} {{not_zip_keras}} --data folder:{{folder}} --out {{tmp}}/run",
+        "is not a .keras file",
+        "save the model with model.save",
+        1,
+        {},
+    ),
+    (
+        "train-zero-width",
+        f"{TRAIN} resnet8 --data folder:{{folder}} --out {{tmp}}/run --width 0",
+        "Invalid value for '--width'",
+        "see --help",
+        2,
+        {},
+    ),
     # resnet-tflite convert
-    ("convert-missing-model", f"{TFL} convert {{tmp}}/missing.keras --out {{tmp}}/x.tflite",
-     "not found", "Check the path", 1, {}),
-    ("convert-empty-model", f"{TFL} convert {{empty_keras}} --out {{tmp}}/x.tflite",
-     "is empty (0 bytes)", "create or copy it again", 1, {}),
-    ("convert-unreadable-model", f"{TFL} convert {{not_zip_keras}} --out {{tmp}}/x.tflite",
-     "is not readable", "check its permissions", 1, {"deny": ["{not_zip_keras}"]}),
-    ("convert-directory-as-model", f"{TFL} convert {{folder}} --out {{tmp}}/x.tflite",
-     "is a directory", "pass a .keras model file", 1, {}),
-    ("convert-tflite-as-model", f"{TFL} convert {{model}} --out {{tmp}}/x.tflite",
-     "expected a .keras file", "saved with model.save", 1, {}),
-    ("convert-keras-file-of-another-format", f"{TFL} convert {{tflite_named_keras}} --out {{tmp}}/x.tflite",
-     "is not a .keras file", "save the model with model.save", 1, {}),
-    ("convert-zip-that-is-no-model", f"{TFL} convert {{zip_keras}} --out {{tmp}}/x.tflite",
-     "is not a valid Keras model file", "saved with model.save()", 1, {"tf": True}),
-    ("convert-weights-file-as-model", f"{TFL} convert {{weights_h5}} --out {{tmp}}/x.tflite",
-     "is not a loadable Keras model", "not a weights file", 1, {"tf": True}),
-    ("convert-input-not-an-image", f"{TFL} convert {{dense_keras}} --out {{tmp}}/x.tflite --int8 --calib npz:{{npz}}",
-     "not images (height, width, channels)", "convert an image classifier", 1, {"tf": True}),
-    ("convert-calibration-folder-without-images", f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --int8 "
-     f"--calib folder:{{empty_classes}}", "has class folders but no images", "put images in", 1, {}),
-    ("convert-calibration-only-unreadable-images", f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --int8 "
-     f"--calib folder:{{unreadable}}", "No readable images", "damaged, or not images", 1, {}),
-    ("convert-calibration-folder-missing", f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --int8 "
-     f"--calib folder:{{tmp}}/nowhere", "does not exist", "pass a folder", 1, {}),
-    ("convert-unknown-model", f"{TFL} convert resnt8 --out {{tmp}}/x.tflite",
-     "Unknown model 'resnt8'", "Did you mean resnet8", 1, {}),
-    ("convert-two-modes", f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --int8 --fp16",
-     "--int8 and --fp16", "Choose one conversion mode", 1, {}),
-    ("convert-qat-without-int8", f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --qat --data folder:{{folder}}",
-     "--qat produces an int8 model", "add --int8", 1, {}),
-    ("convert-int8-without-calibration", f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --int8",
-     "needs calibration images", "pass --calib SOURCE", 1, {}),
-    ("convert-weights-for-a-model-file", f"{TFL} convert {{zip_keras}} --out {{tmp}}/x.tflite "
-     f"--weights {{weights_h5}}", "apply to a registered model name", "not to a model file", 1, {}),
-    ("convert-negative-sparsity", f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --magnitude-prune -0.5 --data "
-     f"folder:{{folder}}", "sparsity in [0, 1)", "e.g. 0.5", 1, {}),
-    ("convert-zero-calibration-samples", f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --int8 --calib "
-     f"folder:{{folder}} --calib-samples 0", "Invalid value for '--calib-samples'", "see --help", 2, {}),
-    ("convert-output-in-missing-folder", f"{TFL} convert resnet8 --out {{tmp}}/missing/x.tflite",
-     "does not exist", "create it first", 1, {}),
-    ("convert-output-in-read-only-folder", f"{TFL} convert resnet8 --out {{tmp}}/x.tflite",
-     "is not writable", "choose a directory you can write", 1, {"deny": ["{tmp}"]}),
-    ("convert-output-where-even-root-cannot-write", f"{TFL} convert resnet8 --out /proc/x.tflite",
-     "Cannot write in /proc", "choose a writable directory", 1, {}),
-    ("convert-output-not-tflite", f"{TFL} convert resnet8 --out {{tmp}}/x.json",
-     "must name a .tflite file", "Received: --out ", 1, {}),
+    (
+        "convert-missing-model",
+        f"{TFL} convert {{tmp}}/missing.keras --out {{tmp}}/x.tflite",
+        "not found",
+        "Check the path",
+        1,
+        {},
+    ),
+    (
+        "convert-empty-model",
+        f"{TFL} convert {{empty_keras}} --out {{tmp}}/x.tflite",
+        "is empty (0 bytes)",
+        "create or copy it again",
+        1,
+        {},
+    ),
+    (
+        "convert-unreadable-model",
+        f"{TFL} convert {{not_zip_keras}} --out {{tmp}}/x.tflite",
+        "is not readable",
+        "check its permissions",
+        1,
+        {"deny": ["{not_zip_keras}"]},
+    ),
+    (
+        "convert-directory-as-model",
+        f"{TFL} convert {{folder}} --out {{tmp}}/x.tflite",
+        "is a directory",
+        "pass a .keras model file",
+        1,
+        {},
+    ),
+    (
+        "convert-tflite-as-model",
+        f"{TFL} convert {{model}} --out {{tmp}}/x.tflite",
+        "expected a .keras file",
+        "saved with model.save",
+        1,
+        {},
+    ),
+    (
+        "convert-keras-file-of-another-format",
+        f"{TFL} convert {{tflite_named_keras}} --out {{tmp}}/x.tflite",
+        "is not a .keras file",
+        "save the model with model.save",
+        1,
+        {},
+    ),
+    (
+        "convert-zip-that-is-no-model",
+        f"{TFL} convert {{zip_keras}} --out {{tmp}}/x.tflite",
+        "is not a valid Keras model file",
+        "saved with model.save()",
+        1,
+        {"tf": True},
+    ),
+    (
+        "convert-weights-file-as-model",
+        f"{TFL} convert {{weights_h5}} --out {{tmp}}/x.tflite",
+        "is not a loadable Keras model",
+        "not a weights file",
+        1,
+        {"tf": True},
+    ),
+    (
+        "convert-input-not-an-image",
+        f"{TFL} convert {{dense_keras}} --out {{tmp}}/x.tflite --int8 --calib npz:{{npz}}",
+        "not images (height, width, channels)",
+        "convert an image classifier",
+        1,
+        {"tf": True},
+    ),
+    (
+        "convert-calibration-folder-without-images",
+        f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --int8 --calib folder:{{empty_classes}}",
+        "has class folders but no images",
+        "put images in",
+        1,
+        {},
+    ),
+    (
+        "convert-calibration-only-unreadable-images",
+        f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --int8 --calib folder:{{unreadable}}",
+        "No readable images",
+        "damaged, or not images",
+        1,
+        {},
+    ),
+    (
+        "convert-calibration-folder-missing",
+        f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --int8 --calib folder:{{tmp}}/nowhere",
+        "does not exist",
+        "pass a folder",
+        1,
+        {},
+    ),
+    (
+        "convert-unknown-model",
+        f"{TFL} convert resnt8 --out {{tmp}}/x.tflite",
+        "Unknown model 'resnt8'",
+        "Did you mean resnet8",
+        1,
+        {},
+    ),
+    (
+        "convert-two-modes",
+        f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --int8 --fp16",
+        "--int8 and --fp16",
+        "Choose one conversion mode",
+        1,
+        {},
+    ),
+    (
+        "convert-qat-without-int8",
+        f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --qat --data folder:{{folder}}",
+        "--qat produces an int8 model",
+        "add --int8",
+        1,
+        {},
+    ),
+    (
+        "convert-int8-without-calibration",
+        f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --int8",
+        "needs calibration images",
+        "pass --calib SOURCE",
+        1,
+        {},
+    ),
+    (
+        "convert-weights-for-a-model-file",
+        f"{TFL} convert {{zip_keras}} --out {{tmp}}/x.tflite --weights {{weights_h5}}",
+        "apply to a registered model name",
+        "not to a model file",
+        1,
+        {},
+    ),
+    (
+        "convert-negative-sparsity",
+        f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --magnitude-prune -0.5 --data folder:{{folder}}",
+        "sparsity in [0, 1)",
+        "e.g. 0.5",
+        1,
+        {},
+    ),
+    (
+        "convert-zero-calibration-samples",
+        f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --int8 --calib folder:{{folder}} --calib-samples 0",
+        "Invalid value for '--calib-samples'",
+        "see --help",
+        2,
+        {},
+    ),
+    (
+        "convert-output-in-missing-folder",
+        f"{TFL} convert resnet8 --out {{tmp}}/missing/x.tflite",
+        "does not exist",
+        "create it first",
+        1,
+        {},
+    ),
+    (
+        "convert-output-in-read-only-folder",
+        f"{TFL} convert resnet8 --out {{tmp}}/x.tflite",
+        "is not writable",
+        "choose a directory you can write",
+        1,
+        {"deny": ["{tmp}"]},
+    ),
+    (
+        "convert-output-where-even-root-cannot-write",
+        f"{TFL} convert resnet8 --out /proc/x.tflite",
+        "Cannot write in /proc",
+        "choose a writable directory",
+        1,
+        {},
+    ),
+    (
+        "convert-output-not-tflite",
+        f"{TFL} convert resnet8 --out {{tmp}}/x.json",
+        "must name a .tflite file",
+        "Received: --out ",
+        1,
+        {},
+    ),
     # resnet-tflite eval
-    ("eval-zero-bytes", f"{TFL} eval {{empty_tflite}} --data npz:{{npz}}",
-     "is empty (0 bytes)", "create or copy it again", 1, {}),
-    ("eval-truncated", f"{TFL} eval {{truncated_tflite}} --data npz:{{npz}}",
-     "is a damaged TFLite model", "Convert the model again", 1, {}),
-    ("eval-random-bytes", f"{TFL} eval {{random_tflite}} --data npz:{{npz}}",
-     "is not a TFLite model", "pass a .tflite file", 1, {}),
-    ("eval-directory-as-model", f"{TFL} eval {{folder}} --data npz:{{npz}}",
-     "is a directory", "pass the path of a file", 1, {}),
-    ("eval-unreadable-model", f"{TFL} eval {{model}} --data npz:{{npz}}",
-     "is not readable", "check its permissions", 1, {"deny": ["{model}"]}),
-    ("eval-empty-class-folders", f"{TFL} eval {{model}} --data folder:{{empty_classes}}",
-     "has class folders but no images", "put images in", 1, {}),
-    ("eval-only-unreadable-images", f"{TFL} eval {{model}} --data folder:{{unreadable}} --split train",
-     "No readable images", "damaged, or not images", 1, {}),
-    ("eval-unknown-source", f"{TFL} eval {{model}} --data imagenet",
-     "Unknown data source 'imagenet'", "use folder:PATH, npz:PATH or tfds:NAME", 1, {}),
+    (
+        "eval-zero-bytes",
+        f"{TFL} eval {{empty_tflite}} --data npz:{{npz}}",
+        "is empty (0 bytes)",
+        "create or copy it again",
+        1,
+        {},
+    ),
+    (
+        "eval-truncated",
+        f"{TFL} eval {{truncated_tflite}} --data npz:{{npz}}",
+        "is a damaged TFLite model",
+        "Convert the model again",
+        1,
+        {},
+    ),
+    (
+        "eval-random-bytes",
+        f"{TFL} eval {{random_tflite}} --data npz:{{npz}}",
+        "is not a TFLite model",
+        "pass a .tflite file",
+        1,
+        {},
+    ),
+    (
+        "eval-directory-as-model",
+        f"{TFL} eval {{folder}} --data npz:{{npz}}",
+        "is a directory",
+        "pass the path of a file",
+        1,
+        {},
+    ),
+    (
+        "eval-unreadable-model",
+        f"{TFL} eval {{model}} --data npz:{{npz}}",
+        "is not readable",
+        "check its permissions",
+        1,
+        {"deny": ["{model}"]},
+    ),
+    (
+        "eval-empty-class-folders",
+        f"{TFL} eval {{model}} --data folder:{{empty_classes}}",
+        "has class folders but no images",
+        "put images in",
+        1,
+        {},
+    ),
+    (
+        "eval-only-unreadable-images",
+        f"{TFL} eval {{model}} --data folder:{{unreadable}} --split train",
+        "No readable images",
+        "damaged, or not images",
+        1,
+        {},
+    ),
+    (
+        "eval-unknown-source",
+        f"{TFL} eval {{model}} --data imagenet",
+        "Unknown data source 'imagenet'",
+        "use folder:PATH, npz:PATH or tfds:NAME",
+        1,
+        {},
+    ),
     # resnet-tflite prune
-    ("prune-resume-without-a-run", f"{TFL} prune {{tmp}}/m.keras --channels 0.5 --out {{tmp}}/p.keras --resume "
-     f"--data npz:{{npz}} --run-dir {{tmp}}/nothing-here", "--resume continues a fine-tuning kept in",
-     "pass the --run-dir DIR of the run", 1, {}),
+    (
+        "prune-resume-without-a-run",
+        f"{TFL} prune {{tmp}}/m.keras --channels 0.5 --out {{tmp}}/p.keras --resume "
+        f"--data npz:{{npz}} --run-dir {{tmp}}/nothing-here",
+        "--resume continues a fine-tuning kept in",
+        "pass the --run-dir DIR of the run",
+        1,
+        {},
+    ),
     # resnet-tflite edgetpu and micro
-    ("edgetpu-truncated", f"{TFL} edgetpu {{truncated_tflite}} --check-only",
-     "is a damaged TFLite model", "Convert the model again", 1, {}),
+    (
+        "edgetpu-truncated",
+        f"{TFL} edgetpu {{truncated_tflite}} --check-only",
+        "is a damaged TFLite model",
+        "Convert the model again",
+        1,
+        {},
+    ),
     ("edgetpu-missing-model", f"{TFL} edgetpu {{tmp}}/missing.tflite", "not found", "Check the path", 1, {}),
-    ("edgetpu-out-below-a-file", f"{TFL} edgetpu {{model}} --check-only --out {{a_file}}/reports",
-     "is a file, not a directory", "Choose another location", 1, {}),
-    ("micro-random-bytes", f"{TFL} micro {{random_tflite}} --out {{tmp}}/gen",
-     "is not a TFLite model", "pass a .tflite file", 1, {"absent": "{tmp}/gen"}),
-    ("micro-name-not-a-c-name", f"{TFL} micro {{model}} --out {{tmp}}/gen --name 9lives",
-     "C name must start with a letter", "Received: --name 9lives", 1, {"absent": "{tmp}/gen"}),
-    ("micro-out-is-a-file", f"{TFL} micro {{model}} --out {{a_file}}",
-     "Invalid value for '--out'", "is a file", 2, {}),
+    (
+        "edgetpu-out-below-a-file",
+        f"{TFL} edgetpu {{model}} --check-only --out {{a_file}}/reports",
+        "is a file, not a directory",
+        "Choose another location",
+        1,
+        {},
+    ),
+    (
+        "micro-random-bytes",
+        f"{TFL} micro {{random_tflite}} --out {{tmp}}/gen",
+        "is not a TFLite model",
+        "pass a .tflite file",
+        1,
+        {"absent": "{tmp}/gen"},
+    ),
+    (
+        "micro-name-not-a-c-name",
+        f"{TFL} micro {{model}} --out {{tmp}}/gen --name 9lives",
+        "C name must start with a letter",
+        "Received: --name 9lives",
+        1,
+        {"absent": "{tmp}/gen"},
+    ),
+    ("micro-out-is-a-file", f"{TFL} micro {{model}} --out {{a_file}}", "Invalid value for '--out'", "is a file", 2, {}),
     # resnet-tflite bench
     ("bench-zero-runs", f"{TFL} bench {{model}} --runs 0", "Pass --runs N of at least 1", "Received: --runs 0", 1, {}),
     ("bench-zero-bytes", f"{TFL} bench {{empty_tflite}}", "is empty (0 bytes)", "create or copy it again", 1, {}),
-    ("bench-truncated", f"{TFL} bench {{truncated_tflite}}", "is a damaged TFLite model", "Convert the model again",
-     1, {}),
-    ("bench-edgetpu-and-delegate", f"{TFL} bench {{model}} --edgetpu --delegate {{tmp}}/lib.so",
-     "Use --edgetpu or --delegate", "not both", 1, {}),
-    ("bench-json-in-read-only-folder", f"{TFL} bench {{model}} --runs 1 --json /proc/r.json",
-     "Cannot write in /proc", "choose a writable directory", 1, {}),
-    ("bench-full-disk", f"{TFL} bench {{model}} --runs 1 --warmup 0 --quiet --json {{tmp}}/r.json",
-     "No space left on device", "free some space", 1, {"full_disk": True, "absent": "{tmp}/r.json"}),
+    (
+        "bench-truncated",
+        f"{TFL} bench {{truncated_tflite}}",
+        "is a damaged TFLite model",
+        "Convert the model again",
+        1,
+        {},
+    ),
+    (
+        "bench-edgetpu-and-delegate",
+        f"{TFL} bench {{model}} --edgetpu --delegate {{tmp}}/lib.so",
+        "Use --edgetpu or --delegate",
+        "not both",
+        1,
+        {},
+    ),
+    (
+        "bench-json-in-read-only-folder",
+        f"{TFL} bench {{model}} --runs 1 --json /proc/r.json",
+        "Cannot write in /proc",
+        "choose a writable directory",
+        1,
+        {},
+    ),
+    (
+        "bench-full-disk",
+        f"{TFL} bench {{model}} --runs 1 --warmup 0 --quiet --json {{tmp}}/r.json",
+        "No space left on device",
+        "free some space",
+        1,
+        {"full_disk": True, "absent": "{tmp}/r.json"},
+    ),
     ("bench-not-an-option", f"{TFL} bench {{model}} --runs two", "argument --runs", "see --help", 2, {}),
     # resnet-tflite info and the command group
     ("info-unknown-model", f"{TFL} info resnet05", "Unknown model 'resnet05'", "Did you mean", 1, {}),
     ("info-missing-keras-file", f"{TFL} info {{tmp}}/missing.keras", "not found", "Check the path", 1, {}),
     ("info-tflite-file", f"{TFL} info {{model}}", "expected a .keras file", "saved with model.save", 1, {}),
-    ("info-input-too-small", f"{TFL} info resnet18 --input-size 16", "downsamples by 32",
-     "inputs must be at least 32x32", 1, {"tf": True}),
+    (
+        "info-input-too-small",
+        f"{TFL} info resnet18 --input-size 16",
+        "downsamples by 32",
+        "inputs must be at least 32x32",
+        1,
+        {"tf": True},
+    ),
     ("info-zero-classes", f"{TFL} info resnet18 --classes 0", "Invalid value for '--classes'", "see --help", 2, {}),
     ("unknown-command", f"{TFL} bogus", "No such command 'bogus'", "see --help", 2, {}),
 ]
@@ -190,15 +492,32 @@ def files(tmp_path_factory):
     from keras_resnet.export.convert import convert_keras, representative_from
 
     root = tmp_path_factory.mktemp("bad-inputs")
-    net = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
-                            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    net = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3),
+        ]
+    )
     x = np.random.default_rng(0).integers(0, 256, (6, 16, 16, 3)).astype(np.uint8)
     model = convert_keras(net, "int8", representative_from(x.astype(np.float32)))
-    paths = {name: root / name for name in ("model.tflite", "tflite_named.keras", "empty.tflite", "empty.keras",
-                                            "truncated.tflite", "random.tflite", "not_zip.keras", "a_file")}
+    paths = {
+        name: root / name
+        for name in (
+            "model.tflite",
+            "tflite_named.keras",
+            "empty.tflite",
+            "empty.keras",
+            "truncated.tflite",
+            "random.tflite",
+            "not_zip.keras",
+            "a_file",
+        )
+    }
     paths["model.tflite"].write_bytes(model)
     paths["tflite_named.keras"].write_bytes(model)
-    paths["truncated.tflite"].write_bytes(model[:len(model) // 2])
+    paths["truncated.tflite"].write_bytes(model[: len(model) // 2])
     paths["random.tflite"].write_bytes(np.random.default_rng(1).bytes(3000))
     paths["not_zip.keras"].write_text("this is not a zip archive")
     for name in ("empty.tflite", "empty.keras", "a_file"):
@@ -210,7 +529,8 @@ def files(tmp_path_factory):
     keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(root / "dense.keras")
     inputs = keras.Input((16, 16, 1))
     keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(inputs))).save(
-        root / "gray.keras")
+        root / "gray.keras"
+    )
     labels = np.arange(6) % 3
     np.savez(root / "ok.npz", x=x, y=labels)
     np.savez(root / "small.npz", x=x[:, :8, :8], y=labels)
@@ -224,14 +544,28 @@ def files(tmp_path_factory):
     for name in ("cat", "dog"):
         (root / "unreadable" / name).mkdir(parents=True)
         (root / "unreadable" / name / "photo.jpg").write_bytes(b"not a JPEG at all")
-    return {"model": paths["model.tflite"], "tflite_named_keras": paths["tflite_named.keras"],
-            "empty_tflite": paths["empty.tflite"], "empty_keras": paths["empty.keras"],
-            "truncated_tflite": paths["truncated.tflite"], "random_tflite": paths["random.tflite"],
-            "not_zip_keras": paths["not_zip.keras"], "a_file": paths["a_file"], "zip_keras": root / "zip.keras",
-            "weights_h5": root / "w.weights.h5", "dense_keras": root / "dense.keras",
-            "gray_keras": root / "gray.keras", "npz": root / "ok.npz", "small_npz": root / "small.npz",
-            "rgba_npz": root / "rgba.npz", "folder": root / "folder", "no_classes": root / "no_classes",
-            "empty_classes": root / "empty_classes", "mixed": root / "mixed", "unreadable": root / "unreadable"}
+    return {
+        "model": paths["model.tflite"],
+        "tflite_named_keras": paths["tflite_named.keras"],
+        "empty_tflite": paths["empty.tflite"],
+        "empty_keras": paths["empty.keras"],
+        "truncated_tflite": paths["truncated.tflite"],
+        "random_tflite": paths["random.tflite"],
+        "not_zip_keras": paths["not_zip.keras"],
+        "a_file": paths["a_file"],
+        "zip_keras": root / "zip.keras",
+        "weights_h5": root / "w.weights.h5",
+        "dense_keras": root / "dense.keras",
+        "gray_keras": root / "gray.keras",
+        "npz": root / "ok.npz",
+        "small_npz": root / "small.npz",
+        "rgba_npz": root / "rgba.npz",
+        "folder": root / "folder",
+        "no_classes": root / "no_classes",
+        "empty_classes": root / "empty_classes",
+        "mixed": root / "mixed",
+        "unreadable": root / "unreadable",
+    }
 
 
 def photos_of_every_kind(root, labels):
@@ -239,8 +573,14 @@ def photos_of_every_kind(root, labels):
     from PIL import Image
 
     rng = np.random.default_rng(2)
-    kinds = [((32, 32), "RGB", "jpg"), ((48, 64), "RGB", "png"), ((90, 120), "L", "jpg"), ((40, 40), "RGBA", "png"),
-             ((20, 28), "L", "png"), ((100, 75), "RGB", "jpg")]
+    kinds = [
+        ((32, 32), "RGB", "jpg"),
+        ((48, 64), "RGB", "png"),
+        ((90, 120), "L", "jpg"),
+        ((40, 40), "RGBA", "png"),
+        ((20, 28), "L", "png"),
+        ((100, 75), "RGB", "jpg"),
+    ]
     for i, ((height, width), mode, suffix) in enumerate(kinds):
         channels = {"RGB": 3, "L": 1, "RGBA": 4}[mode]
         pixels = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
@@ -255,8 +595,10 @@ def command(case, files, tmp) -> tuple[list[str], dict]:
     names = {**{k: str(v) for k, v in files.items()}, "tmp": str(tmp)}
     _, line, _, _, _, options = case
     argv = [word.format(**names) for word in line.split()]
-    resolved = {k: ([p.format(**names) for p in v] if isinstance(v, list) else
-                    v.format(**names) if isinstance(v, str) else v) for k, v in options.items()}
+    resolved = {
+        k: ([p.format(**names) for p in v] if isinstance(v, list) else v.format(**names) if isinstance(v, str) else v)
+        for k, v in options.items()
+    }
     return argv, resolved
 
 
@@ -297,8 +639,13 @@ def test_bad_input_needing_a_model_is_one_clear_line(files, tmp_path):
         (tmp_path / case[0]).mkdir()
     results = tmp_path / "results.json"
     # invoke
-    subprocess.run([sys.executable, "-c", BATCH, json.dumps([argv for argv, _ in commands]), str(results)],
-                   cwd=ROOT, timeout=600, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", BATCH, json.dumps([argv for argv, _ in commands]), str(results)],
+        cwd=ROOT,
+        timeout=600,
+        check=True,
+        capture_output=True,
+    )
     # validate
     for case, (_, options), (code, stderr) in zip(cases, commands, json.loads(results.read_text())):
         check(case, code, stderr, options)
@@ -310,18 +657,33 @@ ACCEPTED = [
     ("eval-photos-of-mixed-sizes-and-modes", f"{TFL} eval {{model}} --data folder:{{mixed}}", {}),
     ("eval-images-with-an-alpha-channel", f"{TFL} eval {{model}} --data npz:{{rgba_npz}}", {}),
     ("eval-images-smaller-than-the-model-takes", f"{TFL} eval {{model}} --data npz:{{small_npz}}", {}),
-    ("bench-photos-of-mixed-sizes", f"{TFL} bench {{model}} --runs 1 --warmup 0 --quiet --data folder:{{mixed}}",
-     {}),
-    ("micro-parity-on-photos-of-mixed-sizes", f"{TFL} micro {{model}} --out {{tmp}}/gen --limit 6 --parity "
-     f"folder:{{mixed}}", {}),
-    ("convert-calibration-of-another-size", f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --int8 --calib "
-     f"npz:{{small_npz}}", {"tf": True}),
-    ("convert-rgb-calibration-for-a-greyscale-model",
-     f"{TFL} convert {{gray_keras}} --out {{tmp}}/x.tflite --int8 --calib npz:{{npz}}", {"tf": True}),
-    ("convert-calibrated-and-verified-on-photos-of-mixed-sizes", f"{TFL} convert resnet8 --out {{tmp}}/x.tflite "
-     f"--int8 --calib folder:{{mixed}} --verify folder:{{mixed}}", {"tf": True}),
-    ("train-on-photos-of-mixed-sizes", f"{TRAIN} resnet8 --data folder:{{mixed}} --out {{tmp}}/run --input-size 24 "
-     f"--epochs 1 --batch-size 2 --width 0.25", {"tf": True}),
+    ("bench-photos-of-mixed-sizes", f"{TFL} bench {{model}} --runs 1 --warmup 0 --quiet --data folder:{{mixed}}", {}),
+    (
+        "micro-parity-on-photos-of-mixed-sizes",
+        f"{TFL} micro {{model}} --out {{tmp}}/gen --limit 6 --parity folder:{{mixed}}",
+        {},
+    ),
+    (
+        "convert-calibration-of-another-size",
+        f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --int8 --calib npz:{{small_npz}}",
+        {"tf": True},
+    ),
+    (
+        "convert-rgb-calibration-for-a-greyscale-model",
+        f"{TFL} convert {{gray_keras}} --out {{tmp}}/x.tflite --int8 --calib npz:{{npz}}",
+        {"tf": True},
+    ),
+    (
+        "convert-calibrated-and-verified-on-photos-of-mixed-sizes",
+        f"{TFL} convert resnet8 --out {{tmp}}/x.tflite --int8 --calib folder:{{mixed}} --verify folder:{{mixed}}",
+        {"tf": True},
+    ),
+    (
+        "train-on-photos-of-mixed-sizes",
+        f"{TRAIN} resnet8 --data folder:{{mixed}} --out {{tmp}}/run --input-size 24 "
+        f"--epochs 1 --batch-size 2 --width 0.25",
+        {"tf": True},
+    ),
 ]
 
 
@@ -338,7 +700,9 @@ def test_images_of_any_size_and_mode_are_accepted(case, files, tmp_path):
 
 def test_the_catalogue_covers_every_command():
     commands = {" ".join(case[1].split()[:2]) if case[1].startswith(TFL) else TRAIN for case in CASES}
-    assert {TRAIN} | {f"{TFL} {c}" for c in ("convert", "eval", "edgetpu", "micro", "bench", "info", "prune")} <= commands
+    assert {TRAIN} | {
+        f"{TFL} {c}" for c in ("convert", "eval", "edgetpu", "micro", "bench", "info", "prune")
+    } <= commands
     assert len(CASES) >= 20 and len({case[0] for case in CASES}) == len(CASES)
 
 
@@ -370,8 +734,9 @@ REFUSED_BEFORE_TENSORFLOW = [
 @pytest.mark.parametrize("line", REFUSED_BEFORE_TENSORFLOW, ids=lambda line: " ".join(line.split()[:2]))
 def test_a_folder_without_images_is_refused_before_tensorflow_starts(line, files, tmp_path):
     argv, _ = command(("", line, None, None, 1, {}), files, tmp_path)
-    done = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, json.dumps(argv)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", NO_TENSORFLOW, json.dumps(argv)], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     assert outcome["code"] == 1 and "has class folders but no images" in done.stderr, done.stderr
     assert not outcome["tensorflow"] and not outcome["keras"], f"TensorFlow started before the refusal: {done.stderr}"

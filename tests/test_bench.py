@@ -1,4 +1,5 @@
 """The benchmark harness: statistics on a fake clock, interleaving, schemas, errors, comparison, system record."""
+
 import csv
 import json
 import os
@@ -19,11 +20,42 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEVICE_README = ROOT / "tflite" / "README.md"
 
 RESULT_KEYS = {"schema", "created", "command", "harness", "settings", "system", "warnings", "results", "comparison"}
-ROW_KEYS = {"model", "path", "size_bytes", "sha256", "input", "output", "edgetpu_compiled", "macs", "threads",
-            "delegate", "xnnpack", "load_ms", "first_ms", "warmup", "runs", "latency_ms", "throughput_ips",
-            "gmacs_per_s", "samples_ms", "accuracy", "emulated"}
-SYSTEM_KEYS = {"board", "cpu", "os", "cpufreq", "emulation", "virtualized", "runtime", "delegate",
-               "thermal_before", "thermal_after", "peak_rss_bytes"}
+ROW_KEYS = {
+    "model",
+    "path",
+    "size_bytes",
+    "sha256",
+    "input",
+    "output",
+    "edgetpu_compiled",
+    "macs",
+    "threads",
+    "delegate",
+    "xnnpack",
+    "load_ms",
+    "first_ms",
+    "warmup",
+    "runs",
+    "latency_ms",
+    "throughput_ips",
+    "gmacs_per_s",
+    "samples_ms",
+    "accuracy",
+    "emulated",
+}
+SYSTEM_KEYS = {
+    "board",
+    "cpu",
+    "os",
+    "cpufreq",
+    "emulation",
+    "virtualized",
+    "runtime",
+    "delegate",
+    "thermal_before",
+    "thermal_after",
+    "peak_rss_bytes",
+}
 LATENCY_KEYS = {"min", "p50", "p90", "p99", "mean", "std", "max"}
 
 
@@ -43,10 +75,12 @@ class FakeClock:
             if log is not None:
                 log.append(name)
             self.now += next(durations)
+
         return run
 
 
 # ---------------------------------------------------------------- statistics on a fake clock
+
 
 def test_statistics_on_a_fake_clock():
     clock = FakeClock()
@@ -57,7 +91,9 @@ def test_statistics_on_a_fake_clock():
     stats = statistics.summarize(samples_a)
     lat = stats["latency_ms"]
     assert lat["min"] == 1.0 and lat["max"] == 100.0
-    assert lat["p50"] == pytest.approx(50.5) and lat["p90"] == pytest.approx(90.1) and lat["p99"] == pytest.approx(99.01)
+    assert (
+        lat["p50"] == pytest.approx(50.5) and lat["p90"] == pytest.approx(90.1) and lat["p99"] == pytest.approx(99.01)
+    )
     assert lat["mean"] == pytest.approx(50.5)
     assert lat["std"] == pytest.approx(np.sqrt((100**2 - 1) / 12))  # population std of 1..100
     assert stats["throughput_ips"] == pytest.approx(1000 / 50.5)
@@ -79,6 +115,7 @@ def test_summarize_refuses_no_runs():
 
 # ---------------------------------------------------------------- models made on the fly
 
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """A small conv net as float32 and int8 .tflite files (input 16x16x3, 10 classes), and matching data."""
@@ -87,10 +124,16 @@ def models(tmp_path_factory):
     from keras_resnet.export.convert import convert_keras
 
     keras.utils.set_random_seed(0)
-    net = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Rescaling(1 / 255),
-                            keras.layers.Conv2D(8, 3, activation="relu"),
-                            keras.layers.DepthwiseConv2D(3, activation="relu"),
-                            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)])
+    net = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.DepthwiseConv2D(3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(10),
+        ]
+    )
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
     y = rng.integers(0, 10, 40)
@@ -98,6 +141,7 @@ def models(tmp_path_factory):
     def representative():
         for image in x[:8]:
             yield [image[None].astype(np.float32)]
+
     folder = tmp_path_factory.mktemp("bench-models")
     paths = {"float32": folder / "tiny_f32.tflite", "int8": folder / "tiny_i8.tflite"}
     paths["float32"].write_bytes(convert_keras(net, "float32"))
@@ -129,8 +173,12 @@ def test_run_times_everything_on_the_given_clock(models):
     settings = harness.Settings(threads=[1, 2], warmup=3, runs=7, data=models["data"], limit=20)
     result = harness.run([str(models["int8"]), str(models["float32"])], settings, clock=lambda: next(ticks))
     rows = result["results"]
-    assert [(r["model"], r["threads"]) for r in rows] == [("tiny_i8", 1), ("tiny_i8", 2), ("tiny_f32", 1),
-                                                          ("tiny_f32", 2)]
+    assert [(r["model"], r["threads"]) for r in rows] == [
+        ("tiny_i8", 1),
+        ("tiny_i8", 2),
+        ("tiny_f32", 1),
+        ("tiny_f32", 2),
+    ]
     for r in rows:
         assert r["load_ms"] == r["first_ms"] == 0.001
         assert r["samples_ms"] == [0.001] * 7  # warm-up runs are not among the samples
@@ -157,18 +205,36 @@ def test_outputs_keep_every_images_raw_output(models):
 
 # ---------------------------------------------------------------- the command line: schemas and errors
 
+
 def run_bench(*args, cwd=ROOT):
     """`python -m keras_resnet.bench ARGS` in a subprocess; (exit code, stdout, stderr without LiteRT's INFO log)."""
-    done = subprocess.run([sys.executable, "-m", "keras_resnet.bench", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_resnet.bench", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
     stderr = "\n".join(line for line in done.stderr.splitlines() if not line.startswith("INFO: "))
     return done.returncode, done.stdout, stderr
 
 
 def test_json_and_csv_schemas_are_stable_and_documented(models, tmp_path):
     out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
-    code, stdout, stderr = run_bench(models["int8"], models["float32"], "--runs", 5, "--warmup", 1, "--data",
-                                     models["data"], "--json", out_json, "--csv", out_csv)
+    code, stdout, stderr = run_bench(
+        models["int8"],
+        models["float32"],
+        "--runs",
+        5,
+        "--warmup",
+        1,
+        "--data",
+        models["data"],
+        "--json",
+        out_json,
+        "--csv",
+        out_csv,
+    )
     assert code == 0, stderr
     assert "tiny_i8" in stdout and "p50" in stdout
     result = json.loads(out_json.read_text())
@@ -179,28 +245,34 @@ def test_json_and_csv_schemas_are_stable_and_documented(models, tmp_path):
         table = list(csv.reader(f))
     assert tuple(table[0]) == results.CSV_COLUMNS and len(table) == 3
     documented = DEVICE_README.read_text()
-    missing = [k for k in sorted(RESULT_KEYS | ROW_KEYS | SYSTEM_KEYS | set(results.CSV_COLUMNS))
-               if f"`{k}`" not in documented]
+    missing = [
+        k for k in sorted(RESULT_KEYS | ROW_KEYS | SYSTEM_KEYS | set(results.CSV_COLUMNS)) if f"`{k}`" not in documented
+    ]
     assert not missing, f"undocumented in tflite/README.md: {missing}"
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("missing", "Model file not found"),
-    ("corrupt", "is not a TFLite model"),
-    ("delegate", "Could not load the delegate library"),
-    ("edgetpu", "No usable Edge TPU"),
-    ("output", "does not exist; create it first"),
-    ("outputs", "--outputs keeps the outputs on the --data SOURCE images"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("missing", "Model file not found"),
+        ("corrupt", "is not a TFLite model"),
+        ("delegate", "Could not load the delegate library"),
+        ("edgetpu", "No usable Edge TPU"),
+        ("output", "does not exist; create it first"),
+        ("outputs", "--outputs keeps the outputs on the --data SOURCE images"),
+    ],
+)
 def test_errors_are_one_clear_line(models, tmp_path, case, expected):
     corrupt = tmp_path / "corrupt.tflite"
     corrupt.write_bytes(b"<html>not a model</html>" + os.urandom(200))
-    args = {"missing": [tmp_path / "nope.tflite"],
-            "corrupt": [corrupt],
-            "delegate": [models["int8"], "--delegate", tmp_path / "libnothing.so"],
-            "edgetpu": [models["int8"], "--edgetpu"],
-            "output": [models["int8"], "--json", tmp_path / "no-such-dir" / "r.json"],
-            "outputs": [models["int8"], "--outputs"]}[case]
+    args = {
+        "missing": [tmp_path / "nope.tflite"],
+        "corrupt": [corrupt],
+        "delegate": [models["int8"], "--delegate", tmp_path / "libnothing.so"],
+        "edgetpu": [models["int8"], "--edgetpu"],
+        "output": [models["int8"], "--json", tmp_path / "no-such-dir" / "r.json"],
+        "outputs": [models["int8"], "--outputs"],
+    }[case]
     code, stdout, stderr = run_bench(*args)
     assert code == 1
     assert stderr.count("\n") == 0 and stderr.startswith("error: ") and expected in stderr, stderr
@@ -232,22 +304,52 @@ def test_usage_errors_exit_2_in_one_line(models):
 
 # ---------------------------------------------------------------- comparison with references
 
+
 def fake_result(rows, emulated=False):
     """A minimal result record with rows (model, threads, p50 ms, top-1 or None)."""
-    return {"schema": results.SCHEMA, "system": {"board": {"model": None}, "cpu": {"model": "Test CPU", "cores": 2},
-                                               "os": {"machine": "x86_64"}, "emulation": {"emulated": emulated}},
-            "results": [{"model": m, "threads": t, "delegate": "xnnpack", "latency_ms": {"p50": p50},
-                         "accuracy": None if top1 is None else {"top1": top1}} for m, t, p50, top1 in rows]}
+    return {
+        "schema": results.SCHEMA,
+        "system": {
+            "board": {"model": None},
+            "cpu": {"model": "Test CPU", "cores": 2},
+            "os": {"machine": "x86_64"},
+            "emulation": {"emulated": emulated},
+        },
+        "results": [
+            {
+                "model": m,
+                "threads": t,
+                "delegate": "xnnpack",
+                "latency_ms": {"p50": p50},
+                "accuracy": None if top1 is None else {"top1": top1},
+            }
+            for m, t, p50, top1 in rows
+        ],
+    }
 
 
 def test_compare_flags_regressions_and_survives_missing_rows():
     reference = fake_result([("a", 1, 10.0, 0.9), ("b", 1, 10.0, None), ("c", 1, 10.0, None), ("d", 1, 10.0, 0.9)])
-    current = fake_result([("a", 1, 10.5, 0.9), ("b", 1, 11.5, None), ("c", 1, 8.0, None), ("d", 1, 10.0, 0.85),
-                           ("a", 2, 6.0, 0.9), ("new", 1, 1.0, None)])
+    current = fake_result(
+        [
+            ("a", 1, 10.5, 0.9),
+            ("b", 1, 11.5, None),
+            ("c", 1, 8.0, None),
+            ("d", 1, 10.0, 0.85),
+            ("a", 2, 6.0, 0.9),
+            ("new", 1, 1.0, None),
+        ]
+    )
     comparison = results.compare(current, [reference], tolerance=0.10)
     status = {(e["model"], e["threads"]): e["status"] for e in comparison["rows"]}
-    assert status == {("a", 1): "ok", ("b", 1): "regression", ("c", 1): "faster", ("d", 1): "regression",
-                      ("a", 2): "no-reference", ("new", 1): "no-reference"}
+    assert status == {
+        ("a", 1): "ok",
+        ("b", 1): "regression",
+        ("c", 1): "faster",
+        ("d", 1): "regression",
+        ("a", 2): "no-reference",
+        ("new", 1): "no-reference",
+    }
     assert comparison["regressions"] == 2 and comparison["tolerance"] == 0.10
     assert "+15.0%" in command.format_comparison(comparison)
 
@@ -257,7 +359,8 @@ def test_compare_with_a_directory_lacking_this_machine_warns(tmp_path):
     results.attach_comparison(result, str(tmp_path), 0.1)
     assert result["comparison"] is None and "no reference file for this machine" in result["warnings"][0]
     (tmp_path / f"{results.machine_id(result['system'])}.json").write_text(
-        json.dumps({"schema": results.REFERENCE_SCHEMA, "runs": [fake_result([("a", 1, 0.5, None)])]}))
+        json.dumps({"schema": results.REFERENCE_SCHEMA, "runs": [fake_result([("a", 1, 0.5, None)])]})
+    )
     results.attach_comparison(result, str(tmp_path), 0.1)
     assert result["comparison"]["regressions"] == 1
 
@@ -269,8 +372,14 @@ def test_emulated_timings_never_meet_a_reference(tmp_path):
     results.attach_comparison(emulated, str(reference), 0.1)
     assert emulated["comparison"] is None and "emulated timings are not compared" in emulated["warnings"][0]
 
-    reference.write_text(json.dumps({"schema": results.REFERENCE_SCHEMA, "runs": [
-        fake_result([("a", 1, 1.0, None)]), fake_result([("a", 1, 50.0, None)], emulated=True)]}))
+    reference.write_text(
+        json.dumps(
+            {
+                "schema": results.REFERENCE_SCHEMA,
+                "runs": [fake_result([("a", 1, 1.0, None)]), fake_result([("a", 1, 50.0, None)], emulated=True)],
+            }
+        )
+    )
     device = {**fake_result([("a", 1, 1.0, None)]), "warnings": [], "comparison": None}
     with pytest.raises(UserError, match="timings measured under emulation .* cannot serve as a reference"):
         results.attach_comparison(device, str(reference), 0.1)
@@ -285,20 +394,31 @@ def test_reference_script_refuses_to_run_under_emulation(monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_info:
         tool.main([])
     assert exit_info.value.code == 1
-    assert capsys.readouterr().err.startswith("error: tools/bench_models.py writes tflite/reference/: timings "
-                                              "measured under emulation (qemu test)")
+    assert capsys.readouterr().err.startswith(
+        "error: tools/bench_models.py writes tflite/reference/: timings measured under emulation (qemu test)"
+    )
 
 
 def test_outputs_of_two_machines_are_compared_image_by_image():
     from keras_resnet.device import compare as compare_outputs
 
     def result(values, sha="abc"):
-        return {"results": [{"model": "m", "threads": 1, "delegate": "xnnpack", "sha256": sha,
-                             "output": {"dtype": "int8", "scale": 0.5, "zero_point": 0},
-                             "accuracy": {"top1": 0.5, "outputs": {"labels": [0, 1, 2, 1], "values": values}}}]}
+        return {
+            "results": [
+                {
+                    "model": "m",
+                    "threads": 1,
+                    "delegate": "xnnpack",
+                    "sha256": sha,
+                    "output": {"dtype": "int8", "scale": 0.5, "zero_point": 0},
+                    "accuracy": {"top1": 0.5, "outputs": {"labels": [0, 1, 2, 1], "values": values}},
+                }
+            ]
+        }
+
     a = result([[5, 1, 0], [3, 3, 0], [0, 1, 9], [4, 6, 0]])  # A ties the second image's two best classes,
     b = result([[5, 2, 0], [3, 4, 0], [0, 1, 7], [5, 5, 0]])  # B the fourth's
-    row, = compare_outputs.agreement(a, b)
+    (row,) = compare_outputs.agreement(a, b)
     assert row["top1_agreement"] == 0.5 and row["tied"] == 2 and row["top1_agreement_untied"] == 1.0
     assert row["max_abs_diff"] == 2 and row["max_abs_diff_dequantized"] == 1.0
     with pytest.raises(UserError, match="different model file"):
@@ -317,6 +437,7 @@ def test_results_files_must_be_benchmark_results(tmp_path):
 
 # ---------------------------------------------------------------- system record
 
+
 def make_tree(root: pathlib.Path, files: dict) -> str:
     for name, text in files.items():
         path = root / name
@@ -326,13 +447,17 @@ def make_tree(root: pathlib.Path, files: dict) -> str:
 
 
 def test_system_record_of_a_raspberry_pi(tmp_path):
-    root = make_tree(tmp_path, {
-        "proc/device-tree/model": "Raspberry Pi 5 Model B Rev 1.0\0",
-        "proc/cpuinfo": "processor\t: 0\nBogoMIPS\t: 108.00\nCPU implementer\t: 0x41\nModel\t: Raspberry Pi 5\n",
-        "sys/devices/system/cpu/cpu0/cpufreq/scaling_governor": "ondemand\n",
-        "sys/devices/system/cpu/cpu1/cpufreq/scaling_governor": "performance\n",
-        "sys/class/thermal/thermal_zone0/temp": "51300\n",
-        "sys/class/thermal/thermal_zone0/type": "cpu-thermal\n"})
+    root = make_tree(
+        tmp_path,
+        {
+            "proc/device-tree/model": "Raspberry Pi 5 Model B Rev 1.0\0",
+            "proc/cpuinfo": "processor\t: 0\nBogoMIPS\t: 108.00\nCPU implementer\t: 0x41\nModel\t: Raspberry Pi 5\n",
+            "sys/devices/system/cpu/cpu0/cpufreq/scaling_governor": "ondemand\n",
+            "sys/devices/system/cpu/cpu1/cpufreq/scaling_governor": "performance\n",
+            "sys/class/thermal/thermal_zone0/temp": "51300\n",
+            "sys/class/thermal/thermal_zone0/type": "cpu-thermal\n",
+        },
+    )
     assert sysinfo.board(root) == {"model": "Raspberry Pi 5 Model B Rev 1.0", "source": "/proc/device-tree/model"}
     assert sysinfo.cpu(root)["model"] == "Raspberry Pi 5"
     gov = sysinfo.governors(root)
@@ -352,27 +477,40 @@ def test_system_record_degrades_when_sources_are_absent(tmp_path):
 
 
 def test_qemu_user_emulation_is_detected(tmp_path):
-    root = make_tree(tmp_path, {"proc/cpuinfo": "vendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\n",
-                                "proc/sys/kernel/arch": "x86_64\n",
-                                "proc/sys/fs/binfmt_misc/qemu-aarch64": "enabled\ninterpreter /usr/bin/qemu\n"})
+    root = make_tree(
+        tmp_path,
+        {
+            "proc/cpuinfo": "vendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\n",
+            "proc/sys/kernel/arch": "x86_64\n",
+            "proc/sys/fs/binfmt_misc/qemu-aarch64": "enabled\ninterpreter /usr/bin/qemu\n",
+        },
+    )
     found = sysinfo.emulation(root, machine="aarch64")
     assert found["emulated"] is True and len(found["evidence"]) == 3
     assert sysinfo.emulation(root, machine="x86_64")["emulated"] is False
 
 
 def test_emulation_is_seen_when_qemu_fakes_cpuinfo(tmp_path):
-    faked = make_tree(tmp_path / "faked", {"proc/cpuinfo": "processor\t: 0\nCPU implementer\t: 0x41\n",
-                                           "proc/sys/kernel/arch": "x86_64\n"})
+    faked = make_tree(
+        tmp_path / "faked",
+        {"proc/cpuinfo": "processor\t: 0\nCPU implementer\t: 0x41\n", "proc/sys/kernel/arch": "x86_64\n"},
+    )
     assert sysinfo.emulation(faked, machine="aarch64")["evidence"] == [
-        "aarch64 Python on an x86_64 kernel (/proc/sys/kernel/arch)"]
-    pi_32bit = make_tree(tmp_path / "pi", {"proc/cpuinfo": "CPU implementer\t: 0x41\n",
-                                           "proc/sys/kernel/arch": "aarch64\n"})
+        "aarch64 Python on an x86_64 kernel (/proc/sys/kernel/arch)"
+    ]
+    pi_32bit = make_tree(
+        tmp_path / "pi", {"proc/cpuinfo": "CPU implementer\t: 0x41\n", "proc/sys/kernel/arch": "aarch64\n"}
+    )
     assert sysinfo.emulation(pi_32bit, machine="armv7l")["emulated"] is False  # 32-bit OS on a 64-bit kernel
 
 
 def test_throttle_flags_are_decoded():
-    assert sysinfo.decode_throttled(0x50005) == ["under-voltage", "throttled", "under-voltage-occurred",
-                                                 "throttling-occurred"]
+    assert sysinfo.decode_throttled(0x50005) == [
+        "under-voltage",
+        "throttled",
+        "under-voltage-occurred",
+        "throttling-occurred",
+    ]
     assert sysinfo.decode_throttled(0) == []
 
 
@@ -393,11 +531,19 @@ def test_edgetpu_compiled_model_needs_the_flag(models, tmp_path):
 
 # ---------------------------------------------------------------- report
 
+
 def test_report_writes_table_and_plots(tmp_path):
     result = fake_result([("r8_i8", 1, 0.2, 0.8), ("r8_f32", 1, 0.6, 0.81), ("r50_i8", 1, 30.0, None)])
     for r, size in zip(result["results"], (100_000, 400_000, 25_000_000)):
-        r.update(size_bytes=size, macs=10**7, load_ms=1.0, first_ms=0.5, throughput_ips=1000 / r["latency_ms"]["p50"],
-                 gmacs_per_s=1.0, samples_ms=list(np.linspace(0.9, 1.2, 20) * r["latency_ms"]["p50"]))
+        r.update(
+            size_bytes=size,
+            macs=10**7,
+            load_ms=1.0,
+            first_ms=0.5,
+            throughput_ips=1000 / r["latency_ms"]["p50"],
+            gmacs_per_s=1.0,
+            samples_ms=list(np.linspace(0.9, 1.2, 20) * r["latency_ms"]["p50"]),
+        )
         r["latency_ms"].update(p90=r["latency_ms"]["p50"] * 1.1, p99=r["latency_ms"]["p50"] * 1.2)
     path = tmp_path / "r.json"
     path.write_text(json.dumps(result))
@@ -411,8 +557,15 @@ def test_report_writes_table_and_plots(tmp_path):
 
 def test_report_without_accuracy_says_so(tmp_path):
     result = fake_result([("m", 1, 1.0, None)])
-    result["results"][0].update(size_bytes=1000, macs=None, load_ms=1.0, first_ms=1.0, throughput_ips=1000.0,
-                                gmacs_per_s=None, samples_ms=[1.0, 1.1])
+    result["results"][0].update(
+        size_bytes=1000,
+        macs=None,
+        load_ms=1.0,
+        first_ms=1.0,
+        throughput_ips=1000.0,
+        gmacs_per_s=None,
+        samples_ms=[1.0, 1.1],
+    )
     result["results"][0]["latency_ms"].update(p90=1.1, p99=1.1)
     (tmp_path / "r.json").write_text(json.dumps(result))
     out = tmp_path / "out"
@@ -449,8 +602,9 @@ def test_workstation_cli_wraps_harness_and_report(models, tmp_path):
 
 def test_a_regression_exits_3(models, tmp_path):
     reference = tmp_path / "ref.json"
-    reference.write_text(json.dumps({"schema": results.REFERENCE_SCHEMA, "runs": [
-        fake_result([("tiny_f32", 1, 1e-6, None)])]}))  # an impossible 1 ns reference
+    reference.write_text(
+        json.dumps({"schema": results.REFERENCE_SCHEMA, "runs": [fake_result([("tiny_f32", 1, 1e-6, None)])]})
+    )  # an impossible 1 ns reference
     code, stdout, stderr = run_bench(models["float32"], "--runs", 3, "--compare", reference)
     assert code == command.REGRESSION_EXIT, stderr
     assert "regression   tiny_f32 threads=1 xnnpack" in stdout
@@ -462,16 +616,38 @@ def test_eval_and_bench_score_tied_classes_alike(tmp_path):
 
     from keras_resnet.export.convert import convert_keras
 
-    net = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D(),
-                            keras.layers.Dense(10, kernel_initializer="zeros", activation="softmax")])
+    net = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(10, kernel_initializer="zeros", activation="softmax"),
+        ]
+    )
     model = tmp_path / "tied.tflite"
     model.write_bytes(convert_keras(net, "float32"))
-    np.savez(tmp_path / "tied.npz", x=np.random.default_rng(0).integers(0, 256, (40, 8, 8, 3), dtype=np.uint8),
-             y=np.arange(40) % 10)
+    np.savez(
+        tmp_path / "tied.npz",
+        x=np.random.default_rng(0).integers(0, 256, (40, 8, 8, 3), dtype=np.uint8),
+        y=np.arange(40) % 10,
+    )
     data = f"npz:{tmp_path / 'tied.npz'}"
     evaluated = run_cli("resnet-tflite", "eval", model, "--data", data, "--split", "train")
-    benched = run_cli("resnet-tflite", "bench", model, "--runs", 1, "--warmup", 0, "--data", data, "--split", "train",
-                      "--json", tmp_path / "bench.json", "--quiet")
+    benched = run_cli(
+        "resnet-tflite",
+        "bench",
+        model,
+        "--runs",
+        1,
+        "--warmup",
+        0,
+        "--data",
+        data,
+        "--split",
+        "train",
+        "--json",
+        tmp_path / "bench.json",
+        "--quiet",
+    )
     assert evaluated.returncode == 0 and benched.returncode == 0, evaluated.stderr + benched.stderr
     by_eval = json.loads((tmp_path / "tied.eval.json").read_text())
     by_bench = json.loads((tmp_path / "bench.json").read_text())["results"][0]["accuracy"]
@@ -484,8 +660,14 @@ def test_python_benchmark_returns_what_bench_writes(models, tmp_path):
     import keras_resnet as kr
 
     out = tmp_path / "r.json"
-    result = kr.benchmark([str(models["float32"])], num_threads=[1, 2], warmup_runs=0, num_runs=2, json_path=out,
-                          csv_path=tmp_path / "r.csv")
+    result = kr.benchmark(
+        [str(models["float32"])],
+        num_threads=[1, 2],
+        warmup_runs=0,
+        num_runs=2,
+        json_path=out,
+        csv_path=tmp_path / "r.csv",
+    )
     assert json.loads(out.read_text()) == result
     assert [r["threads"] for r in result["results"]] == [1, 2] and all(r["runs"] == 2 for r in result["results"])
     assert result["settings"]["warmup"] == 0 and len((tmp_path / "r.csv").read_text().splitlines()) == 3

@@ -7,12 +7,14 @@ shortcut `F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4))`), a 
 `DataParallel` model (`module.` keys), and it trained on ToTensor() pixels normalised by ImageNet's mean and
 std. The real files (`../shared/weights/cifar10/`) load into it with `strict=True`, so its layout is theirs.
 """
+
 import shutil
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+from test_weights import max_diff  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
@@ -21,12 +23,10 @@ from helpers import SHARED, publish, run_cli  # noqa: E402
 from keras_resnet import sources  # noqa: E402
 from keras_resnet.models import channel_pruning, pretrained  # noqa: E402
 from keras_resnet.models.saving import load_keras_model  # noqa: E402
-from test_weights import max_diff  # noqa: E402
 
 WEIGHTS = SHARED / "weights" / "cifar10"
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # its trainer's transforms.Normalize
-REAL = {20: "resnet20-12fca82f.th", 32: "resnet32-d509ac18.th", 44: "resnet44-014dd654.th",
-        56: "resnet56-4bfd9763.th"}
+REAL = {20: "resnet20-12fca82f.th", 32: "resnet32-d509ac18.th", 44: "resnet44-014dd654.th", 56: "resnet56-4bfd9763.th"}
 
 
 class BasicBlock(nn.Module):
@@ -120,9 +120,11 @@ def first_channel_identity(model):
 
 # --- generated checkpoints ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("depth", [20, 56])
-def test_akamaster_checkpoint_gives_pytorch_outputs_and_the_first_channel_placement_does_not(depth, tmp_path,
-                                                                                          monkeypatch):
+def test_akamaster_checkpoint_gives_pytorch_outputs_and_the_first_channel_placement_does_not(
+    depth, tmp_path, monkeypatch
+):
     net = trained_looking(depth)
     path = tmp_path / f"resnet{depth}.th"
     save_as_akamaster(net, path)
@@ -159,6 +161,7 @@ def test_a_th_file_loads_by_path_and_the_placement_survives_saving_and_pruning(t
 
 # --- the published files ------------------------------------------------------------------------------------
 
+
 @pytest.fixture()
 def real_cache(tmp_path, monkeypatch):
     """A KERAS_HOME whose models/ holds the four real files under their published names, no network."""
@@ -179,8 +182,7 @@ def jpeg_images(cifar_jpg):
 
 
 @pytest.mark.parametrize("depth", sorted(REAL))
-def test_each_published_file_loads_from_the_cache_and_equals_pytorch_on_real_images(depth, real_cache,
-                                                                                    jpeg_images):
+def test_each_published_file_loads_from_the_cache_and_equals_pytorch_on_real_images(depth, real_cache, jpeg_images):
     state = torch.load(WEIGHTS / REAL[depth], map_location="cpu", weights_only=True)["state_dict"]
     net = AkamasterResNet(depth)
     net.load_state_dict({k.removeprefix("module."): v for k, v in state.items()}, strict=True)  # their layout
@@ -199,11 +201,39 @@ def test_convert_and_prune_take_the_published_name(real_cache, tmp_path, cifar_j
     """The commands with --weights cifar10 from the cache: int8 TFLite keeps the accuracy, pruning the placement."""
     env = {"KERAS_HOME": str(real_cache), pretrained.MIRROR: "http://127.0.0.1:9/nothing-listens-here"}
     data = f"folder:{cifar_jpg}"
-    converted = run_cli("resnet-tflite", "convert", "resnet20", "--weights", "cifar10", "--int8", "--calib", data,
-                        "--calib-samples", "100", "--verify", data, "--limit", "200", "--out", tmp_path / "r20.tflite",
-                        env=env)
-    pruned = run_cli("resnet-tflite", "prune", "resnet20", "--weights", "cifar10", "--channels", "0.25", "--epochs",
-                     "0", "--out", tmp_path / "r20p.keras", env=env)
+    converted = run_cli(
+        "resnet-tflite",
+        "convert",
+        "resnet20",
+        "--weights",
+        "cifar10",
+        "--int8",
+        "--calib",
+        data,
+        "--calib-samples",
+        "100",
+        "--verify",
+        data,
+        "--limit",
+        "200",
+        "--out",
+        tmp_path / "r20.tflite",
+        env=env,
+    )
+    pruned = run_cli(
+        "resnet-tflite",
+        "prune",
+        "resnet20",
+        "--weights",
+        "cifar10",
+        "--channels",
+        "0.25",
+        "--epochs",
+        "0",
+        "--out",
+        tmp_path / "r20p.keras",
+        env=env,
+    )
 
     assert converted.returncode == 0, converted.stderr[-2000:]
     keras_top1, tflite_top1 = (float(v) for v in converted.stdout.split("top-1 keras ")[1].split()[0:3:2])

@@ -1,4 +1,5 @@
 """The command line: one group of every command, listing and profiling (bad input: test_bad_inputs.py)."""
+
 import json
 import subprocess
 import sys
@@ -24,8 +25,10 @@ def test_list_needs_no_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys; from keras_resnet.cli.main import main; sys.argv=['resnet-tflite','list']\n"
-            "try:\n    main()\nexcept SystemExit: pass\nassert 'tensorflow' not in sys.modules, 'imported TF'")
+    code = (
+        "import sys; from keras_resnet.cli.main import main; sys.argv=['resnet-tflite','list']\n"
+        "try:\n    main()\nexcept SystemExit: pass\nassert 'tensorflow' not in sys.modules, 'imported TF'"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
@@ -39,16 +42,26 @@ def test_info_prints_the_paper_table():
 
 
 def test_cli_reference_and_readme_tables_are_generated_from_current_sources():
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "make_docs.py"), "--check"],
-                            capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "make_docs.py"), "--check"], capture_output=True, text=True, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr
     reference = (ROOT / "docs" / "cli.md").read_text()
     assert "## `resnet-tflite convert`" in reference and "--calib-samples INTEGER" in reference
 
 
 def test_the_old_spelling_of_magnitude_pruning_still_works_with_a_deprecation_line(tmp_path):
-    result = run_cli("resnet-tflite", "convert", "resnet8", "--out", tmp_path / "x.tflite", "--prune", "1.5",
-                     "--data", "folder:missing")
+    result = run_cli(
+        "resnet-tflite",
+        "convert",
+        "resnet8",
+        "--out",
+        tmp_path / "x.tflite",
+        "--prune",
+        "1.5",
+        "--data",
+        "folder:missing",
+    )
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 2
     assert lines[0].startswith("warning: --prune is now --magnitude-prune")
@@ -64,6 +77,7 @@ def test_shortcut_none_on_the_command_line_is_the_plain_net():
 
 
 # --- one command group --------------------------------------------------------------------------------------
+
 
 def help_text(*args) -> str:
     """`--help` of a console command, which must succeed."""
@@ -85,7 +99,7 @@ def test_every_command_of_the_table_answers_help(name):
 
 def test_the_group_lists_every_command():
     text = help_text("resnet-tflite")
-    listed = text[text.index("Commands:"):].split("\n")[1:]
+    listed = text[text.index("Commands:") :].split("\n")[1:]
     assert sorted(line.split()[0] for line in listed if line.strip()) == sorted(COMMANDS)
 
 
@@ -101,18 +115,32 @@ def test_the_former_tools_and_the_demo_are_commands():
     assert "convert" in help_text("resnet-tflite", "weights")
     assert "A.json B.json" in help_text("resnet-tflite", "compare-outputs")
     assert "--quick" in help_text("resnet-tflite", "demo")
-    module = subprocess.run([sys.executable, "-m", "keras_resnet.cli.demo", "--help"], capture_output=True,
-                            text=True, cwd=ROOT)
+    module = subprocess.run(
+        [sys.executable, "-m", "keras_resnet.cli.demo", "--help"], capture_output=True, text=True, cwd=ROOT
+    )
     assert module.returncode == 0 and "--quick" in module.stdout
     assert not (ROOT / "tools" / "convert_weights.py").exists() and not (ROOT / "tools" / "compare_outputs.py").exists()
 
 
 def bench_result(path, values, sha="abc"):
     """A benchmark result file of one model whose per-image outputs were kept."""
-    path.write_text(json.dumps({"schema": "resnet-tflite-bench/1", "results": [
-        {"model": "m", "threads": 1, "delegate": "xnnpack", "sha256": sha,
-         "output": {"dtype": "int8", "scale": 0.5, "zero_point": 0},
-         "accuracy": {"top1": 0.5, "outputs": {"labels": [0, 1, 2, 1], "values": values}}}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "schema": "resnet-tflite-bench/1",
+                "results": [
+                    {
+                        "model": "m",
+                        "threads": 1,
+                        "delegate": "xnnpack",
+                        "sha256": sha,
+                        "output": {"dtype": "int8", "scale": 0.5, "zero_point": 0},
+                        "accuracy": {"top1": 0.5, "outputs": {"labels": [0, 1, 2, 1], "values": values}},
+                    }
+                ],
+            }
+        )
+    )
     return path
 
 
@@ -122,7 +150,7 @@ def test_compare_outputs_prints_what_its_function_returns(tmp_path):
     a = bench_result(tmp_path / "a.json", [[5, 1, 0], [3, 3, 0], [0, 1, 9], [4, 6, 0]])
     b = bench_result(tmp_path / "b.json", [[5, 2, 0], [3, 4, 0], [0, 1, 7], [5, 5, 0]])
     expected = compare_outputs(a, b)
-    row, = expected["rows"]
+    (row,) = expected["rows"]
     assert row["top1_agreement"] == 0.5 and row["tied"] == 2 and row["max_abs_diff_dequantized"] == 1.0
     result = run_cli("resnet-tflite", "compare-outputs", a, b, "--json")
     assert result.returncode == 0 and json.loads(result.stdout) == json.loads(json.dumps(expected))
@@ -133,8 +161,10 @@ def test_compare_outputs_prints_what_its_function_returns(tmp_path):
 def test_compare_outputs_refuses_other_models_and_missing_files_in_one_line(tmp_path):
     a = bench_result(tmp_path / "a.json", [[5, 1, 0]] * 4)
     other = bench_result(tmp_path / "other.json", [[5, 1, 0]] * 4, sha="def")
-    for args, message in (((a, other), "error: m is a different model file"),
-                          ((a, tmp_path / "missing.json"), "error: Results file not found")):
+    for args, message in (
+        ((a, other), "error: m is a different model file"),
+        ((a, tmp_path / "missing.json"), "error: Results file not found"),
+    ):
         result = run_cli("resnet-tflite", "compare-outputs", *args)
         assert result.returncode == 1 and result.stderr.startswith(message), result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
@@ -148,4 +178,5 @@ def test_weights_convert_names_its_flags_where_the_function_names_its_arguments(
         convert_weights(tmp_path / "x.pth", "w.h5")
     result = run_cli("resnet-tflite", "weights", "convert", tmp_path / "x.pth", "--out", "w.h5")
     assert result.returncode == 1 and result.stderr.strip() == (
-        "error: The output must end in .weights.h5 (Keras' weights format). Received: --out w.h5")
+        "error: The output must end in .weights.h5 (Keras' weights format). Received: --out w.h5"
+    )

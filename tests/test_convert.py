@@ -1,4 +1,5 @@
 """Conversion: int8 that keeps its accuracy, its metadata, verification, eval, QAT, pruning, damaged files."""
+
 import json
 import os
 
@@ -9,8 +10,8 @@ import keras_resnet as kr
 from helpers import run_cli
 from keras_resnet.export import convert
 from keras_resnet.lite import metadata
-from keras_resnet.models import specs
 from keras_resnet.lite.runtime import TFLiteModel
+from keras_resnet.models import specs
 
 
 def op_names_and_dtypes(tflite_bytes):
@@ -36,24 +37,41 @@ def test_int8_models_have_the_asked_io_and_only_int8_builtins(io, dtype):
         assert record["input"]["scale"] > 0 and record["output"]["scale"] > 0
     ops, dtypes = op_names_and_dtypes(tflite)
     boundary = {"QUANTIZE", "DEQUANTIZE"} if io == "float" else {"QUANTIZE"}  # float io converts at the edges
-    assert not any(op.startswith("Flex") or op == "CUSTOM" or (op.endswith("QUANTIZE") and op not in boundary)
-                   for op in ops)
+    assert not any(
+        op.startswith("Flex") or op == "CUSTOM" or (op.endswith("QUANTIZE") and op not in boundary) for op in ops
+    )
     assert dtypes <= {"int8", "int32"} | ({"uint8"} if io == "uint8" else set()) | (
-        {"float32"} if io == "float" else set())
+        {"float32"} if io == "float" else set()
+    )
 
 
 def test_raw_pixel_input_quantization_is_identity_like():
     """Preprocessing is in the graph: a uint8 model's input is the pixel itself (scale 1, zero point 0)."""
-    tflite = convert.convert_keras(kr.ResNet8(preprocess="cifar10"), "int8", random_calibration((32, 32, 3), 32),
-                                   "uint8")
+    tflite = convert.convert_keras(
+        kr.ResNet8(preprocess="cifar10"), "int8", random_calibration((32, 32, 3), 32), "uint8"
+    )
     record = TFLiteModel(tflite).io_record()["input"]
     assert abs(record["scale"] - 1.0) < 0.01 and record["zero_point"] == 0
 
 
 def test_convert_cli_writes_model_metadata_and_verification(trained, cifar_jpg, tmp_path):
     out = tmp_path / "model.tflite"
-    result = run_cli("resnet-tflite", "convert", trained, "--out", out, "--int8", "--calib", f"folder:{cifar_jpg}",
-                     "--calib-samples", 200, "--verify", f"folder:{cifar_jpg}", "--limit", 1000)
+    result = run_cli(
+        "resnet-tflite",
+        "convert",
+        trained,
+        "--out",
+        out,
+        "--int8",
+        "--calib",
+        f"folder:{cifar_jpg}",
+        "--calib-samples",
+        200,
+        "--verify",
+        f"folder:{cifar_jpg}",
+        "--limit",
+        1000,
+    )
     assert result.returncode == 0, result.stderr
     tflite = out.read_bytes()
     embedded = metadata.read(tflite)
@@ -84,9 +102,27 @@ def test_other_modes_stay_close_to_keras(mode):
 
 def test_qat_fine_tunes_and_converts_to_an_accurate_int8_model(trained, cifar_jpg, tmp_path):
     out = tmp_path / "qat.tflite"
-    result = run_cli("resnet-tflite", "convert", trained, "--out", out, "--int8", "--qat", "--data",
-                     f"folder:{cifar_jpg}", "--train-samples", 1000, "--calib", f"folder:{cifar_jpg}",
-                     "--calib-samples", 100, "--verify", f"folder:{cifar_jpg}", "--limit", 500)
+    result = run_cli(
+        "resnet-tflite",
+        "convert",
+        trained,
+        "--out",
+        out,
+        "--int8",
+        "--qat",
+        "--data",
+        f"folder:{cifar_jpg}",
+        "--train-samples",
+        1000,
+        "--calib",
+        f"folder:{cifar_jpg}",
+        "--calib-samples",
+        100,
+        "--verify",
+        f"folder:{cifar_jpg}",
+        "--limit",
+        500,
+    )
     assert result.returncode == 0, result.stderr
     ops, _ = op_names_and_dtypes(out.read_bytes())
     assert "CONV_2D" in ops and not any(op.startswith("Flex") for op in ops)
@@ -98,9 +134,25 @@ def test_pruning_reaches_its_sparsity_and_compresses(trained, cifar_jpg, tmp_pat
     plain = tmp_path / "plain.tflite"
     run_cli("resnet-tflite", "convert", trained, "--out", plain)
     out = tmp_path / "pruned.tflite"
-    result = run_cli("resnet-tflite", "convert", trained, "--out", out, "--magnitude-prune", 0.6, "--data",
-                     f"folder:{cifar_jpg}", "--train-samples", 1000, "--epochs", 2,
-                     "--verify", f"folder:{cifar_jpg}", "--limit", 300)
+    result = run_cli(
+        "resnet-tflite",
+        "convert",
+        trained,
+        "--out",
+        out,
+        "--magnitude-prune",
+        0.6,
+        "--data",
+        f"folder:{cifar_jpg}",
+        "--train-samples",
+        1000,
+        "--epochs",
+        2,
+        "--verify",
+        f"folder:{cifar_jpg}",
+        "--limit",
+        300,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "pruned.eval.json").read_text())
     assert 0.55 <= report["sparsity"] <= 0.65
@@ -138,8 +190,16 @@ def flatten_classifier(framework):
     api = __import__(framework)
     layers = api.layers
     api.utils.set_random_seed(0)
-    return api.Sequential([api.Input((16, 16, 3)), layers.Rescaling(1 / 255), layers.Conv2D(8, 3, activation="relu"),
-                           layers.MaxPooling2D(), layers.Flatten(), layers.Dense(10, activation="softmax")])
+    return api.Sequential(
+        [
+            api.Input((16, 16, 3)),
+            layers.Rescaling(1 / 255),
+            layers.Conv2D(8, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
 
 
 DYNAMIC_SHAPE_OPS = {"SHAPE", "STRIDED_SLICE", "PACK"}
@@ -157,8 +217,18 @@ def test_a_flatten_classifier_converts_to_static_operators_only(saved_as, tmp_pa
     np.savez(tmp_path / "images.npz", x=rng.integers(0, 256, (60, 16, 16, 3), dtype=np.uint8), y=np.arange(60) % 10)
     out = tmp_path / "model.tflite"
     # invoke
-    result = run_cli("resnet-tflite", "convert", path, "--out", out, "--int8", "--calib", f"npz:{tmp_path / 'images.npz'}",
-                     "--verify", f"npz:{tmp_path / 'images.npz'}")
+    result = run_cli(
+        "resnet-tflite",
+        "convert",
+        path,
+        "--out",
+        out,
+        "--int8",
+        "--calib",
+        f"npz:{tmp_path / 'images.npz'}",
+        "--verify",
+        f"npz:{tmp_path / 'images.npz'}",
+    )
     # validate
     assert result.returncode == 0, result.stderr
     model = flatbuffer.read(out.read_bytes())
@@ -187,8 +257,14 @@ def tiny(tmp_path):
     kr_model.save(path)
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 256, (24, 16, 16, 3), dtype=np.uint8), np.arange(24) % 3
-    np.savez(tmp_path / "images.npz", x_train=x, y_train=y, x_test=x[:9], y_test=y[:9],
-             classes=np.array(["cat", "dog", "frog"]))
+    np.savez(
+        tmp_path / "images.npz",
+        x_train=x,
+        y_train=y,
+        x_test=x[:9],
+        y_test=y[:9],
+        classes=np.array(["cat", "dog", "frog"]),
+    )
     return kr_model, path, f"npz:{tmp_path / 'images.npz'}"
 
 
@@ -208,14 +284,30 @@ def test_convert_from_python_carries_class_names_and_returns_what_the_command_pr
     assert {key: result[key] for key in embedded} == embedded  # the record, plus the report
     assert result["verification"]["tflite"]["images"] == 9
     assert result["eval_report"] == str(tmp_path / "py" / "tiny.eval.json")
-    done = run_cli("resnet-tflite", "convert", path, "--out", tmp_path / "cli" / "tiny.tflite", "--int8", "--calib",
-                   data, "--calib-samples", 12, "--verify", data, "--limit", 9, "--json")
+    done = run_cli(
+        "resnet-tflite",
+        "convert",
+        path,
+        "--out",
+        tmp_path / "cli" / "tiny.tflite",
+        "--int8",
+        "--calib",
+        data,
+        "--calib-samples",
+        12,
+        "--verify",
+        data,
+        "--limit",
+        9,
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     printed = json.loads(done.stdout)
     paths = {"out", "sidecar", "eval_report", "latency_p50_ms_1thread"}  # where it was written, a timing
     assert set(printed) == set(result)
-    assert {k: v for k, v in printed.items() if k not in paths | {"converter"}} == \
-        {k: v for k, v in result.items() if k not in paths | {"converter"}}
+    assert {k: v for k, v in printed.items() if k not in paths | {"converter"}} == {
+        k: v for k, v in result.items() if k not in paths | {"converter"}
+    }
     evaluated = kr.evaluate(tmp_path / "py" / "tiny.tflite", data, limit=9)
     assert evaluated["top1"] == pytest.approx(result["verification"]["tflite"]["top1"]) and evaluated["images"] == 9
 
@@ -226,7 +318,9 @@ def test_a_bad_request_names_the_python_argument_and_the_command_its_flag(tmp_pa
     assert "pass calib=SOURCE" in str(err.value) and str(err.value).endswith("Received: calib=None")
     assert not (tmp_path / "x.tflite").exists()
     done = run_cli("resnet-tflite", "convert", "resnet8", "--out", tmp_path / "x.tflite", "--int8")
-    assert done.returncode == 1 and done.stderr.startswith("error: --int8 needs calibration images: pass --calib SOURCE")
+    assert done.returncode == 1 and done.stderr.startswith(
+        "error: --int8 needs calibration images: pass --calib SOURCE"
+    )
     assert done.stderr.strip().endswith("Received: --calib None") and "calib=" not in done.stderr
     with pytest.raises(ValueError, match=r"Received: magnitude_prune=1.5"):
         kr.convert("resnet8", tmp_path / "x.tflite", magnitude_prune=1.5, data="npz:x.npz")

@@ -1,4 +1,5 @@
 """Input pipelines: shapes, dtypes, labels, augmentation statistics, resumable randomness, bad folders."""
+
 import shutil
 import warnings
 

@@ -1,5 +1,6 @@
 """`make demo` (`resnet-tflite demo`) in its quick mode: the whole path on bundled data, every output where the
 report says."""
+
 import json
 import re
 import subprocess
@@ -20,9 +21,15 @@ def demo(tmp_path_factory):
 
 def test_demo_runs_every_step_and_prints_its_commands(demo):
     out, stdout = demo
-    for command in ("$ resnet-tflite train resnet8", "$ resnet-tflite convert", "--int8 --calib npz:",
-                    "$ resnet-tflite edgetpu", "$ resnet-tflite micro", "$ resnet-tflite bench",
-                    "$ resnet-tflite report"):
+    for command in (
+        "$ resnet-tflite train resnet8",
+        "$ resnet-tflite convert",
+        "--int8 --calib npz:",
+        "$ resnet-tflite edgetpu",
+        "$ resnet-tflite micro",
+        "$ resnet-tflite bench",
+        "$ resnet-tflite report",
+    ):
         assert command in stdout
     assert f"Everything is in {out}/" in stdout
 
@@ -51,8 +58,13 @@ def test_demo_report_links_files_that_exist(demo):
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path):
     (tmp_path / "mine.txt").write_text("keep me")
-    result = subprocess.run([sys.executable, "-m", "keras_resnet.cli.demo", "--quick", "--out", str(tmp_path)],
-                            capture_output=True, text=True, cwd=ROOT, timeout=120)  # the module runs the command
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_resnet.cli.demo", "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )  # the module runs the command
     assert result.returncode == 1 and result.stderr.startswith("error:") and "not made by the demo" in result.stderr
     assert f"Received: --out {tmp_path}" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert (tmp_path / "mine.txt").read_text() == "keep me"

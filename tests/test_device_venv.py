@@ -4,6 +4,7 @@ The venv gets NumPy, ai-edge-litert and Pillow from PyPI (pip's cache makes reru
 from a copy of its source, exactly as the documented device install does. Skipped, saying why, when the
 package registry cannot be reached.
 """
+
 import json
 import os
 import subprocess
@@ -25,8 +26,9 @@ def device_venv(tmp_path_factory):
     venv = work / "venv"
     env = dict(os.environ, PYTHON=getattr(sys, "_base_executable", sys.executable), PIP_NO_INPUT="1")
     env.pop("PYTHONPATH", None)
-    done = subprocess.run(["sh", str(SETUP), str(venv), f"{source}[device]"], capture_output=True, text=True,
-                          env=env, timeout=900)
+    done = subprocess.run(
+        ["sh", str(SETUP), str(venv), f"{source}[device]"], capture_output=True, text=True, env=env, timeout=900
+    )
     if done.returncode != 0:
         output = done.stdout + done.stderr
         if any(sign in output for sign in OFFLINE_SIGNS):
@@ -43,14 +45,21 @@ def tiny_model(tmp_path_factory):
 
     from keras_resnet.export.convert import convert_keras
 
-    net = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Rescaling(1 / 255),
-                            keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.GlobalAveragePooling2D(),
-                            keras.layers.Dense(10)])
+    net = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(10),
+        ]
+    )
     x = np.random.default_rng(0).integers(0, 256, (20, 16, 16, 3), dtype=np.uint8)
 
     def representative():
         for image in x[:4]:
             yield [image[None].astype(np.float32)]
+
     folder = tmp_path_factory.mktemp("device-model")
     (folder / "tiny_i8.tflite").write_bytes(convert_keras(net, "int8", representative=representative))
     np.savez(folder / "tiny.npz", x=x, y=np.arange(20) % 10)
@@ -58,8 +67,14 @@ def tiny_model(tmp_path_factory):
 
 
 def venv_python(venv, *args, cwd):
-    return subprocess.run([str(venv / "bin" / "python"), *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=300, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    return subprocess.run(
+        [str(venv / "bin" / "python"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
 
 
 def test_device_venv_has_no_tensorflow(device_venv, tmp_path):
@@ -72,9 +87,23 @@ def test_device_venv_has_no_tensorflow(device_venv, tmp_path):
 
 def test_harness_runs_without_tensorflow(device_venv, tiny_model, tmp_path):
     out = tmp_path / "result.json"
-    done = venv_python(device_venv, "-m", "keras_resnet.bench", tiny_model / "tiny_i8.tflite", "--runs", 5,
-                       "--warmup", 1, "--data", f"npz:{tiny_model / 'tiny.npz'}", "--json", out, "--csv",
-                       tmp_path / "result.csv", cwd=tmp_path)
+    done = venv_python(
+        device_venv,
+        "-m",
+        "keras_resnet.bench",
+        tiny_model / "tiny_i8.tflite",
+        "--runs",
+        5,
+        "--warmup",
+        1,
+        "--data",
+        f"npz:{tiny_model / 'tiny.npz'}",
+        "--json",
+        out,
+        "--csv",
+        tmp_path / "result.csv",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(out.read_text())
     row = result["results"][0]

@@ -1,6 +1,7 @@
 """The documentation: the mkdocs site builds strictly (so a broken link or anchor, a page left out of nav or a
 docstring that does not match its function fails `make test`), every API name it promises is rendered, and the
 README stays a landing page whose command table covers every command and whose links lead somewhere."""
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,13 @@ pytest.importorskip("mkdocstrings")
 
 def mkdocs_build(config: pathlib.Path, site: pathlib.Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config),
-                           "--site-dir", str(site)], capture_output=True, text=True, cwd=ROOT, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config), "--site-dir", str(site)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
 
 
 def config() -> dict:
@@ -89,8 +95,12 @@ def test_the_strict_build_fails_on_a_broken_link_a_broken_anchor_and_a_page_miss
     (docs / "page.md").write_text("# Page\n\n## Somewhere\n")
     (docs / "orphan.md").write_text("# Orphan\n")
     site = {key: settings[key] for key in ("site_name", "strict", "validation")}
-    site.update(docs_dir=str(docs), theme={"name": "material", "font": False},
-                markdown_extensions=["toc"], nav=[{"Home": "index.md"}, {"Page": "page.md"}])
+    site.update(
+        docs_dir=str(docs),
+        theme={"name": "material", "font": False},
+        markdown_extensions=["toc"],
+        nav=[{"Home": "index.md"}, {"Page": "page.md"}],
+    )
     (tmp_path / "mkdocs.yml").write_text(yaml.safe_dump(site))
     result = mkdocs_build(tmp_path / "mkdocs.yml", tmp_path / "site")
     output = result.stdout + result.stderr
@@ -110,8 +120,8 @@ def test_the_readme_command_table_lists_every_command_and_links_its_reference():
     from keras_resnet.cli.main import COMMANDS
 
     text = README.read_text()
-    section = text[text.index("## Commands"):]
-    section = section[:section.index("\n## ", 1)]
+    section = text[text.index("## Commands") :]
+    section = section[: section.index("\n## ", 1)]
     rows = [line for line in section.splitlines() if line.startswith("| [`resnet-tflite ")]
     listed = {re.match(r"\| \[`resnet-tflite ([\w-]+)", row).group(1) for row in rows}
     assert set(COMMANDS) <= listed, f"missing from the README's command table: {sorted(set(COMMANDS) - listed)}"

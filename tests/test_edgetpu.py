@@ -1,4 +1,5 @@
 """Edge TPU: the preflight on real converted models, the compiler log parser on published output, the driver."""
+
 import json
 import os
 import pathlib
@@ -9,11 +10,10 @@ import numpy as np
 import pytest
 
 from helpers import run_cli
-from keras_resnet.export import convert
-from keras_resnet.lite import edgetpu, edgetpu_compiler
-from keras_resnet.models import specs
-from keras_resnet.lite import flatbuffer
 from keras_resnet.errors import UserError
+from keras_resnet.export import convert
+from keras_resnet.lite import edgetpu, edgetpu_compiler, flatbuffer
+from keras_resnet.models import specs
 
 LOGS = pathlib.Path(__file__).parent / "data" / "edgetpu_logs"
 FAST_REGISTRY = {"resnet8", "resnet20", "plain20", "resnet18"}
@@ -46,6 +46,7 @@ def reasons(report):
 
 
 # --- preflight ------------------------------------------------------------------------------------------
+
 
 def registry_params():
     for name in specs.list_models():
@@ -105,7 +106,7 @@ def test_unsupported_op_cuts_the_graph_there():
     assert cut["reasons"] == ["HARD_SWISH is not an operation the Edge TPU supports"]
     statuses = [row["status"] for row in report["operators"]]
     assert statuses == ["edgetpu"] * cut["index"] + ["cpu"] * (len(statuses) - cut["index"])
-    assert all("follows operator" in row["reasons"][0] for row in report["operators"][cut["index"] + 1:])
+    assert all("follows operator" in row["reasons"][0] for row in report["operators"][cut["index"] + 1 :])
     first_conv = parsed.operators[0]
     assert report["parameters"]["bytes"] == sum(parsed.tensors[i].data_bytes for i in first_conv.inputs[1:])
 
@@ -118,13 +119,16 @@ def test_op_constraints_fused_activation_and_batch_padding():
     parsed = flatbuffer.read(int8_bytes(tiny_model(middle=pool)))
     op = next(o for o in parsed.operators if o.opcode == "MAX_POOL_2D")
     assert edgetpu.op_problems(parsed, op) == []
-    fused = flatbuffer.Operator(op.index, op.opcode, None, op.version, op.inputs, op.outputs,
-                                 {**op.options, "fusedActivationFunction": 1})
-    assert edgetpu.op_problems(parsed, fused) == ["has a fused RELU activation; the Edge TPU runs MAX_POOL_2D "
-                                                  "only without one"]
+    fused = flatbuffer.Operator(
+        op.index, op.opcode, None, op.version, op.inputs, op.outputs, {**op.options, "fusedActivationFunction": 1}
+    )
+    assert edgetpu.op_problems(parsed, fused) == [
+        "has a fused RELU activation; the Edge TPU runs MAX_POOL_2D only without one"
+    ]
 
 
 # --- the reader on damaged files ------------------------------------------------------------------------
+
 
 def test_reader_refuses_damaged_files_with_a_user_error():
     data = int8_bytes(tiny_model())
@@ -147,11 +151,12 @@ def test_reader_refuses_damaged_files_with_a_user_error():
 
 # --- the compiler's log -----------------------------------------------------------------------------------
 
+
 def test_log_all_mapped_v16():
     report = edgetpu_compiler.parse_compiler_log((LOGS / "v16_all_mapped.txt").read_text())
     assert report["version"] == "16.0.384591198" and report["compile_ms"] == 542
     assert report["on_chip_bytes"] == 619008 and report["on_chip_remaining_bytes"] == 523776
-    assert report["off_chip_bytes"] == round(3.45 * 2 ** 20)
+    assert report["off_chip_bytes"] == round(3.45 * 2**20)
     assert report["subgraphs"] == 1 and report["operations"] == 50
     assert report["operations_edgetpu"] == 50 and report["operations_cpu"] == 0
     assert report["operation_log"] == "quantized_model_edgetpu.log"
@@ -161,7 +166,7 @@ def test_log_all_mapped_v16():
 def test_log_partial_v15():
     report = edgetpu_compiler.parse_compiler_log((LOGS / "v15_partial.txt").read_text())
     assert (report["operations_edgetpu"], report["operations_cpu"], report["subgraphs"]) == (23, 2, 3)
-    assert report["off_chip_bytes"] == 0 and report["input_bytes"] == round(1.40 * 2 ** 20)
+    assert report["off_chip_bytes"] == 0 and report["input_bytes"] == round(1.40 * 2**20)
     assert report["op_counts"] == [{"op": "RESHAPE", "count": 2, "status": "Mapped to Edge TPU"}]
     assert not report["fully_mapped"]
 
@@ -170,8 +175,9 @@ def test_log_file_format_table():
     report = edgetpu_compiler.parse_compiler_log((LOGS / "v16_operation.log").read_text())
     assert report["input_model"] == "model.tflite" and report["output_model"] == "model_edgetpu.tflite"
     assert len(report["op_counts"]) == 10
-    assert {"op": "CUSTOM", "count": 1, "status": "Operation is working on an unsupported data type"} \
-        in report["op_counts"]
+    assert {"op": "CUSTOM", "count": 1, "status": "Operation is working on an unsupported data type"} in report[
+        "op_counts"
+    ]
     assert (report["operations_edgetpu"], report["operations_cpu"]) == (192, 1)
 
 
@@ -190,6 +196,7 @@ def test_log_error_line():
 
 # --- the driver, with a stand-in executable (process handling only) ---------------------------------------
 
+
 def stand_in(tmp_path, body: str) -> pathlib.Path:
     """An executable named edgetpu_compiler in its own folder, running `body` (Python) with argv."""
     folder = tmp_path / "bin"
@@ -204,8 +211,8 @@ SUCCEEDS = f"""
 out, model = args[args.index('-o') + 1], args[-1]
 stem = os.path.splitext(os.path.basename(model))[0]
 shutil.copy(model, os.path.join(out, stem + '_edgetpu.tflite'))
-shutil.copy({str(LOGS / 'v16_operation.log')!r}, os.path.join(out, stem + '_edgetpu.log'))
-print(open({str(LOGS / 'v16_all_mapped.txt')!r}).read())
+shutil.copy({str(LOGS / "v16_operation.log")!r}, os.path.join(out, stem + '_edgetpu.log'))
+print(open({str(LOGS / "v16_all_mapped.txt")!r}).read())
 """
 
 
@@ -255,8 +262,9 @@ def test_cli_without_compiler_explains_install_and_still_preflights(tmp_path, ti
 def test_cli_compiles_with_the_compiler_on_path(tmp_path, tiny_tflite):
     compiler = stand_in(tmp_path, SUCCEEDS)
     out = tmp_path / "out"
-    result = run_cli("resnet-tflite", "edgetpu", tiny_tflite, "--out", out, "--json",
-                     env={"PATH": str(compiler.parent)})
+    result = run_cli(
+        "resnet-tflite", "edgetpu", tiny_tflite, "--out", out, "--json", env={"PATH": str(compiler.parent)}
+    )
     assert result.returncode == 0, result.stderr
     assert (out / "tiny_edgetpu.tflite").exists() and '"on_chip_bytes": 619008' in result.stdout
 
@@ -289,4 +297,6 @@ def test_python_edgetpu_returns_what_the_command_prints(tmp_path, tiny_tflite, m
     monkeypatch.setattr(edgetpu_compiler, "find_compiler", lambda: None)
     without = kr.edgetpu(tiny_tflite, tmp_path / "new")
     assert without["compiler"] == {"available": False, "message": edgetpu_compiler.INSTALL_HINT}
-    assert without["fully_mapped"] == report["fully_mapped"] and (tmp_path / "new" / "tiny_edgetpu_report.json").exists()
+    assert (
+        without["fully_mapped"] == report["fully_mapped"] and (tmp_path / "new" / "tiny_edgetpu_report.json").exists()
+    )

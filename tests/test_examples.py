@@ -1,4 +1,5 @@
 """The examples run as their docstrings say (on a small slice of CIFAR-10 (JPEG) where they train)."""
+
 import json
 import shutil
 import subprocess
@@ -10,8 +11,13 @@ from helpers import ROOT
 
 
 def run_example(name, *args, timeout=900):
-    return subprocess.run([sys.executable, str(ROOT / "examples" / name), *map(str, args)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +43,21 @@ def test_quickstart_prints_the_papers_counts():
 
 def test_train_and_deploy_goes_from_images_to_every_target(small_cifar, tmp_path):
     out = tmp_path / "run"
-    result = run_example("cifar10_train_and_deploy.py", "--data", f"folder:{small_cifar}", "--out", out,
-                         "--model", "resnet8", "--epochs", 1, "--verify-images", 100)
+    result = run_example(
+        "cifar10_train_and_deploy.py",
+        "--data",
+        f"folder:{small_cifar}",
+        "--out",
+        out,
+        "--model",
+        "resnet8",
+        "--epochs",
+        1,
+        "--verify-images",
+        100,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
     assert summary["int8"]["images"] == 100
     assert "Edge TPU: 19/19 operations mapped" in result.stdout
     for name in ("last.keras", "resnet8_int8.tflite", "resnet8_model_data.cc", "resnet8_op_resolver.h"):

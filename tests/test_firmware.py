@@ -3,6 +3,7 @@ cores run in QEMU, the same program on the host, every output against the host's
 
 Needs Debian's toolchain (`make firmware-tools`; CI runs it) and ../shared/vendor/tflite-micro.tar.gz;
 skipped, saying which is missing, without them. Libraries are cached in .cache/firmware across runs."""
+
 import json
 import os
 import shutil
@@ -86,8 +87,9 @@ def firmware(model, tflm_tree, out, *options):
 
 
 def size_of(elf, *formats) -> list[str]:
-    return subprocess.run(["arm-none-eabi-size", *formats, str(elf)], capture_output=True, text=True,
-                          check=True).stdout.splitlines()
+    return subprocess.run(
+        ["arm-none-eabi-size", *formats, str(elf)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
 
 
 def sections(elf) -> dict:
@@ -102,11 +104,11 @@ def check_outputs(report, images):
     assert outputs["litert"]["top1_agreement"] == 1.0, outputs
 
 
-def test_resnet8_on_cortex_m55_with_cmsis_nn_is_bit_exact_and_fits_the_budget(resnet8, tflm_tree, cifar_jpg,
-                                                                           tmp_path):
+def test_resnet8_on_cortex_m55_with_cmsis_nn_is_bit_exact_and_fits_the_budget(resnet8, tflm_tree, cifar_jpg, tmp_path):
     # invoke
-    result, report = firmware(resnet8, tflm_tree, tmp_path / "fw", "--target", "cortex-m55", "--data",
-                              f"folder:{cifar_jpg}", "--limit", 20)
+    result, report = firmware(
+        resnet8, tflm_tree, tmp_path / "fw", "--target", "cortex-m55", "--data", f"folder:{cifar_jpg}", "--limit", 20
+    )
     # validate: the firmware's outputs, bit for bit
     assert result.returncode == 0, result.stderr
     check_outputs(report, 20)
@@ -127,11 +129,11 @@ def test_resnet8_on_cortex_m55_with_cmsis_nn_is_bit_exact_and_fits_the_budget(re
     assert report["arena"]["host_bytes"] > 0 and report["arena"]["target_used_bytes"] > 0
 
 
-def test_the_trained_resnet20_on_a_board_it_fits_and_not_on_one_it_does_not(resnet20, tflm_tree, cifar_jpg,
-                                                                           tmp_path):
+def test_the_trained_resnet20_on_a_board_it_fits_and_not_on_one_it_does_not(resnet20, tflm_tree, cifar_jpg, tmp_path):
     data = ("--data", f"folder:{cifar_jpg}", "--limit", 20)
-    result, report = firmware(resnet20, tflm_tree, tmp_path / "fits", "--target", "cortex-m55", "--flash", "512K",
-                              "--ram", "256K", *data)
+    result, report = firmware(
+        resnet20, tflm_tree, tmp_path / "fits", "--target", "cortex-m55", "--flash", "512K", "--ram", "256K", *data
+    )
     assert result.returncode == 0, result.stderr
     check_outputs(report, 20)
     assert report["outputs"]["accuracy"]["top1"] >= 0.7  # 88% on all 10,000 test images
@@ -143,16 +145,28 @@ def test_the_trained_resnet20_on_a_board_it_fits_and_not_on_one_it_does_not(resn
 
 
 def test_reference_kernels_on_cortex_m4(resnet8, tflm_tree, cifar_jpg, tmp_path):
-    result, report = firmware(resnet8, tflm_tree, tmp_path / "fw", "--target", "cortex-m4", "--kernels",
-                              "reference", "--data", f"folder:{cifar_jpg}", "--limit", 20)
+    result, report = firmware(
+        resnet8,
+        tflm_tree,
+        tmp_path / "fw",
+        "--target",
+        "cortex-m4",
+        "--kernels",
+        "reference",
+        "--data",
+        f"folder:{cifar_jpg}",
+        "--limit",
+        20,
+    )
     assert result.returncode == 0, result.stderr
     check_outputs(report, 20)
     assert report["board"] == "mps2-an386" and report["kernels"] == "reference"
 
 
 def test_the_same_program_on_the_host(resnet8, tflm_tree, cifar_jpg, tmp_path):
-    result, report = firmware(resnet8, tflm_tree, tmp_path / "fw", "--target", "host", "--data",
-                              f"folder:{cifar_jpg}", "--limit", 20)
+    result, report = firmware(
+        resnet8, tflm_tree, tmp_path / "fw", "--target", "host", "--data", f"folder:{cifar_jpg}", "--limit", 20
+    )
     assert result.returncode == 0, result.stderr
     check_outputs(report, 20)
     assert (tmp_path / "fw" / "firmware").exists() and report["stack"]["used_bytes"] == -1
@@ -185,8 +199,9 @@ def wrong_models(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("wrong")
     layers = keras.layers
-    net = keras.Sequential([keras.Input((None, None, 3)), layers.Conv2D(4, 3), layers.GlobalAveragePooling2D(),
-                            layers.Dense(3)])
+    net = keras.Sequential(
+        [keras.Input((None, None, 3)), layers.Conv2D(4, 3), layers.GlobalAveragePooling2D(), layers.Dense(3)]
+    )
     (folder / "float.tflite").write_bytes(convert_keras(net, "float32", input_size=8))
     converter = tf.lite.TFLiteConverter.from_keras_model(net)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -204,22 +219,47 @@ BAD_FIRMWARE = [
     ("float-model", ["{float}", "--target", "cortex-m55"], "computes in floating point", "convert it to int8", 1),
     ("dynamic-shapes", ["{dynamic}", "--target", "cortex-m55"], "known only at run time", "static shapes", 1),
     ("unknown-target", ["{model}", "--target", "cortex-m99"], "Invalid value for '--target'", "see --help", 2),
-    ("not-a-tflm-tree", ["{model}", "--target", "cortex-m55", "--tflm", "{tmp}"], "is not a TFLite-Micro tree",
-     "pass the top folder of a tflite-micro checkout", 1),
-    ("flash-beyond-the-board", ["{model}", "--target", "cortex-m55", "--flash", "1M"],
-     "gives the cortex-m55 512 KB for flash", "choose at most 512K", 1),
-    ("flash-not-a-size", ["{model}", "--target", "cortex-m4", "--flash", "lots"], "takes a size in bytes",
-     "e.g. 262144, 256K or 1M", 1),
-    ("out-holds-other-files", ["{model}", "--target", "cortex-m55", "--out", "{full}"], "is not empty",
-     "choose a new folder", 1),
+    (
+        "not-a-tflm-tree",
+        ["{model}", "--target", "cortex-m55", "--tflm", "{tmp}"],
+        "is not a TFLite-Micro tree",
+        "pass the top folder of a tflite-micro checkout",
+        1,
+    ),
+    (
+        "flash-beyond-the-board",
+        ["{model}", "--target", "cortex-m55", "--flash", "1M"],
+        "gives the cortex-m55 512 KB for flash",
+        "choose at most 512K",
+        1,
+    ),
+    (
+        "flash-not-a-size",
+        ["{model}", "--target", "cortex-m4", "--flash", "lots"],
+        "takes a size in bytes",
+        "e.g. 262144, 256K or 1M",
+        1,
+    ),
+    (
+        "out-holds-other-files",
+        ["{model}", "--target", "cortex-m55", "--out", "{full}"],
+        "is not empty",
+        "choose a new folder",
+        1,
+    ),
 ]
 
 
 @pytest.mark.parametrize("case", BAD_FIRMWARE, ids=[c[0] for c in BAD_FIRMWARE])
 def test_bad_firmware_requests_are_one_line(case, resnet8, wrong_models, tflm_tree, tmp_path):
     name, options, problem, remedy, code = case
-    names = {"float": wrong_models / "float.tflite", "dynamic": wrong_models / "dynamic.tflite", "model": resnet8,
-             "tmp": tmp_path, "full": wrong_models / "full"}
+    names = {
+        "float": wrong_models / "float.tflite",
+        "dynamic": wrong_models / "dynamic.tflite",
+        "model": resnet8,
+        "tmp": tmp_path,
+        "full": wrong_models / "full",
+    }
     argv = [o.format(**names) for o in options]
     argv += [] if "--out" in argv else ["--out", str(tmp_path / "fw")]
     argv += [] if "--tflm" in argv else ["--tflm", str(tflm_tree)]
@@ -237,18 +277,41 @@ def test_a_missing_tool_is_named_with_its_package(resnet8, tmp_path):
     for tool in ("make", "qemu-system-arm"):
         if shutil.which(tool):
             (python_only / tool).symlink_to(shutil.which(tool))
-    result = run_cli("resnet-tflite", "firmware", resnet8, "--target", "cortex-m55", "--out", tmp_path / "fw",
-                     env={"PATH": str(python_only)})
+    result = run_cli(
+        "resnet-tflite",
+        "firmware",
+        resnet8,
+        "--target",
+        "cortex-m55",
+        "--out",
+        tmp_path / "fw",
+        env={"PATH": str(python_only)},
+    )
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         "error: arm-none-eabi-gcc is not installed: it comes with Debian's gcc-arm-none-eabi (sudo apt-get install "
-        "gcc-arm-none-eabi, or `make firmware-tools` in this checkout). Received: no arm-none-eabi-gcc on PATH")
+        "gcc-arm-none-eabi, or `make firmware-tools` in this checkout). Received: no arm-none-eabi-gcc on PATH"
+    )
 
 
 def test_a_firmware_for_a_board_larger_than_qemus_is_built_and_sized_without_a_run(resnet20, tflm_tree, tmp_path):
-    result, report = firmware(resnet20, tflm_tree, tmp_path / "fw", "--target", "cortex-m4", "--kernels",
-                              "reference", "--flash", "8M", "--ram", "1M", "--no-run")  # QEMU's board has 4 MB
+    result, report = firmware(
+        resnet20,
+        tflm_tree,
+        tmp_path / "fw",
+        "--target",
+        "cortex-m4",
+        "--kernels",
+        "reference",
+        "--flash",
+        "8M",
+        "--ram",
+        "1M",
+        "--no-run",
+    )  # QEMU's board has 4 MB
     assert result.returncode == 0, result.stderr
     assert report["outputs"] is None and report["arena"]["target_used_bytes"] is None
     assert report["memory"]["split"]["flash"]["model"] == os.path.getsize(resnet20)
-    assert report["memory"]["split"]["ram"]["arena"] == report["arena"]["reserved_bytes"] > report["arena"]["host_bytes"]
+    assert (
+        report["memory"]["split"]["ram"]["arena"] == report["arena"]["reserved_bytes"] > report["arena"]["host_bytes"]
+    )

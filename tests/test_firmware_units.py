@@ -1,6 +1,7 @@
 """The firmware's pure functions on small literal inputs, without a toolchain: what `arm-none-eabi-size -A`
 and the linker's map say, the linker-script rewrite, what the firmware prints, memory sizes as text, and
 the requests `keras_resnet.firmware` refuses before it builds anything (in Python and on the command line)."""
+
 import pytest
 
 import keras_resnet as kr
@@ -73,8 +74,16 @@ MEMORY
 
 def test_section_sizes_are_read_from_size_minus_a():
     sections = link.parse_section_sizes(SIZE_A)
-    assert sections == {".text": 4096, ".ARM.exidx": 8, ".data": 32, ".bss": 1024, ".heap": 256, ".stack": 512,
-                        ".comment": 73, ".ARM.attributes": 46}
+    assert sections == {
+        ".text": 4096,
+        ".ARM.exidx": 8,
+        ".data": 32,
+        ".bss": 1024,
+        ".heap": 256,
+        ".stack": 512,
+        ".comment": 73,
+        ".ARM.attributes": 46,
+    }
     # flash: code, exception index and .data's initial values; RAM: .data, .bss, heap and stack
     assert memory.totals(sections) == {"flash_bytes": 4096 + 8 + 32, "ram_bytes": 32 + 1024 + 256 + 512}
 
@@ -83,26 +92,40 @@ def test_the_map_splits_flash_and_ram_by_part_without_losing_a_byte(tmp_path):
     path = tmp_path / "firmware.map"
     path.write_text(MAP)
     split = memory.split(str(path), link.parse_section_sizes(SIZE_A), {"conv.o"})
-    assert split["flash"] == {"model": 0x800, "tflm_kernels": 0x300 + 0x100, "application": 0x200 + 0x10,
-                              "other": 4136 - (0x40 + 0x200 + 0x10 + 0x800 + 0x400 + 0x80 + 0x40 + 0x20),
-                              "tflm_runtime": 0x80, "startup": 0x40, "libc": 0x40 + 0x20}
-    assert split["ram"] == {"arena": 0x300, "stack": 0x200, "heap": 0x100, "application": 0x10 + 0x80,
-                            "other": 1824 - (0x300 + 0x200 + 0x100 + 0x90)}
+    assert split["flash"] == {
+        "model": 0x800,
+        "tflm_kernels": 0x300 + 0x100,
+        "application": 0x200 + 0x10,
+        "other": 4136 - (0x40 + 0x200 + 0x10 + 0x800 + 0x400 + 0x80 + 0x40 + 0x20),
+        "tflm_runtime": 0x80,
+        "startup": 0x40,
+        "libc": 0x40 + 0x20,
+    }
+    assert split["ram"] == {
+        "arena": 0x300,
+        "stack": 0x200,
+        "heap": 0x100,
+        "application": 0x10 + 0x80,
+        "other": 1824 - (0x300 + 0x200 + 0x100 + 0x90),
+    }
     assert sum(split["flash"].values()) == 4136 and sum(split["ram"].values()) == 1824
 
 
-@pytest.mark.parametrize("path, section, part", [
-    ("/x/libtensorflow-microlite.a(conv.o)", ".text.x", "tflm_kernels"),
-    ("/x/libtensorflow-microlite.a(arm_nn_mat_mult_s8.o)", ".text.x", "tflm_kernels"),  # CMSIS-NN's functions
-    ("/x/libtensorflow-microlite.a(micro_allocator.o)", ".text.x", "tflm_runtime"),
-    ("/usr/lib/arm-none-eabi/lib/libm.a(lib_a-s_floor.o)", ".text.floor", "libc"),
-    ("/usr/lib/arm-none-eabi/lib/libstdc++_nano.a(new_op.o)", ".text.new", "libc"),
-    ("/tmp/libextra.a(thing.o)", ".text.thing", "libextra"),
-    ("/tmp/fw/obj/r8_model_data.o", ".rodata.g_r8_model_data", "model"),
-    ("/tmp/fw/obj/main.o", ".bss._ZL12tensor_arena", "arena"),
-    ("/tmp/fw/obj/main.o", ".text.main", "application"),
-    ("/tmp/fw/obj/system_ARMCM4.o", ".text.SystemInit", "startup"),
-])
+@pytest.mark.parametrize(
+    "path, section, part",
+    [
+        ("/x/libtensorflow-microlite.a(conv.o)", ".text.x", "tflm_kernels"),
+        ("/x/libtensorflow-microlite.a(arm_nn_mat_mult_s8.o)", ".text.x", "tflm_kernels"),  # CMSIS-NN's functions
+        ("/x/libtensorflow-microlite.a(micro_allocator.o)", ".text.x", "tflm_runtime"),
+        ("/usr/lib/arm-none-eabi/lib/libm.a(lib_a-s_floor.o)", ".text.floor", "libc"),
+        ("/usr/lib/arm-none-eabi/lib/libstdc++_nano.a(new_op.o)", ".text.new", "libc"),
+        ("/tmp/libextra.a(thing.o)", ".text.thing", "libextra"),
+        ("/tmp/fw/obj/r8_model_data.o", ".rodata.g_r8_model_data", "model"),
+        ("/tmp/fw/obj/main.o", ".bss._ZL12tensor_arena", "arena"),
+        ("/tmp/fw/obj/main.o", ".text.main", "application"),
+        ("/tmp/fw/obj/system_ARMCM4.o", ".text.SystemInit", "startup"),
+    ],
+)
 def test_origin_of_an_input_section(path, section, part):
     assert memory.origin(path, section, {"conv.o"}) == part
 
@@ -114,9 +137,15 @@ def test_linker_script_gets_the_boards_regions_and_the_measured_stack_and_heap(t
     text = project.linker_script(str(script), targets.TARGETS["cortex-m33"], sized)
     lines = text.splitlines()
     assert lines[0] == "/* Cortex_DFP's ARMCM33_gcc.ld, regions and sizes set by resnet-tflite firmware */"
-    assert lines[2:8] == ["__ROM_BASE = 0x10000000;", "__ROM_SIZE = 0x00080000;", "__RAM_BASE = 0x38000000;",
-                          "__RAM_SIZE = 0x00040000;", "__STACK_SIZE = 0x00000800;", "__HEAP_SIZE = 0x00000000;"]
-    assert text.endswith(DFP_SCRIPT[DFP_SCRIPT.index("MEMORY"):])
+    assert lines[2:8] == [
+        "__ROM_BASE = 0x10000000;",
+        "__ROM_SIZE = 0x00080000;",
+        "__RAM_BASE = 0x38000000;",
+        "__RAM_SIZE = 0x00040000;",
+        "__STACK_SIZE = 0x00000800;",
+        "__HEAP_SIZE = 0x00000000;",
+    ]
+    assert text.endswith(DFP_SCRIPT[DFP_SCRIPT.index("MEMORY") :])
 
 
 def test_a_linker_script_of_another_shape_is_refused(tmp_path):
@@ -128,8 +157,15 @@ def test_a_linker_script_of_another_shape_is_refused(tmp_path):
 
 
 def test_what_the_firmware_prints_is_parsed():
-    lines = ["resnet8 on cortex-m55", "FW_OUT 1 4 5 -128", "FW_OUT 0 -3 127 0", "FW_ARENA_USED 61504 of 61520",
-             "FW_STACK_USED 1104 of 1536", "FW_HEAP_USED 0 of 0", "done"]
+    lines = [
+        "resnet8 on cortex-m55",
+        "FW_OUT 1 4 5 -128",
+        "FW_OUT 0 -3 127 0",
+        "FW_ARENA_USED 61504 of 61520",
+        "FW_STACK_USED 1104 of 1536",
+        "FW_HEAP_USED 0 of 0",
+        "done",
+    ]
     run = qemu.parse(lines, ["qemu-system-arm"])
     assert run.outputs.tolist() == [[-3, 127, 0], [4, 5, -128]]
     assert (run.arena_used, run.stack_used, run.heap_used, run.command) == (61504, 1104, 0, ["qemu-system-arm"])
@@ -137,36 +173,54 @@ def test_what_the_firmware_prints_is_parsed():
     assert (host.stack_used, host.heap_used) == (-1, -1)  # not measured on the host
 
 
-@pytest.mark.parametrize("lines", [
-    ["FW_OUT 0 1 2", "FW_OUT 2 1 2", "FW_ARENA_USED 100 of 200"],  # image 1 is missing
-    ["FW_OUT 0 1 2"],  # no arena line
-    [],
-])
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["FW_OUT 0 1 2", "FW_OUT 2 1 2", "FW_ARENA_USED 100 of 200"],  # image 1 is missing
+        ["FW_OUT 0 1 2"],  # no arena line
+        [],
+    ],
+)
 def test_an_incomplete_printout_is_refused(lines):
     with pytest.raises(UserError, match="printed no complete result"):
         qemu.parse(lines, ["qemu-system-arm"])
 
 
-@pytest.mark.parametrize("size, expected", [
-    ("262144", 262144), ("256K", 256 * KIB), ("256kb", 256 * KIB), (" 64K ", 64 * KIB), ("1M", 1024 * KIB),
-    ("2MB", 2048 * KIB), ("512B", 512), (4096, 4096),
-])
+@pytest.mark.parametrize(
+    "size, expected",
+    [
+        ("262144", 262144),
+        ("256K", 256 * KIB),
+        ("256kb", 256 * KIB),
+        (" 64K ", 64 * KIB),
+        ("1M", 1024 * KIB),
+        ("2MB", 2048 * KIB),
+        ("512B", 512),
+        (4096, 4096),
+    ],
+)
 def test_sizes_in_bytes(size, expected):
     assert targets.parse_bytes(size, "flash") == expected
 
 
 @pytest.mark.parametrize("size", ["lots", "0", "-1K", "1.5M", "K", "", "1G", True, 2.5, None])
 def test_a_size_that_is_not_one_names_its_argument(size):
-    with pytest.raises(UserError, match=rf"ram takes a size in bytes, e.g\. 262144, 256K or 1M\. "
-                                        rf"Received: ram={repr(size).replace('.', '[.]')}$"):
+    with pytest.raises(
+        UserError,
+        match=rf"ram takes a size in bytes, e.g\. 262144, 256K or 1M\. "
+        rf"Received: ram={repr(size).replace('.', '[.]')}$",
+    ):
         targets.parse_bytes(size, "ram")
 
 
 def test_sizes_beyond_the_emulated_board_are_refused():
     m55 = targets.TARGETS["cortex-m55"]
     targets.check_fits_board(m55, 512 * KIB, 512 * KIB)  # exactly QEMU's AN547
-    with pytest.raises(UserError, match=r"gives the cortex-m55 512 KB for flash: choose at most 512K\. "
-                                        r"Received: flash=525312 \(513 KB\)"):
+    with pytest.raises(
+        UserError,
+        match=r"gives the cortex-m55 512 KB for flash: choose at most 512K\. "
+        r"Received: flash=525312 \(513 KB\)",
+    ):
         targets.check_fits_board(m55, 513 * KIB, 128 * KIB)
     with pytest.raises(UserError, match=r"2048 KB for RAM.*Received: ram=4194304"):
         targets.check_fits_board(targets.TARGETS["cortex-m33"], 256 * KIB, 4096 * KIB)
@@ -175,8 +229,9 @@ def test_sizes_beyond_the_emulated_board_are_refused():
 
 def test_the_first_error_lines_of_a_tool():
     output = "cc1plus: note: x\nmain.cc:3:1: error: 'foo' was not declared\nld: region `FLASH' overflowed by 12 bytes\n"
-    assert toolchain.first_errors(output) == ("main.cc:3:1: error: 'foo' was not declared | ld: region `FLASH' "
-                                              "overflowed by 12 bytes")
+    assert toolchain.first_errors(output) == (
+        "main.cc:3:1: error: 'foo' was not declared | ld: region `FLASH' overflowed by 12 bytes"
+    )
     assert toolchain.first_errors("one\ntwo\nthree\nfour\n") == "two | three | four"
     assert toolchain.first_errors("") == "(no output)"
 
@@ -184,16 +239,41 @@ def test_the_first_error_lines_of_a_tool():
 # What keras_resnet.firmware refuses before it looks for a tool or a file: (arguments, Python's words, the
 # command's options and words). A missing model file shows these checks come first.
 BAD_REQUESTS = [
-    ({"target": "cortex-m99"}, "Unknown target 'cortex-m99'", "Received: target='cortex-m99'",
-     ["--target", "cortex-m99"], "Invalid value for '--target'"),
-    ({"name": "9lives"}, "C name must start with a letter", "Received: name='9lives'",
-     ["--name", "9lives"], "pass --name NAME. Received: --name 9lives"),
-    ({"flash": "lots"}, "flash takes a size in bytes", "Received: flash='lots'",
-     ["--flash", "lots"], "takes a size in bytes, e.g. 262144, 256K or 1M. Received: --flash lots"),
-    ({"ram": "1M"}, "gives the cortex-m55 512 KB for RAM", "Received: ram=1048576 (1024 KB)",
-     ["--ram", "1M"], "Received: --ram 1048576 (1024 KB)"),
-    ({"kernels": "fast"}, "Unknown kernels 'fast'", "Received: kernels='fast'",
-     ["--kernels", "fast"], "Invalid value for '--kernels'"),
+    (
+        {"target": "cortex-m99"},
+        "Unknown target 'cortex-m99'",
+        "Received: target='cortex-m99'",
+        ["--target", "cortex-m99"],
+        "Invalid value for '--target'",
+    ),
+    (
+        {"name": "9lives"},
+        "C name must start with a letter",
+        "Received: name='9lives'",
+        ["--name", "9lives"],
+        "pass --name NAME. Received: --name 9lives",
+    ),
+    (
+        {"flash": "lots"},
+        "flash takes a size in bytes",
+        "Received: flash='lots'",
+        ["--flash", "lots"],
+        "takes a size in bytes, e.g. 262144, 256K or 1M. Received: --flash lots",
+    ),
+    (
+        {"ram": "1M"},
+        "gives the cortex-m55 512 KB for RAM",
+        "Received: ram=1048576 (1024 KB)",
+        ["--ram", "1M"],
+        "Received: --ram 1048576 (1024 KB)",
+    ),
+    (
+        {"kernels": "fast"},
+        "Unknown kernels 'fast'",
+        "Received: kernels='fast'",
+        ["--kernels", "fast"],
+        "Invalid value for '--kernels'",
+    ),
 ]
 
 

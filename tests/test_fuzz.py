@@ -4,6 +4,7 @@ A crash is any exception but UserError, a hang, or a dead process (a segfault in
 replay and the fuzz run the readers in a worker process (tools/fuzz_tflite.py). The pure-Python readers
 also run in-process under hypothesis, which shrinks what it finds.
 """
+
 import importlib.util
 import re
 import subprocess
@@ -14,11 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import ROOT
-from keras_resnet.lite import edgetpu
-from keras_resnet.lite import metadata
-from keras_resnet.lite import runtime
-from keras_resnet.lite import flatbuffer
 from keras_resnet.errors import UserError
+from keras_resnet.lite import edgetpu, flatbuffer, metadata, runtime
 
 FUZZ_DATA = ROOT / "tests" / "data" / "fuzz"
 TOOL = ROOT / "tools" / "fuzz_tflite.py"
@@ -40,8 +38,9 @@ def seeds():
 
 
 def run_tool(*args, timeout=600):
-    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(TOOL), *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=timeout
+    )
 
 
 def test_every_saved_crasher_is_refused_cleanly():
@@ -56,8 +55,9 @@ def test_every_saved_crasher_is_refused_cleanly():
     assert result.returncode == 0
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
+@settings(
+    max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(choice=st.integers(0, 3), rng=st.randoms(use_true_random=False))
 def test_pure_python_readers_refuse_damaged_models_with_a_user_error(seeds, choice, rng):
     # set up: a seed model with one to three mutations

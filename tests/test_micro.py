@@ -1,4 +1,5 @@
 """TFLite-Micro export: C array round trip, the measured arena, TFLM vs LiteRT parity, budgets, the CLI."""
+
 import json
 import shutil
 import subprocess
@@ -31,13 +32,33 @@ def resnet8_int8():
 def compile_roundtrip(tmp_path, out, name):
     """The host-side C test built with the system compiler against the generated array."""
     data_object = tmp_path / "model_data.o"
-    subprocess.run(["cc", "-c", "-Wall", "-Werror", f"-I{out}", str(out / f"{name}_model_data.cc"), "-o",
-                    str(data_object)], check=True, capture_output=True, text=True)
+    subprocess.run(
+        ["cc", "-c", "-Wall", "-Werror", f"-I{out}", str(out / f"{name}_model_data.cc"), "-o", str(data_object)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     binary = tmp_path / "roundtrip"
-    subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{out}",
-                    f"-DMODEL_HEADER=\"{name}_model_data.h\"", f"-DMODEL_DATA=g_{name}_model_data",
-                    f"-DMODEL_LEN=g_{name}_model_data_len", str(ROUNDTRIP_C), str(data_object), "-o", str(binary)],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            "cc",
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            f"-I{out}",
+            f'-DMODEL_HEADER="{name}_model_data.h"',
+            f"-DMODEL_DATA=g_{name}_model_data",
+            f"-DMODEL_LEN=g_{name}_model_data_len",
+            str(ROUNDTRIP_C),
+            str(data_object),
+            "-o",
+            str(binary),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return binary
 
 
@@ -88,8 +109,9 @@ def test_resolver_and_settings_match_the_model(tmp_path, resnet8_int8):
     ops = flatbuffer.read(resnet8_int8).op_names()
     assert f"constexpr int kOpCount = {len(ops)};" in resolver
     assert resolver.count("TF_LITE_ENSURE_STATUS(resolver.Add") == len(ops) == len(set(ops))
-    assert [line.split(".")[1].split("(")[0] for line in resolver.splitlines() if "resolver.Add" in line] == \
-        [micro.RESOLVER_METHODS[op] for op in ops]
+    assert [line.split(".")[1].split("(")[0] for line in resolver.splitlines() if "resolver.Add" in line] == [
+        micro.RESOLVER_METHODS[op] for op in ops
+    ]
     settings = (tmp_path / "resnet8_model_settings.h").read_text()
     litert = TFLiteModel(resnet8_int8)
     scale, zero_point = litert.input["quantization"]
@@ -110,8 +132,9 @@ def cifar_int8(cifar_jpg):
     rep = convert.representative_from(calib.x.astype(np.float32))
     keras.utils.set_random_seed(0)
     with_softmax = convert.convert_keras(create_model("resnet8", preprocess="cifar10"), "int8", rep)
-    logits = convert.convert_keras(create_model("resnet8", preprocess="cifar10", classifier_activation=None),
-                                   "int8", rep)
+    logits = convert.convert_keras(
+        create_model("resnet8", preprocess="cifar10", classifier_activation=None), "int8", rep
+    )
     return with_softmax, logits, sources.load(f"folder:{cifar_jpg}", "test", limit=100)
 
 
@@ -135,8 +158,14 @@ def test_cli_micro_writes_sources_and_report(tmp_path, resnet8_int8):
     result = run_cli("resnet-tflite", "micro", model, "--out", tmp_path / "gen")
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in (tmp_path / "gen").iterdir())
-    assert names == ["model.h", "resnet_8_micro.json", "resnet_8_model_data.cc", "resnet_8_model_data.h",
-                     "resnet_8_model_settings.h", "resnet_8_op_resolver.h"]
+    assert names == [
+        "model.h",
+        "resnet_8_micro.json",
+        "resnet_8_model_data.cc",
+        "resnet_8_model_data.h",
+        "resnet_8_model_settings.h",
+        "resnet_8_op_resolver.h",
+    ]
     report = json.loads((tmp_path / "gen" / "resnet_8_micro.json").read_text())
     assert report["flash_bytes"] == len(resnet8_int8) and f"{report['arena']['measured_bytes']:,}" in result.stdout
 

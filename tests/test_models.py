@@ -1,9 +1,9 @@
 """The builders against the paper, torchvision's counts, keras.applications and LiteRT."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 import keras_resnet as kr
 from keras_resnet.models import specs
 from keras_resnet.models.profiler import profile
@@ -25,8 +25,12 @@ TORCHVISION = {
 }
 # Paper Table 6 (CIFAR-10, option A): exact counts and the digits the paper prints.
 TABLE6 = {
-    20: (269_722, "0.27M"), 32: (464_154, "0.46M"), 44: (658_586, "0.66M"),
-    56: (853_018, "0.85M"), 110: (1_727_962, "1.7M"), 1202: (19_421_274, "19.4M"),
+    20: (269_722, "0.27M"),
+    32: (464_154, "0.46M"),
+    44: (658_586, "0.66M"),
+    56: (853_018, "0.85M"),
+    110: (1_727_962, "1.7M"),
+    1202: (19_421_274, "19.4M"),
 }
 
 
@@ -90,23 +94,27 @@ def test_unknown_model_suggests_close_names():
         kr.create_model("resnet05")
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"classes": 0}, "classes must be"),
-    ({"input_shape": (16, 16, 3)}, "at least 32x32"),
-    ({"input_shape": (64, 64)}, "height, width, channels"),
-    ({"variant": "v2"}, "variant must be"),
-    ({"shortcut": "D"}, "shortcut must be"),
-    ({"pooling": "sum", "include_top": False}, "pooling must be"),
-    ({"width": 0}, "width must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"classes": 0}, "classes must be"),
+        ({"input_shape": (16, 16, 3)}, "at least 32x32"),
+        ({"input_shape": (64, 64)}, "height, width, channels"),
+        ({"variant": "v2"}, "variant must be"),
+        ({"shortcut": "D"}, "shortcut must be"),
+        ({"pooling": "sum", "include_top": False}, "pooling must be"),
+        ({"width": 0}, "width must be"),
+    ],
+)
 def test_bad_arguments_are_refused_clearly(kwargs, message):
     with pytest.raises(ValueError, match=message):
         kr.ResNet18(**kwargs)
 
 
 def test_shortcut_options_change_parameters_as_the_paper_says():
-    counts = {s: sum(int(np.prod(w.shape)) for w in kr.ResNet20(shortcut=s).trainable_weights)
-              for s in ("A", "B", "C", None)}
+    counts = {
+        s: sum(int(np.prod(w.shape)) for w in kr.ResNet20(shortcut=s).trainable_weights) for s in ("A", "B", "C", None)
+    }
     assert counts["A"] == counts[None]  # option A is parameter-free
     assert counts["A"] < counts["B"] < counts["C"]
     # option B adds two 1x1 projections (16->32, 32->64) with BatchNorm
@@ -116,7 +124,7 @@ def test_shortcut_options_change_parameters_as_the_paper_says():
 def test_option_a_is_identity_on_old_channels_and_zero_on_new():
     model = kr.ResNet20()
     layer = model.get_layer("conv3_block1_zeropad")
-    assert not layer.trainable and not any("Lambda" in type(l).__name__ for l in model.layers)
+    assert not layer.trainable and not any("Lambda" in type(each).__name__ for each in model.layers)
     x = np.random.default_rng(0).normal(size=(1, 8, 8, 16)).astype("float32")
     y = keras.ops.convert_to_numpy(layer(x))
     np.testing.assert_array_equal(y[..., :16], x[:, ::2, ::2, :])
@@ -124,10 +132,18 @@ def test_option_a_is_identity_on_old_channels_and_zero_on_new():
 
 
 def test_layer_names_follow_keras_applications():
-    names = {l.name for l in kr.ResNet18().layers}
-    assert {"conv1_conv", "conv1_bn", "pool1_pool", "conv2_block1_1_conv", "conv3_block1_0_conv",
-            "conv5_block2_out", "avg_pool", "predictions"} <= names
-    cifar = {l.name for l in kr.ResNet20().layers}
+    names = {each.name for each in kr.ResNet18().layers}
+    assert {
+        "conv1_conv",
+        "conv1_bn",
+        "pool1_pool",
+        "conv2_block1_1_conv",
+        "conv3_block1_0_conv",
+        "conv5_block2_out",
+        "avg_pool",
+        "predictions",
+    } <= names
+    cifar = {each.name for each in kr.ResNet20().layers}
     assert {"conv1_conv", "conv2_block3_2_bn", "conv3_block1_zeropad", "conv4_block3_out"} <= cifar
 
 
@@ -148,13 +164,24 @@ def randomize_batchnorm(model, seed=1):
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             g, b, m, v = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, g.shape), rng.normal(0, 0.1, b.shape),
-                               rng.normal(0, 0.1, m.shape), rng.uniform(0.5, 1.5, v.shape)])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, g.shape),
+                    rng.normal(0, 0.1, b.shape),
+                    rng.normal(0, 0.1, m.shape),
+                    rng.uniform(0.5, 1.5, v.shape),
+                ]
+            )
 
 
-PEERS = [("ResNet50", False), ("ResNet50", True),
-         pytest.param("ResNet101", False, marks=pytest.mark.slow), pytest.param("ResNet101", True, marks=pytest.mark.slow),
-         pytest.param("ResNet152", False, marks=pytest.mark.slow), pytest.param("ResNet152", True, marks=pytest.mark.slow)]
+PEERS = [
+    ("ResNet50", False),
+    ("ResNet50", True),
+    pytest.param("ResNet101", False, marks=pytest.mark.slow),
+    pytest.param("ResNet101", True, marks=pytest.mark.slow),
+    pytest.param("ResNet152", False, marks=pytest.mark.slow),
+    pytest.param("ResNet152", True, marks=pytest.mark.slow),
+]
 
 
 @pytest.mark.parametrize("name,preact", PEERS)
@@ -163,7 +190,7 @@ def test_v1_equals_keras_applications(name, preact):
     peer = getattr(keras.applications, name + ("V2" if preact else ""))(weights=None, input_shape=shape)
     randomize_batchnorm(peer)
     ours = getattr(kr, name)(variant="v1", preact=preact, input_shape=shape)
-    assert {l.name for l in ours.layers if l.weights} == {l.name for l in peer.layers if l.weights}
+    assert {each.name for each in ours.layers if each.weights} == {each.name for each in peer.layers if each.weights}
     kr.copy_weights(peer, ours)
     x = np.random.default_rng(0).uniform(-2, 2, (2, *shape)).astype("float32")
     diff = np.abs(ours.predict(x, verbose=0) - peer.predict(x, verbose=0)).max()
@@ -198,7 +225,7 @@ def test_tf_keras_twin_has_same_names_and_outputs_both_ways():
     randomize_batchnorm(model)
     twin = kr.to_tf_keras(model)
     assert type(twin).__module__.startswith("tf_keras")
-    assert [l.name for l in twin.layers] == [l.name for l in model.layers]
+    assert [each.name for each in twin.layers] == [each.name for each in model.layers]
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(twin.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
     fresh = kr.ResNet20(preact=True, preprocess="cifar10")
@@ -207,8 +234,17 @@ def test_tf_keras_twin_has_same_names_and_outputs_both_ways():
     assert type(kr.ResNet8(framework="tf_keras")).__module__.startswith("tf_keras")
 
 
-@pytest.mark.parametrize("kwargs", [{"preact": True}, {"width": 0.5}, {"variant": "v1"}, {"shortcut": "C"},
-                                    {"include_top": False, "pooling": "max"}, {"preprocess": "cifar10"}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"preact": True},
+        {"width": 0.5},
+        {"variant": "v1"},
+        {"shortcut": "C"},
+        {"include_top": False, "pooling": "max"},
+        {"preprocess": "cifar10"},
+    ],
+)
 def test_options_build_and_run(kwargs):
     model = kr.ResNet8(**kwargs)
     y = model.predict(np.zeros((1, 32, 32, 3), "float32"), verbose=0)
@@ -244,8 +280,9 @@ def test_classifier_activation_none_gives_logits_through_builders_and_create_mod
         out, expected = logits.predict(x, verbose=0), probabilities.predict(x, verbose=0)
         assert not np.allclose(out.sum(axis=1), 1.0, atol=1e-3)  # logits, not probabilities
         np.testing.assert_allclose(keras.ops.softmax(out).numpy(), expected, atol=1e-5)
-    assert kr.ResNetCIFAR(20, classifier_activation=None).get_layer("predictions").get_config()["activation"] == \
-        "linear"
+    assert (
+        kr.ResNetCIFAR(20, classifier_activation=None).get_layer("predictions").get_config()["activation"] == "linear"
+    )
 
 
 def test_shortcut_none_through_create_model_is_the_plain_net():

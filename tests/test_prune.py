@@ -1,21 +1,25 @@
 """Channel pruning: exact surgery, widths and counts by arithmetic, budgets, refusals, the CLI end to end."""
+
 import json
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 import keras_resnet as kr
 from helpers import kill_after_epoch, run_cli
 from keras_resnet import sources
-from keras_resnet.models import channel_pruning
 from keras_resnet.errors import UserError
+from keras_resnet.models import channel_pruning
 from keras_resnet.models.profiler import profile
 
 # ResNet-20 (paper Table 6: 269,722 trainable parameters), prunable convs halved: per block
 # 9*cin*r (conv 1's removed filters) + 2*r (their gamma, beta) + 9*r*c (conv 2's removed inputs), r = c/2.
-R20_REMOVED = sum(9 * cin * (c // 2) + 2 * (c // 2) + 9 * (c // 2) * c
-                  for c, cins in ((16, (16, 16, 16)), (32, (16, 32, 32)), (64, (32, 64, 64))) for cin in cins)
+R20_REMOVED = sum(
+    9 * cin * (c // 2) + 2 * (c // 2) + 9 * (c // 2) * c
+    for c, cins in ((16, (16, 16, 16)), (32, (16, 32, 32)), (64, (32, 64, 64)))
+    for cin in cins
+)
 
 
 def zero_filters(model, fraction=0.5, seed=0):
@@ -27,7 +31,7 @@ def zero_filters(model, fraction=0.5, seed=0):
     for s, b in arch.blocks():
         for name in arch.conv_names(s, b)[:-1]:
             conv, bn = model.get_layer(name), model.get_layer(name.replace("_conv", "_bn"))
-            dropped = rng.permutation(conv.filters)[:round(conv.filters * fraction)]
+            dropped = rng.permutation(conv.filters)[: round(conv.filters * fraction)]
             kernel = np.asarray(conv.kernel)
             kernel[..., dropped] = 0
             conv.kernel.assign(kernel)
@@ -48,11 +52,15 @@ def images(model, n=4):
     return np.random.default_rng(1).uniform(0, 255, (n, *model.input_shape[1:])).astype("float32")
 
 
-@pytest.mark.parametrize("make", [
-    lambda: kr.ResNet20(preprocess="cifar10", classifier_activation=None),
-    lambda: kr.ResNet8(preact=True, variant="v1", shortcut="C", width=0.5, classifier_activation=None),
-    lambda: kr.ResNet50(input_shape=(32, 32, 3), classes=5, preprocess="imagenet", classifier_activation=None),
-], ids=["resnet20", "resnet8-preact-v1-C-w0.5", "resnet50-bottleneck"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: kr.ResNet20(preprocess="cifar10", classifier_activation=None),
+        lambda: kr.ResNet8(preact=True, variant="v1", shortcut="C", width=0.5, classifier_activation=None),
+        lambda: kr.ResNet50(input_shape=(32, 32, 3), classes=5, preprocess="imagenet", classifier_activation=None),
+    ],
+    ids=["resnet20", "resnet8-preact-v1-C-w0.5", "resnet50-bottleneck"],
+)
 def test_surgery_is_exact_when_the_pruned_filters_are_zero(make):
     # A zeroed filter alone is not enough: its BatchNorm still outputs beta - gamma * mean / std, a
     # constant that ReLU may pass and the next (zero-padded) conv turns into a border-dependent signal.
@@ -64,8 +72,9 @@ def test_surgery_is_exact_when_the_pruned_filters_are_zero(make):
 
     result = channel_pruning.prune(model, (0.5,))
 
-    assert {name: list(index) for name, index in result.keep.items()} == \
-        {name: list(index) for name, index in intact.items()}
+    assert {name: list(index) for name, index in result.keep.items()} == {
+        name: list(index) for name, index in intact.items()
+    }
     expected, got = model.predict(x, verbose=0), result.model.predict(x, verbose=0)  # logits
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
@@ -128,18 +137,24 @@ def test_a_mac_budget_is_met_by_the_smallest_common_ratio():
 
     def macs(r):
         return channel_pruning.macs_after(model, arch, channel_pruning.plan(arch, (r,) * 3), total)
+
     assert macs(ratio) <= 0.6 * total < macs(ratio - 1e-5)
     assert profile(channel_pruning.prune(model, macs=0.6).model)["macs"] == macs(ratio)
 
 
-@pytest.mark.parametrize("call,message", [
-    (lambda m: channel_pruning.prune(m, (0.97,)),
-     "would leave conv2_block1_1_conv with none of its 16: use a ratio below 0.9688"),
-    (lambda m: channel_pruning.prune(m, macs=0.01), "macs=0.01 cannot be met"),
-    (lambda m: channel_pruning.prune(m, (0.5, 0.5)), "has 3 stages: give one ratio or 3"),
-    (lambda m: channel_pruning.prune(m, (0.5,), macs=0.5), "exactly one"),
-    (lambda m: channel_pruning.prune(m, (0.5,), criterion="l2"), "criterion must be one of"),
-])
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (
+            lambda m: channel_pruning.prune(m, (0.97,)),
+            "would leave conv2_block1_1_conv with none of its 16: use a ratio below 0.9688",
+        ),
+        (lambda m: channel_pruning.prune(m, macs=0.01), "macs=0.01 cannot be met"),
+        (lambda m: channel_pruning.prune(m, (0.5, 0.5)), "has 3 stages: give one ratio or 3"),
+        (lambda m: channel_pruning.prune(m, (0.5,), macs=0.5), "exactly one"),
+        (lambda m: channel_pruning.prune(m, (0.5,), criterion="l2"), "criterion must be one of"),
+    ],
+)
 def test_impossible_pruning_is_refused_in_one_line(call, message):
     model = kr.ResNet20()
 
@@ -169,17 +184,23 @@ def test_inner_widths_are_validated_by_the_builder():
         kr.ResNet50(inner_widths=[[(8,)] * 3, [(8,)] * 4, [(8,)] * 6, [(8,)] * 3])
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--out", "p.keras"], "Give --channels RATIO or --macs FRACTION"),
-    (["--out", "p.keras", "--channels", "0.5", "--macs", "0.5"], "Give --channels RATIO or --macs FRACTION"),
-    (["--out", "p.keras", "--channels", "half", "--epochs", "0"], "Pass --channels RATIO, a fraction of filters to remove"),
-    (["--out", "p.keras", "--channels", "1", "--epochs", "0"], "in [0, 1). Received: --channels 1"),
-    (["--out", "p.keras", "--macs", "1.5", "--epochs", "0"], "Pass --macs FRACTION, the fraction of MACs to keep"),
-    (["--out", "p.keras", "--macs", "abc"], "'abc' is not a valid float"),
-    (["--out", "p.tflite", "--channels", "0.5"], "must name a .keras file, e.g. pruned.keras. Received: --out "),
-    (["--out", "p.keras", "--channels", "0.5"], "Fine-tuning needs --data SOURCE"),
-    (["--out", "p.keras", "--channels", "0.5", "--epochs", "0", "--bogus"], "No such option '--bogus'"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--out", "p.keras"], "Give --channels RATIO or --macs FRACTION"),
+        (["--out", "p.keras", "--channels", "0.5", "--macs", "0.5"], "Give --channels RATIO or --macs FRACTION"),
+        (
+            ["--out", "p.keras", "--channels", "half", "--epochs", "0"],
+            "Pass --channels RATIO, a fraction of filters to remove",
+        ),
+        (["--out", "p.keras", "--channels", "1", "--epochs", "0"], "in [0, 1). Received: --channels 1"),
+        (["--out", "p.keras", "--macs", "1.5", "--epochs", "0"], "Pass --macs FRACTION, the fraction of MACs to keep"),
+        (["--out", "p.keras", "--macs", "abc"], "'abc' is not a valid float"),
+        (["--out", "p.tflite", "--channels", "0.5"], "must name a .keras file, e.g. pruned.keras. Received: --out "),
+        (["--out", "p.keras", "--channels", "0.5"], "Fine-tuning needs --data SOURCE"),
+        (["--out", "p.keras", "--channels", "0.5", "--epochs", "0", "--bogus"], "No such option '--bogus'"),
+    ],
+)
 def test_cli_refuses_bad_input_in_one_line(tmp_path, args, message):
     result = run_cli("resnet-tflite", "prune", tmp_path / "missing.keras", *args)
 
@@ -193,8 +214,9 @@ def test_cli_refuses_a_model_that_is_not_one_of_ours(tmp_path):
     path = tmp_path / "other.keras"
     keras.Model(inputs, keras.layers.Conv2D(4, 3, name="conv1_conv")(inputs), name="other").save(path)
 
-    result = run_cli("resnet-tflite", "prune", path, "--channels", "0.5", "--epochs", "0",
-                     "--out", tmp_path / "p.keras")
+    result = run_cli(
+        "resnet-tflite", "prune", path, "--channels", "0.5", "--epochs", "0", "--out", tmp_path / "p.keras"
+    )
 
     assert result.returncode == 1 and "Traceback" not in result.stderr  # TensorFlow logs its start-up above
     last_line = result.stderr.splitlines()[-1]
@@ -217,8 +239,23 @@ def test_cli_prunes_fine_tunes_and_the_result_deploys(tmp_path, small_cifar):
     kr.ResNet8(preprocess="cifar10").save(original)
     pruned = tmp_path / "pruned.keras"
 
-    result = run_cli("resnet-tflite", "prune", original, "--channels", "0.5", "--data", small_cifar,
-                     "--epochs", "1", "--batch-size", "50", "--run-dir", tmp_path / "run", "--out", pruned)
+    result = run_cli(
+        "resnet-tflite",
+        "prune",
+        original,
+        "--channels",
+        "0.5",
+        "--data",
+        small_cifar,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "50",
+        "--run-dir",
+        tmp_path / "run",
+        "--out",
+        pruned,
+    )
 
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -230,9 +267,11 @@ def test_cli_prunes_fine_tunes_and_the_result_deploys(tmp_path, small_cifar):
     assert model.name == "resnet8_pruned" and model.get_layer("conv4_block1_1_conv").filters == 32
     assert profile(model)["macs"] == report["macs"]["after"]
     tflite = tmp_path / "pruned_int8.tflite"
-    steps = [("convert", pruned, "--int8", "--calib", small_cifar, "--calib-samples", "20", "--out", tflite),
-             ("edgetpu", tflite, "--check-only", "--out", tmp_path / "edgetpu"),
-             ("micro", tflite, "--out", tmp_path / "micro")]
+    steps = [
+        ("convert", pruned, "--int8", "--calib", small_cifar, "--calib-samples", "20", "--out", tflite),
+        ("edgetpu", tflite, "--check-only", "--out", tmp_path / "edgetpu"),
+        ("micro", tflite, "--out", tmp_path / "micro"),
+    ]
     for step in steps:
         done = run_cli("resnet-tflite", *step)
         assert done.returncode == 0, (step[0], done.stderr)
@@ -244,8 +283,22 @@ def test_a_killed_fine_tuning_resumes(tmp_path, small_cifar):
     original = tmp_path / "resnet8.keras"
     kr.ResNet8(preprocess="cifar10").save(original)
     run, pruned = tmp_path / "run", tmp_path / "pruned.keras"
-    args = ["prune", original, "--channels", "0.5", "--data", small_cifar, "--epochs", "4", "--batch-size", "50",
-            "--run-dir", run, "--out", pruned]
+    args = [
+        "prune",
+        original,
+        "--channels",
+        "0.5",
+        "--data",
+        small_cifar,
+        "--epochs",
+        "4",
+        "--batch-size",
+        "50",
+        "--run-dir",
+        run,
+        "--out",
+        pruned,
+    ]
     killed_at = kill_after_epoch(run, 1, "resnet-tflite", *args)
     assert 1 <= killed_at < 4 and not pruned.exists(), "the run must be killed mid-way"
     assert "pass --resume to continue it" in run_cli("resnet-tflite", *args).stderr

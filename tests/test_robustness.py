@@ -1,5 +1,6 @@
 """Crashes, full disks, interrupts and files from strangers: nothing partial is left, no code runs; the user's
 mistakes are one line that names the flags, our bugs keep their traceback."""
+
 import errno
 import json
 import os
@@ -45,18 +46,36 @@ def test_atomic_write_refuses_missing_and_read_only_directories(tmp_path, monkey
 
 # --- the user's mistakes in one line, our bugs with their traceback ----------------------------------------
 
-@pytest.mark.parametrize(("text", "flags", "expected"), [
-    ("No space for it. Received: out='/tmp/my models/x.tflite'", {"out": "--out"},
-     "No space for it. Received: --out /tmp/my models/x.tflite"),
-    ('Received: name="a b"', {"name": "--name"}, "Received: --name a b"),
-    ("int8 needs calibration: pass calib=SOURCE. Received: int8=True", {"int8": "--int8", "calib": "--calib"},
-     "int8 needs calibration: pass --calib SOURCE. Received: --int8"),
-    ("Unknown model. Received: model='resnet99'", {"model": "MODEL"}, "Unknown model. Received: MODEL resnet99"),
-    ("Received: calib_samples=0, samples=3", {"samples": "--samples"}, "Received: calib_samples=0, --samples 3"),
-    ("Received: runs=0", {}, "Received: runs=0"),
-    ("Received: int8=False", {"int8": "--int8"}, "Received: --int8 False"),
-], ids=["quoted-string", "double-quoted", "true-flag", "argument-metavar", "whole-names-only", "unmapped",
-        "false-is-a-value"])
+
+@pytest.mark.parametrize(
+    ("text", "flags", "expected"),
+    [
+        (
+            "No space for it. Received: out='/tmp/my models/x.tflite'",
+            {"out": "--out"},
+            "No space for it. Received: --out /tmp/my models/x.tflite",
+        ),
+        ('Received: name="a b"', {"name": "--name"}, "Received: --name a b"),
+        (
+            "int8 needs calibration: pass calib=SOURCE. Received: int8=True",
+            {"int8": "--int8", "calib": "--calib"},
+            "int8 needs calibration: pass --calib SOURCE. Received: --int8",
+        ),
+        ("Unknown model. Received: model='resnet99'", {"model": "MODEL"}, "Unknown model. Received: MODEL resnet99"),
+        ("Received: calib_samples=0, samples=3", {"samples": "--samples"}, "Received: calib_samples=0, --samples 3"),
+        ("Received: runs=0", {}, "Received: runs=0"),
+        ("Received: int8=False", {"int8": "--int8"}, "Received: --int8 False"),
+    ],
+    ids=[
+        "quoted-string",
+        "double-quoted",
+        "true-flag",
+        "argument-metavar",
+        "whole-names-only",
+        "unmapped",
+        "false-is-a-value",
+    ],
+)
 def test_spell_arguments_writes_python_arguments_as_the_command_line_spells_them(text, flags, expected):
     assert spell_arguments(text, flags) == expected
 
@@ -92,8 +111,14 @@ def run_command(*args, debug=False):
     env = {key: value for key, value in os.environ.items() if key != "RESNET_TFLITE_DEBUG"}
     if debug:
         env["RESNET_TFLITE_DEBUG"] = "1"
-    done = subprocess.run([sys.executable, "-c", COMMAND, "resnet8", *args], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", COMMAND, "resnet8", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     return done.returncode, done.stdout, done.stderr
 
 
@@ -103,8 +128,10 @@ def test_a_user_error_is_one_line_naming_the_flags_and_arguments_of_the_command(
     assert stderr == "error: No model is called x: pass --name resnet20. Received: --name x, MODEL resnet8\n"
 
 
-@pytest.mark.parametrize(("fail", "exception"), [("bug", "ZeroDivisionError"), ("key", "KeyError: 'weights'"),
-                                                  ("value", "ValueError: Received: name='x'")])
+@pytest.mark.parametrize(
+    ("fail", "exception"),
+    [("bug", "ZeroDivisionError"), ("key", "KeyError: 'weights'"), ("value", "ValueError: Received: name='x'")],
+)
 def test_a_bug_keeps_its_traceback_and_fails(fail, exception):
     code, stdout, stderr = run_command("--name", "x", "--fail", fail)
     assert code != 0 and stdout == ""
@@ -179,9 +206,14 @@ def interrupt(argv, started: str, delay: float, cwd=ROOT):
     """Run a command, wait for a progress line starting with `started`, wait `delay` s more, press Ctrl-C
     (SIGINT); returns (exit code, what it printed on stderr after that line)."""
     command = argv[0]
-    process = subprocess.Popen(cli_argv(*argv), stderr=subprocess.PIPE,
-                               stdout=subprocess.DEVNULL, text=True, cwd=cwd,
-                               env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    process = subprocess.Popen(
+        cli_argv(*argv),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        cwd=cwd,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     seen = []
     for line in process.stderr:
         seen.append(line)
@@ -214,8 +246,9 @@ def swallowed_in_a_library():
         pass
 
 
-@pytest.mark.parametrize("swallow", [SwallowsCtrlC, swallowed_in_a_library],
-                         ids=["in-a-destructor", "caught-by-a-library"])
+@pytest.mark.parametrize(
+    "swallow", [SwallowsCtrlC, swallowed_in_a_library], ids=["in-a-destructor", "caught-by-a-library"]
+)
 def test_a_swallowed_ctrl_c_still_ends_the_command_with_130(swallow, capsys):
     steps = []
 
@@ -257,8 +290,9 @@ def test_training_stops_at_the_next_batch_after_a_swallowed_ctrl_c(tmp_path):
 
 
 def test_ctrl_c_during_conversion_exits_130_and_leaves_nothing(tmp_path):
-    code, stderr = interrupt(["resnet-tflite", "convert", "resnet50", "--out", tmp_path / "big.tflite"],
-                             "converting", 3)
+    code, stderr = interrupt(
+        ["resnet-tflite", "convert", "resnet50", "--out", tmp_path / "big.tflite"], "converting", 3
+    )
     assert code == 130 and "Traceback" not in stderr, stderr
     assert stderr.strip().splitlines()[-1] == INTERRUPTED
     assert os.listdir(tmp_path) == []
@@ -274,8 +308,9 @@ def test_ctrl_c_during_a_benchmark_exits_130_and_writes_no_result(tmp_path):
     model = tmp_path / "tiny.tflite"
     model.write_bytes(convert_keras(net, "float32"))
     # invoke
-    code, stderr = interrupt(["resnet-tflite", "bench", model, "--runs", 10**6, "--json", tmp_path / "r.json"],
-                             "timing", 2)
+    code, stderr = interrupt(
+        ["resnet-tflite", "bench", model, "--runs", 10**6, "--json", tmp_path / "r.json"], "timing", 2
+    )
     # validate
     assert code == 130 and "Traceback" not in stderr, stderr
     assert stderr.strip().splitlines()[-1] == INTERRUPTED
@@ -289,8 +324,24 @@ def test_ctrl_c_during_training_exits_130_and_leaves_only_whole_files(cifar_jpg,
     folder = small_folder(cifar_jpg, tmp_path / "d", per_class=(40, 5))
     out = tmp_path / "run"
     # invoke: interrupted in its first epochs
-    code, stderr = interrupt(["resnet-train", "resnet8", "--data", f"folder:{folder}", "--out", out,
-                              "--epochs", 50, "--width", 0.5, "--batch-size", 32], "Training", 5)
+    code, stderr = interrupt(
+        [
+            "resnet-train",
+            "resnet8",
+            "--data",
+            f"folder:{folder}",
+            "--out",
+            out,
+            "--epochs",
+            50,
+            "--width",
+            0.5,
+            "--batch-size",
+            32,
+        ],
+        "Training",
+        5,
+    )
     # validate: what is there is whole, and the run can be resumed
     assert code == 130 and "Traceback" not in stderr, stderr
     assert stderr.strip().splitlines()[-1] == INTERRUPTED
@@ -315,8 +366,9 @@ def test_a_writer_killed_at_any_moment_leaves_the_old_file_or_the_new_one(tmp_pa
     killed_mid_write = 0
     for round_ in range(10):
         # set up: a writer rewriting the same file without pause
-        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(target), str(size)], cwd=ROOT,
-                                  stdout=subprocess.PIPE, text=True)
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(target), str(size)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
         assert writer.stdout.readline() == "ready\n"
         # invoke: kill it without warning
         time.sleep(0.05 + 0.07 * round_)

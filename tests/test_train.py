@@ -1,4 +1,5 @@
 """Training: PyTorch-exact SGD, schedules, a short run that learns, kill -9 and resume, multi-worker."""
+
 import json
 import os
 import socket
@@ -8,9 +9,9 @@ import sys
 import keras
 import numpy as np
 import pytest
+from test_data import small_folder
 
 from helpers import ROOT, kill_after_epoch, run_cli
-from test_data import small_folder
 from keras_resnet.training.fit import fit
 from keras_resnet.training.optimizer import Schedule, TorchSGD
 
@@ -33,8 +34,15 @@ def test_torch_sgd_matches_pytorch_update():
 
 def test_schedules():
     step = Schedule("step", 0.1, 64000, (0.5, 0.75), warmup_steps=400, warmup_lr=0.01)
-    assert [round(float(step(s)), 6) for s in (0, 399, 400, 31999, 32000, 48000, 63999)] == \
-        [0.01, 0.01, 0.1, 0.1, 0.01, 0.001, 0.001]
+    assert [round(float(step(s)), 6) for s in (0, 399, 400, 31999, 32000, 48000, 63999)] == [
+        0.01,
+        0.01,
+        0.1,
+        0.1,
+        0.01,
+        0.001,
+        0.001,
+    ]
     cycle = Schedule("onecycle", 0.2, 1000, warmup_lr=0.02)
     assert float(cycle(0)) == pytest.approx(0.02) and float(cycle(150)) == pytest.approx(0.2)
     assert float(cycle(1000)) == pytest.approx(0.0, abs=1e-7) and float(cycle(575)) == pytest.approx(0.1)
@@ -46,13 +54,21 @@ def test_short_run_learns(cifar_jpg, tmp_path):
     """ResNet-8 (width 0.5) on 3 real CIFAR-10 classes, 900 images: far above 33% chance in 4 epochs."""
     folder = small_folder(cifar_jpg, tmp_path / "d", per_class=(300, 100), classes=["automobile", "frog", "ship"])
     out = tmp_path / "run"
-    metrics = fit("resnet8", f"folder:{folder}", str(out), epochs=4, batch_size=32, lr=0.05,
-                  schedule="onecycle", model_options={"width": 0.5}, verbose=0)
+    metrics = fit(
+        "resnet8",
+        f"folder:{folder}",
+        str(out),
+        epochs=4,
+        batch_size=32,
+        lr=0.05,
+        schedule="onecycle",
+        model_options={"width": 0.5},
+        verbose=0,
+    )
     history = [json.loads(json.dumps(r)) for r in json.load(open(out / "checkpoint" / "state.json"))["history"]]
     assert history[-1]["loss"] < 0.8 * history[0]["loss"]
     assert metrics["last"]["top1"] > 0.6 and metrics["best"]["top1"] >= metrics["last"]["top1"] - 1e-9
-    for name in ("best.keras", "last.keras", "history.csv", "config.json", "metrics.json", "classes.txt",
-                 "curves.png"):
+    for name in ("best.keras", "last.keras", "history.csv", "config.json", "metrics.json", "classes.txt", "curves.png"):
         assert (out / name).stat().st_size > 0, name
     assert (out / "classes.txt").read_text().split() == ["automobile", "frog", "ship"]
     assert any((out / "logs" / "train").glob("events.out.tfevents.*"))  # TensorBoard
@@ -96,19 +112,26 @@ def test_multiworker_on_loopback(cifar_jpg, tmp_path):
     folder = small_folder(cifar_jpg, tmp_path / "d", per_class=(20, 5))
     out = tmp_path / "run"
     cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
-    code = ("import sys; from keras_resnet.cli.train import main; sys.argv[0] = 'resnet-train'; main()")
-    args = ["resnet8", "--data", f"folder:{folder}", "--out", out, "--epochs", "2", "--strategy", "multiworker",
-            *TINY]
-    workers = [subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster,
-                                                                             "task": {"type": "worker", "index": i}})))
-               for i in range(2)]
+    code = "import sys; from keras_resnet.cli.train import main; sys.argv[0] = 'resnet-train'; main()"
+    args = ["resnet8", "--data", f"folder:{folder}", "--out", out, "--epochs", "2", "--strategy", "multiworker", *TINY]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, *map(str, args)],
+            cwd=ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})),
+        )
+        for i in range(2)
+    ]
     for worker in workers:
         _, err = worker.communicate(timeout=300)
         assert worker.returncode == 0, err[-2000:]
     config = json.loads((out / "config.json").read_text())
-    assert config["replicas"] == 2 and config["strategy"] == "CollectiveAllReduceStrategy"  # MultiWorkerMirroredStrategy
+    assert (
+        config["replicas"] == 2 and config["strategy"] == "CollectiveAllReduceStrategy"
+    )  # MultiWorkerMirroredStrategy
     chief = keras.saving.load_model(out / "last.keras").get_weights()
     other = keras.saving.load_model(out / "worker-1" / "last.keras").get_weights()
     assert len(chief) == len(other)
@@ -124,8 +147,18 @@ def test_a_legacy_h5_model_trains_like_a_keras_file(cifar_jpg, tmp_path):
     folder = small_folder(cifar_jpg, tmp_path / "d", per_class=(32, 8), classes=["automobile", "frog"])
     model = tmp_path / "model.h5"
     kr.ResNet8(width=0.25, classes=2, preprocess="cifar10").save(model)
-    result = run_cli("resnet-train", model, "--data", f"folder:{folder}", "--out", tmp_path / "run", "--epochs", 1,
-                     "--batch-size", 16)
+    result = run_cli(
+        "resnet-train",
+        model,
+        "--data",
+        f"folder:{folder}",
+        "--out",
+        tmp_path / "run",
+        "--epochs",
+        1,
+        "--batch-size",
+        16,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "run" / "config.json").read_text())["model"] == str(model)
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"] == 1

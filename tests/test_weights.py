@@ -6,6 +6,7 @@ Bottleneck with the stride on the 3x3, `downsample.0/1`, `fc`) in plain torch.nn
 parameter counts are asserted equal to torchvision's, so the checkpoints it writes are torchvision's format.
 timm's ResNet-18..152 use the same names (`timm/models/resnet.py`), so one format covers both.
 """
+
 import pickle
 
 import keras
@@ -20,11 +21,17 @@ from helpers import run_cli  # noqa: E402
 from keras_resnet.models.weights import UnsafeWeights, WeightsMismatch, load_checkpoint, read_checkpoint  # noqa: E402
 
 SIZE = 64  # small inputs keep the tests fast; the weights do not depend on the input size
-LAYERS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3)),
-          101: ("bottleneck", (3, 4, 23, 3)), 152: ("bottleneck", (3, 8, 36, 3))}
+LAYERS = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+}
 
 
 # --- torchvision's ResNet in plain torch.nn ----------------------------------------------------------------
+
 
 class BasicBlock(nn.Module):
     expansion = 1
@@ -83,8 +90,10 @@ class TorchResNet(nn.Module):
     def _make_layer(self, block, planes, count, stride):
         downsample = None
         if stride != 1 or self.inplanes != planes * block.expansion:
-            downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
-                                       nn.BatchNorm2d(planes * block.expansion))
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
+                nn.BatchNorm2d(planes * block.expansion),
+            )
         layers = [block(self.inplanes, planes, stride, downsample)]
         self.inplanes = planes * block.expansion
         layers += [block(self.inplanes, planes) for _ in range(1, count)]
@@ -138,19 +147,27 @@ def max_diff(a, b):
 
 # --- the re-implementation is torchvision's ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("depth,count", [(18, 11_689_512), (50, 25_557_032)])
 def test_reference_has_torchvision_names_and_parameter_counts(depth, count):
     net = TorchResNet(depth)
     keys = list(net.state_dict())
     assert sum(p.numel() for p in net.parameters()) == count
-    assert keys[:6] == ["conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
-                        "bn1.num_batches_tracked"]
+    assert keys[:6] == [
+        "conv1.weight",
+        "bn1.weight",
+        "bn1.bias",
+        "bn1.running_mean",
+        "bn1.running_var",
+        "bn1.num_batches_tracked",
+    ]
     assert "layer2.0.downsample.0.weight" in keys and "layer2.0.downsample.1.running_var" in keys
     assert keys[-2:] == ["fc.weight", "fc.bias"]
     assert ("layer4.2.conv3.weight" in keys) == (depth == 50)
 
 
 # --- numerical proof --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("depth", [18, 50, *(pytest.param(d, marks=pytest.mark.slow) for d in (34, 101, 152))])
 def test_torchvision_pth_gives_pytorch_outputs(depth, tmp_path):
@@ -186,8 +203,10 @@ def _save_training_checkpoint(net, path):
     torch.save({"epoch": 90, "arch": "resnet18", "state_dict": state}, path)
 
 
-@pytest.mark.parametrize("save,suffix", [(_save_safetensors, ".safetensors"), (_save_legacy_pth, ".pt"),
-                                         (_save_training_checkpoint, ".pth.tar")])
+@pytest.mark.parametrize(
+    "save,suffix",
+    [(_save_safetensors, ".safetensors"), (_save_legacy_pth, ".pt"), (_save_training_checkpoint, ".pth.tar")],
+)
 def test_every_checkpoint_format_gives_pytorch_outputs(save, suffix, tmp_path):
     """ResNet-18 from each format, with its classifier and without (include_top=False skips `fc`)."""
     net = trained_looking(18, num_classes=10)
@@ -217,6 +236,7 @@ def test_report_names_every_tensor_once(tmp_path):
 
 
 # --- mismatches name the first tensor that does not fit ----------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def resnet18_pth(tmp_path_factory):
@@ -267,6 +287,7 @@ def test_truncated_files_are_named_as_such(suffix, resnet18_pth, tmp_path):
 
 # --- files from strangers cannot run code -----------------------------------------------------------------
 
+
 class Payload:
     """Unpickling this object calls open(marker, "w"): the file appears if the code runs."""
 
@@ -296,6 +317,7 @@ def test_a_pickle_payload_is_refused_and_never_runs(writer, tmp_path):
 
 # --- the converter ----------------------------------------------------------------------------------------
 
+
 def test_converter_writes_a_keras_weights_file_with_a_full_report(tmp_path):
     net = trained_looking(18, num_classes=10)
     checkpoint, out = tmp_path / "resnet18.pth", tmp_path / "resnet18.weights.h5"
@@ -314,8 +336,9 @@ def test_converter_writes_a_keras_weights_file_with_a_full_report(tmp_path):
 def test_keras_weights_file_loads_without_its_top_and_refuses_another_depth(tmp_path):
     rng = np.random.default_rng(0)
     full = kr.ResNet18(input_shape=(SIZE, SIZE, 3), classes=10)
-    full.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) + (w.name == "moving_variance")
-                      for w in full.weights])
+    full.set_weights(
+        [rng.normal(0, 0.05, w.shape).astype(np.float32) + (w.name == "moving_variance") for w in full.weights]
+    )
     path = tmp_path / "resnet18.weights.h5"
     full.save_weights(path)
     topless = kr.ResNet18(input_shape=(SIZE, SIZE, 3), include_top=False, pooling="avg", weights=str(path))

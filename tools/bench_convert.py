@@ -19,6 +19,7 @@ time: wall time of `resnet-tflite convert resnet50 --int8 --calib-samples 500` a
 
 Writes tflite/reference/conversion.json; docs/results/conversion.md quotes it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,7 @@ def ours(model, images: np.ndarray) -> bytes:
 def accuracy(folder: str, qat_images: int, qat_epochs: int) -> dict:
     """PTQ and QAT int8 of the trained ResNet-20 against its Keras model on the whole test split."""
     from keras_resnet import sources
-    from keras_resnet.export import convert
-    from keras_resnet.export import model_optimization
+    from keras_resnet.export import convert, model_optimization
     from keras_resnet.models.saving import load_keras_model
 
     model = load_keras_model(TRAINED)
@@ -81,17 +81,21 @@ def accuracy(folder: str, qat_images: int, qat_epochs: int) -> dict:
     tuning = sources.load(source, "train", limit=qat_images)
     start = time.perf_counter()
     qat = model_optimization.quantization_aware(model, tuning, qat_epochs, lr=1e-3, verbose=2)
-    rows["qat"] = convert.verify(qat, convert.convert_keras(qat, "int8", convert.representative_from(calib.x)),
-                                 test)
+    rows["qat"] = convert.verify(qat, convert.convert_keras(qat, "int8", convert.representative_from(calib.x)), test)
     rows["qat"]["fine_tune_convert_verify_s"] = round(time.perf_counter() - start, 1)
     rows["qat"]["fine_tuning"] = {"images": len(tuning), "epochs": qat_epochs, "lr": 1e-3}
     for row in rows.values():
         row["top1_lost_points"] = round(100 * (row["keras"]["top1"] - row["tflite"]["top1"]), 2)
     # QAT's Keras column is the fine-tuned model; what users compare against is the original float model
-    rows["qat"]["top1_lost_vs_original_points"] = round(100 * (rows["ptq"]["keras"]["top1"]
-                                                                - rows["qat"]["tflite"]["top1"]), 2)
-    return {"model": str(TRAINED.relative_to(ROOT)), "test_images": len(test),
-            "calibration": {"source": "CIFAR-10 (JPEG) train split", "samples": len(calib)}, **rows}
+    rows["qat"]["top1_lost_vs_original_points"] = round(
+        100 * (rows["ptq"]["keras"]["top1"] - rows["qat"]["tflite"]["top1"]), 2
+    )
+    return {
+        "model": str(TRAINED.relative_to(ROOT)),
+        "test_images": len(test),
+        "calibration": {"source": "CIFAR-10 (JPEG) train split", "samples": len(calib)},
+        **rows,
+    }
 
 
 def latency_models(folder: str, samples: int) -> list[str]:
@@ -104,8 +108,11 @@ def latency_models(folder: str, samples: int) -> list[str]:
     CACHE.mkdir(parents=True, exist_ok=True)
     builds = {  # the same graph on both sides of each comparison, so the ratio is the converters'
         "resnet50_v1_ours_int8": (lambda: create_model("resnet50", variant="v1"), ours, 224),
-        "resnet50_keras_apps_documented_int8": (lambda: keras.applications.ResNet50(weights=None),
-                                                documented_recipe, 224),
+        "resnet50_keras_apps_documented_int8": (
+            lambda: keras.applications.ResNet50(weights=None),
+            documented_recipe,
+            224,
+        ),
         "resnet20_ours_int8": (lambda: create_model("resnet20", preprocess="cifar10"), ours, 32),
         "resnet20_documented_int8": (lambda: create_model("resnet20", preprocess="cifar10"), documented_recipe, 32),
         # our default ResNet-50 (torchvision's v1.5 layout, normalisation in the graph), for what it costs
@@ -130,28 +137,49 @@ def latency(folder: str, runs: int, samples: int) -> dict:
 
     paths = latency_models(folder, samples)
     groups = ([p for p in paths if "resnet50" in p], runs), ([p for p in paths if "resnet20" in p], 10 * runs)
-    results = [harness.run(group, harness.Settings(threads=[1, 2], warmup=5, runs=n), argv=sys.argv)
-               for group, n in groups]
+    results = [
+        harness.run(group, harness.Settings(threads=[1, 2], warmup=5, runs=n), argv=sys.argv) for group, n in groups
+    ]
     for result in results:
         print(command.format_table(result), flush=True)
     result = {"system": results[0]["system"], "results": [r for part in results for r in part["results"]]}
     ghz = measure_ghz()
     p50 = {(r["model"], r["threads"]): r["latency_ms"]["p50"] for r in result["results"]}
     ratios = []
-    for mine_name, other in (("resnet50_v1_ours_int8", "resnet50_keras_apps_documented_int8"),
-                             ("resnet20_ours_int8", "resnet20_documented_int8")):
+    for mine_name, other in (
+        ("resnet50_v1_ours_int8", "resnet50_keras_apps_documented_int8"),
+        ("resnet20_ours_int8", "resnet20_documented_int8"),
+    ):
         for threads in (1, 2):
             mine = p50[(mine_name, threads)]
-            ratios.append({"ours": mine_name, "documented": other, "threads": threads, "ours_p50_ms": mine,
-                           "documented_p50_ms": p50[(other, threads)],
-                           "documented_over_ours": round(p50[(other, threads)] / mine, 3)})
-    peak = [{"model": r["model"], "threads": r["threads"], "gmacs_per_s": r["gmacs_per_s"],
-             "fraction_of_peak": round(r["gmacs_per_s"] / peak_gmacs(r["threads"], "int8", ghz, 64, 16), 3)}
-            for r in result["results"]]
-    return {"ratios": ratios, "peak": {"ghz": round(ghz, 2), "int8_macs_per_cycle_per_core": 64, "rows": peak},
-            "system": result["system"], "results": [{k: r[k] for k in ("model", "threads", "size_bytes", "macs",
-                                                                         "latency_ms", "gmacs_per_s")}
-                                                      for r in result["results"]]}
+            ratios.append(
+                {
+                    "ours": mine_name,
+                    "documented": other,
+                    "threads": threads,
+                    "ours_p50_ms": mine,
+                    "documented_p50_ms": p50[(other, threads)],
+                    "documented_over_ours": round(p50[(other, threads)] / mine, 3),
+                }
+            )
+    peak = [
+        {
+            "model": r["model"],
+            "threads": r["threads"],
+            "gmacs_per_s": r["gmacs_per_s"],
+            "fraction_of_peak": round(r["gmacs_per_s"] / peak_gmacs(r["threads"], "int8", ghz, 64, 16), 3),
+        }
+        for r in result["results"]
+    ]
+    return {
+        "ratios": ratios,
+        "peak": {"ghz": round(ghz, 2), "int8_macs_per_cycle_per_core": 64, "rows": peak},
+        "system": result["system"],
+        "results": [
+            {k: r[k] for k in ("model", "threads", "size_bytes", "macs", "latency_ms", "gmacs_per_s")}
+            for r in result["results"]
+        ],
+    }
 
 
 def conversion_time(folder: str, samples: int) -> dict:
@@ -164,15 +192,31 @@ def conversion_time(folder: str, samples: int) -> dict:
         images = calibration(folder, 224, samples)
         with atomic_path(npz, suffix=".npz") as tmp:
             np.savez(tmp, x=images.astype(np.uint8), y=np.zeros(len(images), np.int64))
-    command = [sys.executable, "-c", "from keras_resnet.cli.main import main; main()", "convert", "resnet50",
-               "--preprocess", "imagenet", "--int8", "--calib", f"npz:{npz}", "--calib-samples", str(samples),
-               "--out", str(CACHE / "resnet50_cli_int8.tflite")]
+    command = [
+        sys.executable,
+        "-c",
+        "from keras_resnet.cli.main import main; main()",
+        "convert",
+        "resnet50",
+        "--preprocess",
+        "imagenet",
+        "--int8",
+        "--calib",
+        f"npz:{npz}",
+        "--calib-samples",
+        str(samples),
+        "--out",
+        str(CACHE / "resnet50_cli_int8.tflite"),
+    ]
     start = time.perf_counter()
     subprocess.run(command, check=True, cwd=ROOT)
     seconds = time.perf_counter() - start
-    return {"command": f"resnet-tflite convert resnet50 --preprocess imagenet --int8 --calib npz:IMAGES_224.npz "
-                       f"--calib-samples {samples} --out resnet50_int8.tflite",
-            "calibration_samples": samples, "wall_seconds": round(seconds, 1)}
+    return {
+        "command": f"resnet-tflite convert resnet50 --preprocess imagenet --int8 --calib npz:IMAGES_224.npz "
+        f"--calib-samples {samples} --out resnet50_int8.tflite",
+        "calibration_samples": samples,
+        "wall_seconds": round(seconds, 1),
+    }
 
 
 def main():
@@ -186,9 +230,11 @@ def main():
     folder = cifar_folder()
     result = json.loads(RESULT.read_text()) if RESULT.exists() else {}
     command = "nice -n 10 .venv/bin/python tools/bench_convert.py " + " ".join(sys.argv[1:])
-    runs = {"accuracy": ("accuracy", lambda: accuracy(folder, args.qat_images, args.qat_epochs)),
-            "latency": ("latency", lambda: latency(folder, args.runs, samples=100)),
-            "time": ("conversion_time", lambda: conversion_time(folder, 500))}
+    runs = {
+        "accuracy": ("accuracy", lambda: accuracy(folder, args.qat_images, args.qat_epochs)),
+        "latency": ("latency", lambda: latency(folder, args.runs, samples=100)),
+        "time": ("conversion_time", lambda: conversion_time(folder, 500)),
+    }
     for part, (key, run) in runs.items():  # each part keeps the command that measured it
         if part in parts:
             result[key] = {**run(), "measured_by": command}

@@ -13,6 +13,7 @@ plus the achieved fraction of the CPU's peak MACs/s, the clock for which is meas
 unless --ghz gives it), tflite/reference/<machine>.md and the plots
 docs/img/bench_latency.png and docs/img/bench_accuracy_latency.png.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,9 +35,11 @@ CIFAR_MODELS = ("resnet8", "resnet20", "resnet56")
 IMAGENET_MODELS = ("resnet18", "resnet50")
 MODES = ("int8", "float32")
 TRAINED = {"resnet20": ROOT / "tflite" / "reference" / "resnet20_cifar10_jpg.keras"}
-NOTE = ("Measured on a shared 2-core KVM virtual machine (AMD EPYC, AVX-512 VNNI): expect noise of several "
-        "percent, more with 2 threads. ResNet-20 is the trained release model (CIFAR-10 (JPEG)); the other "
-        "models have random weights, so their top-1 is chance.")
+NOTE = (
+    "Measured on a shared 2-core KVM virtual machine (AMD EPYC, AVX-512 VNNI): expect noise of several "
+    "percent, more with 2 threads. ResNet-20 is the trained release model (CIFAR-10 (JPEG)); the other "
+    "models have random weights, so their top-1 is chance."
+)
 
 
 def cifar_folder() -> str:
@@ -65,9 +68,9 @@ def convert(name: str, mode: str, folder: str, samples: int) -> pathlib.Path:
     if path.exists():
         return path
     from keras_resnet import create_model
-    from keras_resnet.models import specs
     from keras_resnet.export.convert import convert_keras, representative_from
     from keras_resnet.files import write_bytes
+    from keras_resnet.models import specs
 
     size = specs.get_spec(name).input_size
     if name in TRAINED:
@@ -114,8 +117,9 @@ def measure_ghz(repeats: int = 5) -> float:
         source, binary = os.path.join(tmp, "clock.c"), os.path.join(tmp, "clock")
         pathlib.Path(source).write_text(CLOCK_PROBE)
         subprocess.run(["cc", "-O1", source, "-o", binary], check=True)
-        return max(float(subprocess.run([binary], capture_output=True, text=True, check=True).stdout)
-                   for _ in range(repeats))
+        return max(
+            float(subprocess.run([binary], capture_output=True, text=True, check=True).stdout) for _ in range(repeats)
+        )
 
 
 def peak_gmacs(threads: int, dtype: str, ghz: float, int8_per_cycle: int, fp32_per_cycle: int) -> float:
@@ -128,15 +132,29 @@ def peak_table(runs: list[dict], args) -> dict:
     rows = []
     for result in runs:
         for r in result["results"]:
-            peak = peak_gmacs(r["threads"], r["input"]["dtype"], args.ghz, args.int8_macs_per_cycle,
-                              args.fp32_macs_per_cycle)
-            rows.append({"model": r["model"], "threads": r["threads"], "gmacs_per_s": r["gmacs_per_s"],
-                         "peak_gmacs_per_s": peak, "fraction_of_peak": r["gmacs_per_s"] / peak})
-    return {"assumptions": {"ghz": args.ghz, "ghz_source": args.ghz_source, "int8_macs_per_cycle_per_core": args.int8_macs_per_cycle,
-                            "fp32_macs_per_cycle_per_core": args.fp32_macs_per_cycle,
-                            "why": "Zen 4: two 256-bit FMA pipes (16 fp32 FMA/cycle) and VPDPBUSD (64 int8 "
-                                   "MACs/cycle) per core; peak = threads x clock x MACs/cycle"},
-            "rows": rows}
+            peak = peak_gmacs(
+                r["threads"], r["input"]["dtype"], args.ghz, args.int8_macs_per_cycle, args.fp32_macs_per_cycle
+            )
+            rows.append(
+                {
+                    "model": r["model"],
+                    "threads": r["threads"],
+                    "gmacs_per_s": r["gmacs_per_s"],
+                    "peak_gmacs_per_s": peak,
+                    "fraction_of_peak": r["gmacs_per_s"] / peak,
+                }
+            )
+    return {
+        "assumptions": {
+            "ghz": args.ghz,
+            "ghz_source": args.ghz_source,
+            "int8_macs_per_cycle_per_core": args.int8_macs_per_cycle,
+            "fp32_macs_per_cycle_per_core": args.fp32_macs_per_cycle,
+            "why": "Zen 4: two 256-bit FMA pipes (16 fp32 FMA/cycle) and VPDPBUSD (64 int8 "
+            "MACs/cycle) per core; peak = threads x clock x MACs/cycle",
+        },
+        "rows": rows,
+    }
 
 
 def write_plots(reference: pathlib.Path, machine: str) -> None:
@@ -156,8 +174,7 @@ def write_plots(reference: pathlib.Path, machine: str) -> None:
 
 @cli_errors
 def main(argv=None) -> int:
-    from keras_resnet.device import command, harness, results
-    from keras_resnet.device import sysinfo
+    from keras_resnet.device import command, harness, results, sysinfo
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cifar-runs", type=int, default=200)
@@ -175,16 +192,26 @@ def main(argv=None) -> int:
     folder = cifar_folder()
     cifar = [str(convert(n, m, folder, args.calib_samples)) for n in CIFAR_MODELS for m in MODES]
     imagenet = [str(convert(n, m, folder, args.calib_samples // 4)) for n in IMAGENET_MODELS for m in MODES]
-    runs = [harness.run(cifar, harness.Settings(threads=[1, 2], warmup=20, runs=args.cifar_runs,
-                                            data=f"folder:{folder}", limit=500), argv=sys.argv),
-            harness.run(imagenet, harness.Settings(threads=[1, 2], warmup=3, runs=args.imagenet_runs), argv=sys.argv)]
+    runs = [
+        harness.run(
+            cifar,
+            harness.Settings(threads=[1, 2], warmup=20, runs=args.cifar_runs, data=f"folder:{folder}", limit=500),
+            argv=sys.argv,
+        ),
+        harness.run(imagenet, harness.Settings(threads=[1, 2], warmup=3, runs=args.imagenet_runs), argv=sys.argv),
+    ]
     for result in runs:
         print(command.format_table(result), flush=True)
     machine = results.machine_id(runs[0]["system"])
     reference = ROOT / "tflite" / "reference" / f"{machine}.json"
-    document = {"schema": results.REFERENCE_SCHEMA, "machine": machine, "note": NOTE,
-                "command": "nice -n 10 .venv/bin/python tools/bench_models.py " + " ".join(argv or sys.argv[1:]),
-                "peak": peak_table(runs, args), "runs": runs}
+    document = {
+        "schema": results.REFERENCE_SCHEMA,
+        "machine": machine,
+        "note": NOTE,
+        "command": "nice -n 10 .venv/bin/python tools/bench_models.py " + " ".join(argv or sys.argv[1:]),
+        "peak": peak_table(runs, args),
+        "runs": runs,
+    }
     from keras_resnet.files import write_text
 
     write_text(reference, json.dumps(document, indent=1) + "\n")

@@ -7,6 +7,7 @@ other load on the machine hit both alike, and reports the median over blocks of 
 the per-block ratios. The harness passes when the ratio is within 2% of 1. A small model is the hard case: the fixed
 cost per run is largest relative to the inference.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,9 +58,11 @@ def main(argv=None) -> int:
             ours.append(harness_p50_ms(variant, settings))
     h, b = statistics.median(ours), statistics.median(bare)
     ratio = statistics.median(x / y for x, y in zip(ours, bare))  # paired per block: drift cancels
-    print(f"{variant.name}, {args.threads} thread(s), {args.blocks} blocks x {args.runs} runs: "
-          f"harness p50 {h:.4f} ms, bare invoke() p50 {b:.4f} ms, median paired ratio {ratio:.4f} "
-          f"({'within' if abs(ratio - 1) <= TARGET else 'OUTSIDE'} {TARGET:.0%})")
+    print(
+        f"{variant.name}, {args.threads} thread(s), {args.blocks} blocks x {args.runs} runs: "
+        f"harness p50 {h:.4f} ms, bare invoke() p50 {b:.4f} ms, median paired ratio {ratio:.4f} "
+        f"({'within' if abs(ratio - 1) <= TARGET else 'OUTSIDE'} {TARGET:.0%})"
+    )
     return 0 if abs(ratio - 1) <= TARGET else 1
 
 

@@ -8,6 +8,7 @@ pipeline should run at >= 3x the model; ours should be at least as fast as the b
     python tools/bench_train.py --data folder:.cache/cifar10-jpg            # full train split, 60 steps
     python tools/bench_train.py --images 2000 --steps 5 --models resnet8    # a quick check
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,13 @@ def bench(name: str, listing: data.Listing, policy: str, batch: int, steps: int,
     rounds (so that other load on the machine hits both alike) and the medians are reported."""
     plan = recipes.resolve("cifar", epochs=1, batch_size=batch)
     pipeline = data.train_dataset(listing, "cifar", 32, batch)
-    row = {"model": name, "policy": policy, "batch": batch, "rounds": rounds,
-           "pipeline": data.images_per_second(pipeline, max(steps, 20))}
+    row = {
+        "model": name,
+        "policy": policy,
+        "batch": batch,
+        "rounds": rounds,
+        "pipeline": data.images_per_second(pipeline, max(steps, 20)),
+    }
 
     export = create_model(name, classes=10, preprocess="cifar10")
     ours = training_copy(export, policy)
@@ -55,8 +61,10 @@ def bench(name: str, listing: data.Listing, policy: str, batch: int, steps: int,
     y = listing.labels[: steps * batch]
     plain.fit(x[: 5 * batch], y[: 5 * batch], batch_size=batch, epochs=1, verbose=0)
 
-    epochs = {"ours": lambda: ours.fit(pipeline, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False),
-              "baseline_numpy_fit": lambda: plain.fit(x, y, batch_size=batch, epochs=1, verbose=0)}
+    epochs = {
+        "ours": lambda: ours.fit(pipeline, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False),
+        "baseline_numpy_fit": lambda: plain.fit(x, y, batch_size=batch, epochs=1, verbose=0),
+    }
     samples = {key: [] for key in epochs}
     for _ in range(rounds):
         for key, run in epochs.items():
@@ -84,8 +92,12 @@ def main():
     steps = min(args.steps, len(listing) // args.batch_size)
     policy = choose_policy(args.mixed_precision)
     rows = [bench(name, listing, policy, args.batch_size, steps, args.rounds) for name in args.models.split(",")]
-    print(json.dumps({"images": len(listing), "steps": steps, "cpu_bf16": "avx512_bf16" in cpu_flags(),
-                      "results": rows}, indent=2))
+    print(
+        json.dumps(
+            {"images": len(listing), "steps": steps, "cpu_bf16": "avx512_bf16" in cpu_flags(), "results": rows},
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ alone (TensorFlow resizing Pillow's decoded pixels): CIFAR-10 (JPEG) test images
 decoders alone), shrunk and enlarged, and scikit-learn's two bundled photographs (427x640) shrunk to network
 sizes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,10 @@ def differences(first, second, files: list[str], size: int | None) -> str:
 
 
 def row(what: str, files: list[str], size: int | None) -> str:
-    return (f"| {what} | {size or 'own (32)'} | {differences(tensorflow_path, pillow_path, files, size)} "
-            f"| {differences(resize_alone, pillow_path, files, size)} |")
+    return (
+        f"| {what} | {size or 'own (32)'} | {differences(tensorflow_path, pillow_path, files, size)} "
+        f"| {differences(resize_alone, pillow_path, files, size)} |"
+    )
 
 
 def photographs(folder: str) -> list[str]:
@@ -73,8 +76,10 @@ def main():
     args = parser.parse_args()
     files, labels, _ = sources.list_folder(sources.parse(args.data).location, "test")
     files = [files[i] for i in sources.select(labels, args.images, 0)]
-    print("| images | size | decode + resize: mean abs difference | largest | more than 1 apart "
-          "| resize alone: mean | largest | more than 1 apart |")
+    print(
+        "| images | size | decode + resize: mean abs difference | largest | more than 1 apart "
+        "| resize alone: mean | largest | more than 1 apart |"
+    )
     print("|---|--:|--:|--:|--:|--:|--:|--:|")
     for size in SIZES:
         print(row(f"{len(files)} CIFAR-10 (JPEG) test", files, size), flush=True)

@@ -20,6 +20,7 @@ of 4.1 (chance is 2.3); with the paper's ResNet-110 warm-up (`--schedule step --
 ResNet-20's 35%. So by default the lr rises linearly from 0.01 to 0.1 over --warmup-epochs and then follows a
 cosine to zero, for all four nets. (Every variant writes the same plot; give each its own --out.)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,9 @@ def subset_npz(path: pathlib.Path, images: int, test_images: int) -> str:
         folder = f"folder:{cifar_folder()}"
         train, test = sources.load(folder, "train", limit=images), sources.load(folder, "test", limit=test_images)
         with atomic_path(path, suffix=".npz") as tmp:
-            np.savez(tmp, x_train=train.x, y_train=train.y, x_test=test.x, y_test=test.y,
-                     classes=np.array(train.classes))
+            np.savez(
+                tmp, x_train=train.x, y_train=train.y, x_test=test.x, y_test=test.y, classes=np.array(train.classes)
+            )
     return f"npz:{path}"
 
 
@@ -61,9 +63,21 @@ def train_all(data: str, out: pathlib.Path, epochs: int, warmup_steps: int, sche
     for name in MODELS:
         run = out / name
         if not (run / "metrics.json").exists():
-            fit.fit(name, data, str(run), "cifar", resume=(run / "config.json").exists(), epochs=epochs,
-                      schedule=schedule, boundaries=(0.5, 0.75), lr=0.1, weight_decay=1e-4, batch_size=BATCH,
-                      warmup_steps=warmup_steps, warmup_lr=0.01)
+            fit.fit(
+                name,
+                data,
+                str(run),
+                "cifar",
+                resume=(run / "config.json").exists(),
+                epochs=epochs,
+                schedule=schedule,
+                boundaries=(0.5, 0.75),
+                lr=0.1,
+                weight_decay=1e-4,
+                batch_size=BATCH,
+                warmup_steps=warmup_steps,
+                warmup_lr=0.01,
+            )
         with open(run / "history.csv") as f:
             histories[name] = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
     return histories
@@ -81,13 +95,23 @@ def plot(histories: dict[str, list[dict]], path: pathlib.Path) -> None:
         for name, history in histories.items():
             if not name.startswith(family):
                 continue
-            depth = name[len(family):]
+            depth = name[len(family) :]
             epochs = [row["epoch"] for row in history]
             label = f"{'plain' if family == 'plain' else 'ResNet'}-{depth}"
-            ax.plot(epochs, [100 * (1 - row["accuracy"]) for row in history], color=colours[depth], lw=0.9,
-                    label=f"{label} train")
-            ax.plot(epochs, [100 * (1 - row["val_accuracy"]) for row in history], color=colours[depth], lw=2.4,
-                    label=f"{label} test")
+            ax.plot(
+                epochs,
+                [100 * (1 - row["accuracy"]) for row in history],
+                color=colours[depth],
+                lw=0.9,
+                label=f"{label} train",
+            )
+            ax.plot(
+                epochs,
+                [100 * (1 - row["val_accuracy"]) for row in history],
+                color=colours[depth],
+                lw=2.4,
+                label=f"{label} test",
+            )
         ax.set_title("plain networks" if family == "plain" else "residual networks")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
@@ -106,8 +130,12 @@ def main():
     parser.add_argument("--test-images", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--warmup-epochs", type=int, default=5, help="epochs of the lr ramp from 0.01 to 0.1")
-    parser.add_argument("--schedule", choices=("cosine", "step"), default="cosine",
-                        help="step: the paper's (constant warm-up lr, /10 at 50%% and 75%%)")
+    parser.add_argument(
+        "--schedule",
+        choices=("cosine", "step"),
+        default="cosine",
+        help="step: the paper's (constant warm-up lr, /10 at 50%% and 75%%)",
+    )
     parser.add_argument("--out", default="runs/degradation")
     args = parser.parse_args()
     out = pathlib.Path(args.out)
@@ -115,11 +143,22 @@ def main():
     data = subset_npz(out / f"cifar10-jpg-{args.images}.npz", args.images, args.test_images)
     histories = train_all(data, out, args.epochs, args.warmup_epochs * (args.images // BATCH), args.schedule)
     plot(histories, PLOT)
-    summary = {name: {"train_error": round(1 - h[-1]["accuracy"], 4), "test_error": round(1 - h[-1]["val_accuracy"], 4),
-                      "epochs": len(h)} for name, h in histories.items()}
-    summary["setup"] = {"images": args.images, "test_images": args.test_images, "epochs": args.epochs,
-                        "warmup_epochs": args.warmup_epochs, "schedule": args.schedule,
-                        "command": " ".join(sys.argv)}
+    summary = {
+        name: {
+            "train_error": round(1 - h[-1]["accuracy"], 4),
+            "test_error": round(1 - h[-1]["val_accuracy"], 4),
+            "epochs": len(h),
+        }
+        for name, h in histories.items()
+    }
+    summary["setup"] = {
+        "images": args.images,
+        "test_images": args.test_images,
+        "epochs": args.epochs,
+        "warmup_epochs": args.warmup_epochs,
+        "schedule": args.schedule,
+        "command": " ".join(sys.argv),
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"{'model':<10}{'train error':>12}{'test error':>12}")
     for name in MODELS:

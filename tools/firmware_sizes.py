@@ -11,13 +11,13 @@ cortex-m55 with CMSIS-NN, what the C library costs: the firmware's own semihosti
 stdio (librdimon), with printf linked in, and with printf's float formatting. Libraries are built once per
 target and kernels (TFLite-Micro's Makefile) and cached. Emulation gives no timing: none is printed.
 """
+
 from __future__ import annotations
 
 import argparse
 import pathlib
 import sys
 import tempfile
-
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
@@ -26,10 +26,12 @@ from bench_models import cifar_folder  # noqa: E402
 TARGETS = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
 KERNELS = ("cmsis_nn", "reference")
 MODELS = ("resnet8", "resnet20")
-VARIANTS = (("semihosting calls (the default)", "semihosting", ()),
-            ("newlib stdio (librdimon)", "stdio", ()),
-            ("newlib stdio + printf", "stdio", ("-u", "printf")),
-            ("newlib stdio + printf with %f", "stdio", ("-u", "printf", "-u", "_printf_float")))
+VARIANTS = (
+    ("semihosting calls (the default)", "semihosting", ()),
+    ("newlib stdio (librdimon)", "stdio", ()),
+    ("newlib stdio + printf", "stdio", ("-u", "printf")),
+    ("newlib stdio + printf with %f", "stdio", ("-u", "printf", "-u", "_printf_float")),
+)
 
 
 def int8_model(name: str, folder: pathlib.Path, data: str) -> pathlib.Path:
@@ -44,15 +46,38 @@ def int8_model(name: str, folder: pathlib.Path, data: str) -> pathlib.Path:
     return path
 
 
-def firmware(model: pathlib.Path, target: str, kernels: str, tflm: str, data: str | None, out: pathlib.Path,
-             run: bool = True, flash: int | None = None, ram: int | None = None, **variant) -> dict:
+def firmware(
+    model: pathlib.Path,
+    target: str,
+    kernels: str,
+    tflm: str,
+    data: str | None,
+    out: pathlib.Path,
+    run: bool = True,
+    flash: int | None = None,
+    ram: int | None = None,
+    **variant,
+) -> dict:
     """The firmware report of `model` on `target`, in the emulated board's whole memory unless sizes are given."""
     from keras_resnet.lite.firmware.builder import Request, build
     from keras_resnet.lite.firmware.targets import target as find
 
     board = find(target)
-    return build(Request(str(model), target, str(out), kernels, flash or board.flash_max, ram or board.ram_max, tflm,
-                         data, 10, run=run, **variant))
+    return build(
+        Request(
+            str(model),
+            target,
+            str(out),
+            kernels,
+            flash or board.flash_max,
+            ram or board.ram_max,
+            tflm,
+            data,
+            10,
+            run=run,
+            **variant,
+        )
+    )
 
 
 FLASH_PARTS = ("model", "tflm_kernels", "tflm_runtime", "libc", "startup", "application")
@@ -70,27 +95,44 @@ def main():
     with tempfile.TemporaryDirectory() as scratch:
         scratch = pathlib.Path(scratch)
         models = {name: int8_model(name, scratch, args.data) for name in MODELS}
-        print("| model | target | kernels | flash | model / TFLM kernels / TFLM runtime / libc / startup / application "
-              "| RAM | arena / stack / heap / other | arena used on target / on the host | stack used |")
+        print(
+            "| model | target | kernels | flash | model / TFLM kernels / TFLM runtime / libc / startup / application "
+            "| RAM | arena / stack / heap / other | arena used on target / on the host | stack used |"
+        )
         print("|---|---|---|--:|---|--:|---|--:|--:|")
         for name, path in models.items():
             for target in TARGETS:
                 for kernels in KERNELS:
                     r = firmware(path, target, kernels, args.tflm, args.data, scratch / f"{name}-{target}-{kernels}")
                     m, ram = r["memory"], r["memory"]["split"]["ram"]
-                    print(f"| {name} | {target} | {kernels} | {m['flash_bytes']:,} | {parts(m['split']['flash'], FLASH_PARTS)} "
-                          f"| {m['ram_bytes']:,} | {ram['arena']:,} / {ram['stack']:,} / {ram.get('heap', 0):,} / "
-                          f"{m['ram_bytes'] - ram['arena'] - ram['stack'] - ram.get('heap', 0):,} "
-                          f"| {r['arena']['target_used_bytes']:,} / {r['arena']['host_bytes']:,} "
-                          f"| {r['stack']['used_bytes']:,} |", flush=True)
+                    print(
+                        f"| {name} | {target} | {kernels} | {m['flash_bytes']:,} "
+                        f"| {parts(m['split']['flash'], FLASH_PARTS)} "
+                        f"| {m['ram_bytes']:,} | {ram['arena']:,} / {ram['stack']:,} / {ram.get('heap', 0):,} / "
+                        f"{m['ram_bytes'] - ram['arena'] - ram['stack'] - ram.get('heap', 0):,} "
+                        f"| {r['arena']['target_used_bytes']:,} / {r['arena']['host_bytes']:,} "
+                        f"| {r['stack']['used_bytes']:,} |",
+                        flush=True,
+                    )
         print("\n| resnet8, cortex-m55, CMSIS-NN: I/O | flash | C library in flash | RAM | heap used |")
         print("|---|--:|--:|--:|--:|")
         for label, platform, flags in VARIANTS:
-            r = firmware(models["resnet8"], "cortex-m55", "cmsis_nn", args.tflm, args.data,
-                         scratch / f"io-{platform}-{len(flags)}", platform=platform, link_flags=flags)
+            r = firmware(
+                models["resnet8"],
+                "cortex-m55",
+                "cmsis_nn",
+                args.tflm,
+                args.data,
+                scratch / f"io-{platform}-{len(flags)}",
+                platform=platform,
+                link_flags=flags,
+            )
             m = r["memory"]
-            print(f"| {label} | {m['flash_bytes']:,} | {m['split']['flash'].get('libc', 0):,} | {m['ram_bytes']:,} "
-                  f"| {r['heap']['used_bytes']:,} |", flush=True)
+            print(
+                f"| {label} | {m['flash_bytes']:,} | {m['split']['flash'].get('libc', 0):,} | {m['ram_bytes']:,} "
+                f"| {r['heap']['used_bytes']:,} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

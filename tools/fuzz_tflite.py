@@ -18,6 +18,7 @@ line). The cases run in a worker process, so a crash inside native code (a segfa
 is caught too: the worker is restarted and the input is saved in --out as <kind>-<sha1>.tflite, which
 tests/test_fuzz.py replays forever after.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,29 +46,39 @@ INTERESTING_8 = (0, 1, 0x7F, 0x80, 0xFF)
 
 # --- seeds ----------------------------------------------------------------------------------------------
 
+
 def make_seeds(directory: pathlib.Path) -> list[pathlib.Path]:
     """Small real models to mutate (needs TensorFlow; made once and cached)."""
     import keras
     import numpy as np
 
     from keras_resnet.export import convert
-    from keras_resnet.lite import metadata
     from keras_resnet.files import write_bytes
+    from keras_resnet.lite import metadata
     from keras_resnet.models.builders import create_model
 
     directory.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(0)
-    tiny = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
-                             keras.layers.DepthwiseConv2D(3, activation="relu"), keras.layers.MaxPooling2D(2),
-                             keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(5, activation="softmax")])
+    tiny = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.DepthwiseConv2D(3, activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(5, activation="softmax"),
+        ]
+    )
     resnet = create_model("resnet8", input_shape=(16, 16, 3), width=0.25, classes=4, preprocess="cifar10")
 
     def calibration(shape):
         x = np.random.default_rng(0).integers(0, 256, (4, *shape)).astype(np.float32)
         return convert.representative_from(x)
+
     models = {
-        "tiny_int8_meta": metadata.embed(convert.convert_keras(tiny, "int8", calibration((8, 8, 3))),
-                                         {"classes": list("abcde"), "mode": "int8"}),
+        "tiny_int8_meta": metadata.embed(
+            convert.convert_keras(tiny, "int8", calibration((8, 8, 3))), {"classes": list("abcde"), "mode": "int8"}
+        ),
         "tiny_uint8": convert.convert_keras(tiny, "int8", calibration((8, 8, 3)), "uint8"),
         "tiny_float32": convert.convert_keras(tiny, "float32"),
         "resnet8_int8": convert.convert_keras(resnet, "int8", calibration((16, 16, 3))),
@@ -83,6 +94,7 @@ def load_seeds(directory: pathlib.Path) -> list[bytes]:
 
 
 # --- mutations ------------------------------------------------------------------------------------------
+
 
 def flip_bits(data: bytearray, rng: random.Random, seeds) -> bytearray:
     for _ in range(rng.randint(1, 8)):
@@ -104,14 +116,20 @@ def overwrite_word(data: bytearray, rng: random.Random, seeds) -> bytearray:
         return data
     at = rng.randrange(0, len(data) - 3) & ~3
     old = struct.unpack_from("<I", data, at)[0]
-    new = rng.choice([rng.choice(INTERESTING_32), old + rng.randint(-16, 16), len(data) - at + rng.randint(-8, 8),
-                      rng.getrandbits(32)])
+    new = rng.choice(
+        [
+            rng.choice(INTERESTING_32),
+            old + rng.randint(-16, 16),
+            len(data) - at + rng.randint(-8, 8),
+            rng.getrandbits(32),
+        ]
+    )
     struct.pack_into("<I", data, at, new % 2**32)
     return data
 
 
 def truncate(data: bytearray, rng: random.Random, seeds) -> bytearray:
-    return data[:rng.randint(8, max(8, len(data) - 1))]
+    return data[: rng.randint(8, max(8, len(data) - 1))]
 
 
 def splice(data: bytearray, rng: random.Random, seeds) -> bytearray:
@@ -121,7 +139,7 @@ def splice(data: bytearray, rng: random.Random, seeds) -> bytearray:
     kind = rng.randrange(3)
     if kind == 0:
         start = rng.randrange(len(other))
-        return data[:a] + other[start:start + (b - a)] + data[b:]
+        return data[:a] + other[start : start + (b - a)] + data[b:]
     if kind == 1:
         return data[:b] + data[a:b] + data[b:]
     return data[:a] + data[b:]
@@ -151,8 +169,9 @@ def structural(data: bytearray, rng: random.Random, seeds) -> bytearray:
     elif choice == 4 and tensor.quantization is not None:
         q = tensor.quantization
         if rng.random() < 0.5 and q.scale is not None:
-            q.scale = np.array([rng.choice([0.0, -1.0, float("nan"), float("inf"), 1e-30, 1e30])] * len(q.scale),
-                               np.float32)
+            q.scale = np.array(
+                [rng.choice([0.0, -1.0, float("nan"), float("inf"), 1e-30, 1e30])] * len(q.scale), np.float32
+            )
         else:
             q.zeroPoint = np.array([edge], np.int64)
             q.quantizedDimension = rng.choice([0, 3, 7, -1])
@@ -160,8 +179,9 @@ def structural(data: bytearray, rng: random.Random, seeds) -> bytearray:
         field = rng.choice(["inputs", "outputs"])
         values = np.array(getattr(operator, field) if getattr(operator, field) is not None else [], np.int32)
         if len(values) and rng.random() < 0.8:
-            values[rng.randrange(len(values))] = rng.choice([-1, 0, len(graph.tensors), edge,
-                                                             rng.randrange(len(graph.tensors))])
+            values[rng.randrange(len(values))] = rng.choice(
+                [-1, 0, len(graph.tensors), edge, rng.randrange(len(graph.tensors))]
+            )
         else:
             values = values[:-1] if len(values) and rng.random() < 0.5 else np.append(values, rng.randrange(-1, 5))
         setattr(operator, field, values)
@@ -179,12 +199,21 @@ def structural(data: bytearray, rng: random.Random, seeds) -> bytearray:
         code.deprecatedBuiltinCode = min(code.builtinCode, 127)
     elif choice == 9:
         field = rng.choice(["inputs", "outputs"])
-        setattr(graph, field, np.array([rng.choice([-1, 0, len(graph.tensors), rng.randrange(len(graph.tensors))])
-                                        for _ in range(rng.randint(0, 2))], np.int32))
+        setattr(
+            graph,
+            field,
+            np.array(
+                [
+                    rng.choice([-1, 0, len(graph.tensors), rng.randrange(len(graph.tensors))])
+                    for _ in range(rng.randint(0, 2))
+                ],
+                np.int32,
+            ),
+        )
     else:
         buffer = rng.choice(model.buffers)
         if buffer.data is not None and len(buffer.data):
-            buffer.data = buffer.data[:rng.randrange(len(buffer.data))]
+            buffer.data = buffer.data[: rng.randrange(len(buffer.data))]
         else:
             buffer.data = np.frombuffer(os.urandom(rng.randint(1, 64)), np.uint8)
     builder = flatbuffers.Builder(len(data) + 1024)
@@ -213,9 +242,9 @@ def mutate(seed: bytes, rng: random.Random, seeds) -> bytes:
 
 # --- targets (run in the worker) ------------------------------------------------------------------------
 
+
 def target_edgetpu(path: str, data: bytes) -> None:
-    from keras_resnet.lite import edgetpu
-    from keras_resnet.lite import flatbuffer
+    from keras_resnet.lite import edgetpu, flatbuffer
 
     edgetpu.preflight(flatbuffer.read_file(path))
 
@@ -255,8 +284,13 @@ def target_metadata(path: str, data: bytes) -> None:
     metadata.read(data)
 
 
-TARGETS = {"edgetpu": target_edgetpu, "micro": target_micro, "bench": target_bench, "eval": target_eval,
-           "metadata": target_metadata}
+TARGETS = {
+    "edgetpu": target_edgetpu,
+    "micro": target_micro,
+    "bench": target_bench,
+    "eval": target_eval,
+    "metadata": target_metadata,
+}
 
 
 def run_targets(data: bytes, directory: str, targets) -> dict:
@@ -294,6 +328,7 @@ def worker(targets) -> None:
 
 # --- the driver -----------------------------------------------------------------------------------------
 
+
 class Worker:
     """The worker process: send a case, wait for its answer; a death or a hang is reported, not raised."""
 
@@ -301,8 +336,9 @@ class Worker:
         env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
         self.log = tempfile.TemporaryFile()
         command = [sys.executable, __file__, "--worker", "--targets", ",".join(targets)]
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=self.log, env=env, cwd=ROOT)
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env, cwd=ROOT
+        )
 
     def run(self, data: bytes, timeout: float) -> tuple[str, dict | str]:
         """("done", outcome), ("died", how) or ("hung", how)."""
@@ -381,8 +417,9 @@ def fuzz(seconds: float, seed: int, out: pathlib.Path, seeds_dir: pathlib.Path) 
             cases += 1
             if status == "done":
                 for value in result.values():
-                    outcomes[value if value in ("ok", "refused") else "crash"] = outcomes.get(
-                        value if value in ("ok", "refused") else "crash", 0) + 1
+                    outcomes[value if value in ("ok", "refused") else "crash"] = (
+                        outcomes.get(value if value in ("ok", "refused") else "crash", 0) + 1
+                    )
             else:
                 worker.close()
                 worker = Worker()
@@ -399,8 +436,10 @@ def fuzz(seconds: float, seed: int, out: pathlib.Path, seeds_dir: pathlib.Path) 
     finally:
         worker.close()
     elapsed = time.monotonic() - start
-    print(f"{cases} cases in {elapsed:.0f} s ({cases / elapsed:.1f} cases/s), seed {seed}; target outcomes "
-          f"{json.dumps(outcomes, sort_keys=True)}; {len(seen)} distinct crash(es)")
+    print(
+        f"{cases} cases in {elapsed:.0f} s ({cases / elapsed:.1f} cases/s), seed {seed}; target outcomes "
+        f"{json.dumps(outcomes, sort_keys=True)}; {len(seen)} distinct crash(es)"
+    )
     return len(seen)
 
 

@@ -5,6 +5,7 @@
 `resnet-tflite list` reads the table so it needs no TensorFlow; tests/test_models.py checks it against
 freshly built models.
 """
+
 import json
 import pathlib
 

@@ -11,6 +11,7 @@ without a run (`--no-run`: the arena is the host's measurement plus 10%, the sta
 against `keras_resnet.lite.micro.BOARDS`. ResNet-1202 is left out: its 19.4M int8 weights alone exceed
 every board listed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,11 +47,22 @@ def main():
                 continue
             path = int8_model(name, scratch, args.data)
             run = path.stat().st_size + FIRMWARE_WITHOUT_MODEL <= QEMU_CODE
-            r = firmware(path, TARGET, KERNELS, args.tflm, args.data, scratch / name, run=run,
-                         **({} if run else {"flash": 4 * 1024 * 1024, "ram": 1024 * 1024}))
+            r = firmware(
+                path,
+                TARGET,
+                KERNELS,
+                args.tflm,
+                args.data,
+                scratch / name,
+                run=run,
+                **({} if run else {"flash": 4 * 1024 * 1024, "ram": 1024 * 1024}),
+            )
             flash, ram = r["memory"]["flash_bytes"], r["memory"]["ram_bytes"]
-            arena = (f"{r['arena']['target_used_bytes']:,} on the target" if run else
-                     f"{r['arena']['reserved_bytes']:,} (host + 10%, not run)")
+            arena = (
+                f"{r['arena']['target_used_bytes']:,} on the target"
+                if run
+                else f"{r['arena']['reserved_bytes']:,} (host + 10%, not run)"
+            )
             fits = " | ".join("fits" if flash <= f and ram <= m else "no" for _, f, m in micro.BOARDS)
             print(f"| {name} | {flash:,} | {ram:,} | {arena} | {fits} |", flush=True)
 

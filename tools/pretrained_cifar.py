@@ -11,6 +11,7 @@ CIFAR-10: theirs, on other images (raw, not JPEG), so not a figure to compare ou
 
 Prints a Markdown table; writes the rows and the settings to `--json`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,20 +36,31 @@ def measure(depth: int, data: str, calib_samples: int, test) -> dict:
     tflite = convert.convert_keras(model, "int8", convert.representative_from(calibration.x))
     result = convert.verify(model, tflite, test)
     published = resolve("cifar10", get_spec(name), {})
-    return {"model": name, "params": profile(model)["trainable_params"], "published_top1": published.top1,
-            "float_top1": result["keras"]["top1"], "int8_top1": result["tflite"]["top1"],
-            "agreement_top1": result["agreement_top1"], "int8_bytes": len(tflite), "images": len(test.y)}
+    return {
+        "model": name,
+        "params": profile(model)["trainable_params"],
+        "published_top1": published.top1,
+        "float_top1": result["keras"]["top1"],
+        "int8_top1": result["tflite"]["top1"],
+        "agreement_top1": result["agreement_top1"],
+        "int8_bytes": len(tflite),
+        "images": len(test.y),
+    }
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| model | trainable params | float top-1, CIFAR-10 (JPEG) | int8 top-1, CIFAR-10 (JPEG) | int8 agrees with float "
-             "| int8 file | their published test error (raw CIFAR-10) |",
-             "|---|--:|--:|--:|--:|--:|--:|"]
+    lines = [
+        "| model | trainable params | float top-1, CIFAR-10 (JPEG) | int8 top-1, CIFAR-10 (JPEG) "
+        "| int8 agrees with float | int8 file | their published test error (raw CIFAR-10) |",
+        "|---|--:|--:|--:|--:|--:|--:|",
+    ]
     for row in rows:
-        lines.append(f"| ResNet-{row['model'].removeprefix('resnet')} | {row['params'] / 1e6:.2f}M "
-                     f"| {100 * row['float_top1']:.2f}% | {100 * row['int8_top1']:.2f}% "
-                     f"| {100 * row['agreement_top1']:.2f}% | {row['int8_bytes'] / 1024:,.0f} KiB "
-                     f"| {100 - row['published_top1']:.2f}% |")
+        lines.append(
+            f"| ResNet-{row['model'].removeprefix('resnet')} | {row['params'] / 1e6:.2f}M "
+            f"| {100 * row['float_top1']:.2f}% | {100 * row['int8_top1']:.2f}% "
+            f"| {100 * row['agreement_top1']:.2f}% | {row['int8_bytes'] / 1024:,.0f} KiB "
+            f"| {100 - row['published_top1']:.2f}% |"
+        )
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@
 It hands its arguments untouched to the harness's argparse parser (`keras_resnet.device.command`), the one
 that `python -m keras_resnet.bench` uses on devices without click, so both spell and document options alike.
 """
+
 from __future__ import annotations
 
 import sys

@@ -1,5 +1,6 @@
 """`resnet-tflite compare-outputs`: two benchmark runs of the same models compared image by image
 (`keras_resnet.device.compare.compare_outputs`)."""
+
 from __future__ import annotations
 
 import json

@@ -18,6 +18,7 @@ on other data:
 
 and `report.md` gathers the results with the training curves and the plots.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,12 +64,18 @@ def digits_npz(path: str, train_images: int | None) -> dict:
     pixels = (digits.images * (255.0 / 16.0)).round().astype(np.uint8)  # 0-16 grey levels to 0-255
     big = np.stack([np.asarray(Image.fromarray(im).resize((SIZE, SIZE), Image.BILINEAR)) for im in pixels])
     rgb = np.repeat(big[..., None], 3, axis=-1)
-    x_train, x_test, y_train, y_test = train_test_split(rgb, digits.target, test_size=0.2, random_state=0,
-                                                        stratify=digits.target)
+    x_train, x_test, y_train, y_test = train_test_split(
+        rgb, digits.target, test_size=0.2, random_state=0, stratify=digits.target
+    )
     if train_images is not None:
         x_train, y_train = x_train[:train_images], y_train[:train_images]
-    arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test,
-              "classes": np.array([str(d) for d in range(10)])}
+    arrays = {
+        "x_train": x_train,
+        "y_train": y_train,
+        "x_test": x_test,
+        "y_test": y_test,
+        "classes": np.array([str(d) for d in range(10)]),
+    }
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez_compressed(tmp, **arrays)
     return {"train": len(y_train), "test": len(y_test)}
@@ -113,18 +120,64 @@ def steps(p: dict[str, str], budget: Budget) -> dict[str, int]:
     model = os.path.join(p["train"], "last.keras")
     f32, int8 = (os.path.join(p["models"], f"{budget.model}_{mode}.tflite") for mode in ("float32", "int8"))
     codes = {}
-    codes["train"] = run(["resnet-tflite", "train", budget.model, "--data", data, "--out", p["train"], "--epochs",
-                          str(budget.epochs), "--schedule", "onecycle", "--lr", "0.1", "--batch-size", "64",
-                          "--augment", "none"])
+    codes["train"] = run(
+        [
+            "resnet-tflite",
+            "train",
+            budget.model,
+            "--data",
+            data,
+            "--out",
+            p["train"],
+            "--epochs",
+            str(budget.epochs),
+            "--schedule",
+            "onecycle",
+            "--lr",
+            "0.1",
+            "--batch-size",
+            "64",
+            "--augment",
+            "none",
+        ]
+    )
     codes["convert float32"] = run(["resnet-tflite", "convert", model, "--out", f32, "--verify", data])
-    codes["convert int8"] = run(["resnet-tflite", "convert", model, "--out", int8, "--int8", "--calib", data,
-                                 "--calib-samples", str(budget.calib_samples), "--verify", data])
+    codes["convert int8"] = run(
+        [
+            "resnet-tflite",
+            "convert",
+            model,
+            "--out",
+            int8,
+            "--int8",
+            "--calib",
+            data,
+            "--calib-samples",
+            str(budget.calib_samples),
+            "--verify",
+            data,
+        ]
+    )
     codes["edgetpu"] = run(["resnet-tflite", "edgetpu", int8, "--out", p["edgetpu"]], accept=(0, 3))
-    codes["micro"] = run(["resnet-tflite", "micro", int8, "--out", p["micro"], "--name", budget.model,
-                          "--parity", data])
-    codes["bench"] = run(["resnet-tflite", "bench", f32, int8, "--runs", str(budget.bench_runs), "--data", data,
-                          "--json", os.path.join(p["bench"], "bench.json"), "--csv",
-                          os.path.join(p["bench"], "bench.csv")])
+    codes["micro"] = run(
+        ["resnet-tflite", "micro", int8, "--out", p["micro"], "--name", budget.model, "--parity", data]
+    )
+    codes["bench"] = run(
+        [
+            "resnet-tflite",
+            "bench",
+            f32,
+            int8,
+            "--runs",
+            str(budget.bench_runs),
+            "--data",
+            data,
+            "--json",
+            os.path.join(p["bench"], "bench.json"),
+            "--csv",
+            os.path.join(p["bench"], "bench.csv"),
+        ]
+    )
     codes["report"] = run(["resnet-tflite", "report", os.path.join(p["bench"], "bench.json"), "--out", p["bench"]])
     return codes
 
@@ -137,9 +190,13 @@ def _read(path: str) -> dict:
 def report(out: str, budget: Budget, images: dict, seconds: float) -> str:
     """report.md: what ran, the numbers each step measured, the curves and the plots, linked by relative path."""
     model = budget.model
-    lines = [f"# resnet-tflite demo: {model} on scikit-learn's digits", "",
-             f"{images['train']} training and {images['test']} test images (8x8 digits scaled to 32x32 RGB); "
-             f"the whole path took {seconds / 60:.1f} minutes. Every command is printed in the demo's output.", ""]
+    lines = [
+        f"# resnet-tflite demo: {model} on scikit-learn's digits",
+        "",
+        f"{images['train']} training and {images['test']} test images (8x8 digits scaled to 32x32 RGB); "
+        f"the whole path took {seconds / 60:.1f} minutes. Every command is printed in the demo's output.",
+        "",
+    ]
     for section in (_training, _conversion, _edgetpu, _micro, _benchmark):
         lines += section(out, model) + [""]
     return "\n".join(lines)
@@ -148,60 +205,93 @@ def report(out: str, budget: Budget, images: dict, seconds: float) -> str:
 def _training(out: str, model: str) -> list[str]:
     metrics = _read(os.path.join(out, "train", "metrics.json"))
     config = _read(os.path.join(out, "train", "config.json"))
-    return ["## Training", "",
-            f"{config['epochs']} epochs ({config['mixed_precision']}) in {metrics['train_seconds']:.0f} s: "
-            f"test top-1 **{metrics['last']['top1']:.4f}**, top-5 {metrics['last']['top5']:.4f}.", "",
-            "![training curves](train/curves.png)"]
+    return [
+        "## Training",
+        "",
+        f"{config['epochs']} epochs ({config['mixed_precision']}) in {metrics['train_seconds']:.0f} s: "
+        f"test top-1 **{metrics['last']['top1']:.4f}**, top-5 {metrics['last']['top5']:.4f}.",
+        "",
+        "![training curves](train/curves.png)",
+    ]
 
 
 def _conversion(out: str, model: str) -> list[str]:
-    lines = ["## Conversion (Keras vs LiteRT on the test split)", "",
-             "| model | file | Keras top-1 | TFLite top-1 | top-1 agreement | max abs output error |",
-             "|---|--:|--:|--:|--:|--:|"]
+    lines = [
+        "## Conversion (Keras vs LiteRT on the test split)",
+        "",
+        "| model | file | Keras top-1 | TFLite top-1 | top-1 agreement | max abs output error |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
     for mode in ("float32", "int8"):
         v = _read(os.path.join(out, "models", f"{model}_{mode}.eval.json"))["verification"]
         size = os.path.getsize(os.path.join(out, "models", f"{model}_{mode}.tflite"))
-        lines.append(f"| {model}_{mode} | {size / 1024:,.0f} KiB | {v['keras']['top1']:.4f} "
-                     f"| {v['tflite']['top1']:.4f} | {v['agreement_top1']:.4f} | {v['max_abs_output_error']:.2g} |")
+        lines.append(
+            f"| {model}_{mode} | {size / 1024:,.0f} KiB | {v['keras']['top1']:.4f} "
+            f"| {v['tflite']['top1']:.4f} | {v['agreement_top1']:.4f} | {v['max_abs_output_error']:.2g} |"
+        )
     inp = _read(os.path.join(out, "models", f"{model}_int8.json"))["input"]
-    return lines + ["", f"The int8 model takes raw pixels as {inp['dtype']} with scale {inp['scale']:.6g} and zero "
-                        f"point {inp['zero_point']}; class names and preprocessing are embedded in it and in "
-                        f"`models/{model}_int8.json`."]
+    return lines + [
+        "",
+        f"The int8 model takes raw pixels as {inp['dtype']} with scale {inp['scale']:.6g} and zero "
+        f"point {inp['zero_point']}; class names and preprocessing are embedded in it and in "
+        f"`models/{model}_int8.json`.",
+    ]
 
 
 def _edgetpu(out: str, model: str) -> list[str]:
     tpu = _read(os.path.join(out, "edgetpu", f"{model}_int8_edgetpu_report.json"))
     pre = tpu["preflight"]
-    compiled = ("Compiled with edgetpu_compiler." if "output" in tpu.get("compiler", {}) else
-                "The compiler is not installed here (x86-64 Debian/Ubuntu only), so only the preflight ran.")
-    return ["## Edge TPU", "",
-            f"Preflight: {pre['operations_edgetpu']} of {pre['operations']} operations map to the Edge TPU "
-            f"({'fully mapped' if tpu['fully_mapped'] else 'not fully mapped'}); about "
-            f"{pre['parameters']['on_chip_estimate']:,} bytes of parameters fit the on-chip cache. {compiled}"]
+    compiled = (
+        "Compiled with edgetpu_compiler."
+        if "output" in tpu.get("compiler", {})
+        else "The compiler is not installed here (x86-64 Debian/Ubuntu only), so only the preflight ran."
+    )
+    return [
+        "## Edge TPU",
+        "",
+        f"Preflight: {pre['operations_edgetpu']} of {pre['operations']} operations map to the Edge TPU "
+        f"({'fully mapped' if tpu['fully_mapped'] else 'not fully mapped'}); about "
+        f"{pre['parameters']['on_chip_estimate']:,} bytes of parameters fit the on-chip cache. {compiled}",
+    ]
 
 
 def _micro(out: str, model: str) -> list[str]:
     micro = _read(os.path.join(out, "micro", f"{model}_micro.json"))
     parity = micro["parity"]
-    return ["## TFLite-Micro", "",
-            f"Flash (model) {micro['flash_bytes']:,} bytes, tensor arena {micro['arena']['measured_bytes']:,} bytes "
-            f"measured ({micro['arena']['recommended_bytes']:,} reserved). TFLM vs LiteRT on {parity['images']} test "
-            f"images: top-1 agreement {parity['litert_default']['top1_agreement']:.3f}, largest difference "
-            f"{parity['litert_reference_kernels']['max_abs_diff']:g} LSB against LiteRT's reference kernels. "
-            f"Sources in `micro/`.", "",
-            "| board | fits |", "|---|---|",
-            *[f"| {b['board']} | {'yes' if b['fits'] else 'no'} |" for b in micro["boards"]]]
+    return [
+        "## TFLite-Micro",
+        "",
+        f"Flash (model) {micro['flash_bytes']:,} bytes, tensor arena {micro['arena']['measured_bytes']:,} bytes "
+        f"measured ({micro['arena']['recommended_bytes']:,} reserved). TFLM vs LiteRT on {parity['images']} test "
+        f"images: top-1 agreement {parity['litert_default']['top1_agreement']:.3f}, largest difference "
+        f"{parity['litert_reference_kernels']['max_abs_diff']:g} LSB against LiteRT's reference kernels. "
+        f"Sources in `micro/`.",
+        "",
+        "| board | fits |",
+        "|---|---|",
+        *[f"| {b['board']} | {'yes' if b['fits'] else 'no'} |" for b in micro["boards"]],
+    ]
 
 
 def _benchmark(out: str, model: str) -> list[str]:
     rows = _read(os.path.join(out, "bench", "bench.json"))["results"]
-    return ["## Benchmark (LiteRT, XNNPACK, this machine)", "",
-            "| model | p50 ms | img/s | top-1 |", "|---|--:|--:|--:|",
-            *[f"| {r['model']} | {r['latency_ms']['p50']:.3f} | {r['throughput_ips']:,.0f} "
-              f"| {r['accuracy']['top1']:.4f} |" for r in rows], "",
-            "Full table: `bench/report.md`.", "",
-            "![latency](bench/latency.png)", "",
-            "![accuracy versus latency](bench/accuracy_latency.png)"]
+    return [
+        "## Benchmark (LiteRT, XNNPACK, this machine)",
+        "",
+        "| model | p50 ms | img/s | top-1 |",
+        "|---|--:|--:|--:|",
+        *[
+            f"| {r['model']} | {r['latency_ms']['p50']:.3f} | {r['throughput_ips']:,.0f} "
+            f"| {r['accuracy']['top1']:.4f} |"
+            for r in rows
+        ],
+        "",
+        "Full table: `bench/report.md`.",
+        "",
+        "![latency](bench/latency.png)",
+        "",
+        "![accuracy versus latency](bench/accuracy_latency.png)",
+    ]
 
 
 def run_demo(out: str | os.PathLike = "demo-output", quick: bool = False) -> dict:
@@ -231,13 +321,24 @@ def run_demo(out: str | os.PathLike = "demo-output", quick: bool = False) -> dic
     text = report(out, budget, images, time.perf_counter() - start)
     report_path = os.path.join(out, "report.md")
     write_text(report_path, text)
-    return {"out": out, "model": budget.model, "images": images, "exit_codes": codes,
-            "seconds": time.perf_counter() - start, "report": report_path}
+    return {
+        "out": out,
+        "model": budget.model,
+        "images": images,
+        "exit_codes": codes,
+        "seconds": time.perf_counter() - start,
+        "report": report_path,
+    }
 
 
 @click.command(cls=OneLineCommand, context_settings=CONTEXT)
-@click.option("--out", default="demo-output", show_default=True, type=click.Path(file_okay=False),
-              help="Output folder (replaced when an earlier demo made it; any other folder is refused).")
+@click.option(
+    "--out",
+    default="demo-output",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Output folder (replaced when an earlier demo made it; any other folder is refused).",
+)
 @click.option("--quick", is_flag=True, help="A tiny budget: ResNet-8, 2 epochs, 400 training images.")
 @command_errors
 def demo(out, quick):
@@ -245,12 +346,15 @@ def demo(out, quick):
     benchmark and report, each step printed as the command that runs it."""
     done = run_demo(out, quick=quick)
     out, model = done["out"], done["model"]
-    print(f"\nDone in {done['seconds'] / 60:.1f} minutes. Everything is in {out}/:\n"
-          f"  report.md        the results, curves and plots\n"
-          f"  train/           run directory (last.keras, metrics.json, curves.png, history.csv)\n"
-          f"  models/          {model}_float32.tflite and {model}_int8.tflite (+ .json, .eval.json)\n"
-          f"  edgetpu/ micro/  Edge TPU report; TFLite-Micro C sources and arena\n"
-          f"  bench/           bench.json, bench.csv, report.md, latency.png, accuracy_latency.png", flush=True)
+    print(
+        f"\nDone in {done['seconds'] / 60:.1f} minutes. Everything is in {out}/:\n"
+        f"  report.md        the results, curves and plots\n"
+        f"  train/           run directory (last.keras, metrics.json, curves.png, history.csv)\n"
+        f"  models/          {model}_float32.tflite and {model}_int8.tflite (+ .json, .eval.json)\n"
+        f"  edgetpu/ micro/  Edge TPU report; TFLite-Micro C sources and arena\n"
+        f"  bench/           bench.json, bench.csv, report.md, latency.png, accuracy_latency.png",
+        flush=True,
+    )
 
 
 def main() -> None:

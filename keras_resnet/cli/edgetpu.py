@@ -2,6 +2,7 @@
 
 No TensorFlow: the .tflite file is read by `keras_resnet.lite.flatbuffer`.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,19 +18,25 @@ EXIT_NOT_FULLY_MAPPED = 3  # 1 is kept for errors; 3 says "valid model, but part
 def _edgetpu_summary(report: dict) -> str:
     """A few lines a person reads: the verdict, the cut, memory, the per-op table."""
     pre, compiled = report["preflight"], report.get("compiler")
-    lines = [f"preflight: {pre['operations_edgetpu']}/{pre['operations']} operations on the Edge TPU"
-             f" ({'fully mapped' if pre['fully_mapped'] else 'NOT fully mapped'})"]
+    lines = [
+        f"preflight: {pre['operations_edgetpu']}/{pre['operations']} operations on the Edge TPU"
+        f" ({'fully mapped' if pre['fully_mapped'] else 'NOT fully mapped'})"
+    ]
     if pre["first_unmappable"]:
         cut = pre["first_unmappable"]
         lines.append(f"  cut at operator {cut['index']} ({cut['op']}): {'; '.join(cut['reasons'])}")
     params = pre["parameters"]
-    lines.append(f"  parameters {params['bytes']:,} bytes: ~{params['on_chip_estimate']:,} cached on chip, "
-                 f"~{params['off_chip_estimate']:,} streamed (cache ~{params['cache_bytes'] // 2 ** 20} MiB)")
+    lines.append(
+        f"  parameters {params['bytes']:,} bytes: ~{params['on_chip_estimate']:,} cached on chip, "
+        f"~{params['off_chip_estimate']:,} streamed (cache ~{params['cache_bytes'] // 2**20} MiB)"
+    )
     if compiled and "output" in compiled:
-        lines.append(f"compiler {compiled.get('version', '?')}: {compiled.get('operations_edgetpu', '?')} on the "
-                     f"Edge TPU, {compiled.get('operations_cpu', '?')} on the CPU, "
-                     f"{compiled.get('subgraphs', '?')} subgraph(s); on-chip {compiled.get('on_chip_bytes', 0):,} "
-                     f"bytes, off-chip {compiled.get('off_chip_bytes', 0):,} bytes -> {compiled['output']}")
+        lines.append(
+            f"compiler {compiled.get('version', '?')}: {compiled.get('operations_edgetpu', '?')} on the "
+            f"Edge TPU, {compiled.get('operations_cpu', '?')} on the CPU, "
+            f"{compiled.get('subgraphs', '?')} subgraph(s); on-chip {compiled.get('on_chip_bytes', 0):,} "
+            f"bytes, off-chip {compiled.get('off_chip_bytes', 0):,} bytes -> {compiled['output']}"
+        )
     table = (compiled or {}).get("op_counts") or pre["op_counts"]
     lines += [f"  {row['op']:<24}{row['count']:>6}  {row['status']}" for row in table]
     lines.append(f"verdict: {'fully mapped' if report['fully_mapped'] else 'NOT fully mapped'}")
@@ -38,8 +45,11 @@ def _edgetpu_summary(report: dict) -> str:
 
 @click.command(context_settings=CONTEXT)
 @click.argument("model", metavar="FILE.tflite")
-@click.option("--out", type=click.Path(file_okay=False), help="Folder for <name>_edgetpu.tflite and the report "
-              "(default: the model's folder).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Folder for <name>_edgetpu.tflite and the report (default: the model's folder).",
+)
 @click.option("--check-only", is_flag=True, help="Only the preflight; do not run edgetpu_compiler.")
 @json_option()
 @command_errors

@@ -1,5 +1,6 @@
 """`resnet-tflite eval`: top-1/top-5 of any .tflite classifier on labelled images (no TensorFlow but for tfds:),
 a thin wrapper over `keras_resnet.export.pipeline.evaluate`."""
+
 from __future__ import annotations
 
 import json

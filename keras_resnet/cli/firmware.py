@@ -1,5 +1,6 @@
 """`resnet-tflite firmware`: a bare-metal Cortex-M firmware (or the same program for the host) built from a
 .tflite file, run on test images in QEMU, compared with the host and measured. No TensorFlow."""
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,18 @@ from keras_resnet.lite.firmware.library import TREE_ENV
 from keras_resnet.lite.firmware.qemu import RUN_TIMEOUT_S
 from keras_resnet.lite.firmware.targets import DEFAULT_FLASH, DEFAULT_RAM, DEFAULT_TARGET, KERNELS, KIB, TARGETS
 
-PARTS = {"model": "model", "tflm_kernels": "TFLite-Micro kernels", "tflm_runtime": "TFLite-Micro runtime",
-         "libc": "C library", "startup": "startup", "application": "application", "arena": "tensor arena",
-         "stack": "stack", "heap": "heap", "other": "other"}
+PARTS = {
+    "model": "model",
+    "tflm_kernels": "TFLite-Micro kernels",
+    "tflm_runtime": "TFLite-Micro runtime",
+    "libc": "C library",
+    "startup": "startup",
+    "application": "application",
+    "arena": "tensor arena",
+    "stack": "stack",
+    "heap": "heap",
+    "other": "other",
+}
 
 
 def _split(part: dict) -> str:
@@ -26,47 +36,89 @@ def _summary(report: dict, out: str) -> str:
     lines = [f"firmware for {report['target']} ({where}), {report['kernels']} kernels: {out}"]
     mem = report["memory"]
     if "flash_bytes" in mem:
-        lines += [f"flash {mem['flash_bytes']:,} of {mem['flash_board_bytes']:,} bytes: {_split(mem['split']['flash'])}",
-                  f"RAM {mem['ram_bytes']:,} of {mem['ram_board_bytes']:,} bytes: {_split(mem['split']['ram'])}"]
+        lines += [
+            f"flash {mem['flash_bytes']:,} of {mem['flash_board_bytes']:,} bytes: {_split(mem['split']['flash'])}",
+            f"RAM {mem['ram_bytes']:,} of {mem['ram_board_bytes']:,} bytes: {_split(mem['split']['ram'])}",
+        ]
     arena, stack = report["arena"], report["stack"]
     if report["outputs"] is None:
-        lines.append(f"not run: tensor arena {arena['reserved_bytes']:,} bytes reserved ({arena['host_bytes']:,} "
-                     f"measured on this host), stack {stack['reserved_bytes']:,} (not measured)")
+        lines.append(
+            f"not run: tensor arena {arena['reserved_bytes']:,} bytes reserved ({arena['host_bytes']:,} "
+            f"measured on this host), stack {stack['reserved_bytes']:,} (not measured)"
+        )
         return "\n".join(lines)
-    lines.append(f"tensor arena: {arena['target_used_bytes']:,} bytes used on the target, {arena['host_bytes']:,} "
-                 f"on the 64-bit host; {arena['reserved_bytes']:,} reserved"
-                 + (f"; stack {stack['used_bytes']:,} bytes used, {stack['reserved_bytes']:,} reserved"
-                    if stack["used_bytes"] >= 0 else ""))
+    lines.append(
+        f"tensor arena: {arena['target_used_bytes']:,} bytes used on the target, {arena['host_bytes']:,} "
+        f"on the 64-bit host; {arena['reserved_bytes']:,} reserved"
+        + (
+            f"; stack {stack['used_bytes']:,} bytes used, {stack['reserved_bytes']:,} reserved"
+            if stack["used_bytes"] >= 0
+            else ""
+        )
+    )
     o = report["outputs"]
     accuracy = f"; top-1 {o['accuracy']['top1']:.3f}" if o["accuracy"] else ""
-    lines.append(f"{report['inputs']}: outputs equal TFLite-Micro on this host on {o['tflm_host']['bit_exact_images']} "
-                 f"of {o['images']} (largest difference {o['tflm_host']['max_abs_diff_steps']} steps); against "
-                 f"LiteRT top-1 agreement {o['litert']['top1_agreement']:.3f}, largest difference "
-                 f"{o['litert']['max_abs_diff_steps']} steps{accuracy}")
+    lines.append(
+        f"{report['inputs']}: outputs equal TFLite-Micro on this host on {o['tflm_host']['bit_exact_images']} "
+        f"of {o['images']} (largest difference {o['tflm_host']['max_abs_diff_steps']} steps); against "
+        f"LiteRT top-1 agreement {o['litert']['top1_agreement']:.3f}, largest difference "
+        f"{o['litert']['max_abs_diff_steps']} steps{accuracy}"
+    )
     return "\n".join(lines)
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("model", metavar="FILE.tflite")
-@click.option("--target", type=click.Choice(sorted(TARGETS)), default=DEFAULT_TARGET, show_default=True,
-              help="The core (each runs on the QEMU board that has it), or host.")
-@click.option("--out", required=True, type=click.Path(file_okay=False),
-              help="Folder for the firmware, its sources, map and firmware.json (replaced whole, never left half).")
-@click.option("--kernels", type=click.Choice(KERNELS), default=KERNELS[0], show_default=True,
-              help="TFLite-Micro's kernels: Arm's CMSIS-NN or the portable reference ones.")
-@click.option("--flash", default=f"{DEFAULT_FLASH // KIB}K", show_default=True,
-              help="The board's flash: the link fails when the firmware does not fit.")
+@click.option(
+    "--target",
+    type=click.Choice(sorted(TARGETS)),
+    default=DEFAULT_TARGET,
+    show_default=True,
+    help="The core (each runs on the QEMU board that has it), or host.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the firmware, its sources, map and firmware.json (replaced whole, never left half).",
+)
+@click.option(
+    "--kernels",
+    type=click.Choice(KERNELS),
+    default=KERNELS[0],
+    show_default=True,
+    help="TFLite-Micro's kernels: Arm's CMSIS-NN or the portable reference ones.",
+)
+@click.option(
+    "--flash",
+    default=f"{DEFAULT_FLASH // KIB}K",
+    show_default=True,
+    help="The board's flash: the link fails when the firmware does not fit.",
+)
 @click.option("--ram", default=f"{DEFAULT_RAM // KIB}K", show_default=True, help="The board's RAM, likewise.")
-@click.option("--tflm", type=click.Path(file_okay=False), help=f"The TFLite-Micro source tree (with its "
-              f"downloads) to build against; default ${TREE_ENV}.")
+@click.option(
+    "--tflm",
+    type=click.Path(file_okay=False),
+    help=f"The TFLite-Micro source tree (with its downloads) to build against; default ${TREE_ENV}.",
+)
 @data_option("Test images (the test split, class-balanced); default: seeded random inputs")
 @limit_option(default=20, show_default=True)
 @click.option("--arena", type=click.IntRange(min=1), help="Tensor arena bytes (default: measured on the target).")
 @c_name_option()
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=RUN_TIMEOUT_S, show_default=True,
-              help="Seconds a run may take in QEMU before it counts as a hang.")
-@click.option("--no-run", "no_run", is_flag=True, help="Build and size the firmware only, for a board larger than "
-              "QEMU's: the arena is then the host's measurement plus 10%, the stack 2 KB, neither measured.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=RUN_TIMEOUT_S,
+    show_default=True,
+    help="Seconds a run may take in QEMU before it counts as a hang.",
+)
+@click.option(
+    "--no-run",
+    "no_run",
+    is_flag=True,
+    help="Build and size the firmware only, for a board larger than "
+    "QEMU's: the arena is then the host's measurement plus 10%, the stack 2 KB, neither measured.",
+)
 @json_option()
 @command_errors
 def firmware(model, target, out, kernels, flash, ram, tflm, data, limit, arena, name, timeout, no_run, as_json):
@@ -80,6 +132,19 @@ def firmware(model, target, out, kernels, flash, ram, tflm, data, limit, arena, 
     """
     from keras_resnet.lite.firmware import firmware as build_firmware
 
-    report = build_firmware(model, out, target=target, kernels=kernels, flash=flash, ram=ram, tflm=tflm, data=data,
-                            limit=limit, arena=arena, name=name, timeout=timeout, run=not no_run)
+    report = build_firmware(
+        model,
+        out,
+        target=target,
+        kernels=kernels,
+        flash=flash,
+        ram=ram,
+        tflm=tflm,
+        data=data,
+        limit=limit,
+        arena=arena,
+        name=name,
+        timeout=timeout,
+        run=not no_run,
+    )
     click.echo(json.dumps(report, indent=2) if as_json else _summary(report, os.path.abspath(out)))

@@ -1,12 +1,20 @@
 """`resnet-tflite list` and `resnet-tflite info`: what the registered models are, from the spec table."""
+
 from __future__ import annotations
 
 import json
 
 import click
 
-from keras_resnet.cli.options import CONTEXT, MODEL_OPTIONS, command_errors, given, \
-    json_option, model_options, unsafe_load_option
+from keras_resnet.cli.options import (
+    CONTEXT,
+    MODEL_OPTIONS,
+    command_errors,
+    given,
+    json_option,
+    model_options,
+    unsafe_load_option,
+)
 from keras_resnet.models import specs
 from keras_resnet.models.loading import check_model_argument
 
@@ -27,8 +35,10 @@ def list_command(as_json):
     for name in specs.list_models():
         s, row = specs.REGISTRY[name], table[name]
         blocks = f"{s.block[:6]} {'-'.join(map(str, s.blocks))}"
-        click.echo(f"{name:<12}{s.family:<10}{blocks:<16}{s.input_size:>7}{str(s.shortcut or '-'):>10}"
-                   f"{row['trainable_params']:>14,}{row['macs']:>16,}")
+        click.echo(
+            f"{name:<12}{s.family:<10}{blocks:<16}{s.input_size:>7}{str(s.shortcut or '-'):>10}"
+            f"{row['trainable_params']:>14,}{row['macs']:>16,}"
+        )
 
 
 @click.command(context_settings=CONTEXT)

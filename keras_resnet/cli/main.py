@@ -1,6 +1,7 @@
 """`resnet-tflite`: the click group of every command of the package (`resnet-train` is another name for
 `resnet-tflite train`). Each command lives in its own module, imported only when it runs, so `--help` is
 instant and no command pays for another's imports (TensorFlow among them)."""
+
 from __future__ import annotations
 
 import importlib

@@ -2,6 +2,7 @@
 
 No TensorFlow: the .tflite file is read by `keras_resnet.lite.flatbuffer`.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,18 +14,22 @@ from keras_resnet.cli.options import CONTEXT, c_name_option, command_errors, jso
 
 def _micro_summary(report: dict) -> str:
     arena = report["arena"]
-    lines = [f"wrote {', '.join(report['files'])} to {report['out']}",
-             f"flash (model): {report['flash_bytes']:,} bytes; RAM (tensor arena): {arena['measured_bytes']:,} "
-             f"bytes measured, {arena['recommended_bytes']:,} reserved (+{int(arena['margin'] * 100)}%, "
-             "kTensorArenaSize); the TFLM runtime and your application come on top",
-             f"operators: {', '.join(report['operators'])}"]
+    lines = [
+        f"wrote {', '.join(report['files'])} to {report['out']}",
+        f"flash (model): {report['flash_bytes']:,} bytes; RAM (tensor arena): {arena['measured_bytes']:,} "
+        f"bytes measured, {arena['recommended_bytes']:,} reserved (+{int(arena['margin'] * 100)}%, "
+        "kTensorArenaSize); the TFLM runtime and your application come on top",
+        f"operators: {', '.join(report['operators'])}",
+    ]
     lines += [f"  {'fits ' if b['fits'] else 'NO   '} {b['board']}" for b in report["boards"]]
     if "parity" in report:
         p = report["parity"]
-        lines.append(f"parity on {p['images']} images: max |TFLM - LiteRT reference kernels| = "
-                     f"{p['litert_reference_kernels']['max_abs_diff']:g} LSB, vs LiteRT default = "
-                     f"{p['litert_default']['max_abs_diff']:g} LSB, top-1 agreement "
-                     f"{p['litert_default']['top1_agreement']:.3f}")
+        lines.append(
+            f"parity on {p['images']} images: max |TFLM - LiteRT reference kernels| = "
+            f"{p['litert_reference_kernels']['max_abs_diff']:g} LSB, vs LiteRT default = "
+            f"{p['litert_default']['max_abs_diff']:g} LSB, top-1 agreement "
+            f"{p['litert_default']['top1_agreement']:.3f}"
+        )
     return "\n".join(lines)
 
 

@@ -4,6 +4,7 @@ The API takes every keyword as given (`None` included: `shortcut=None` is the pl
 None` gives logits); the command line passes on only the options the user set (`given`), so that the others
 keep the API's own defaults.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,8 +54,9 @@ def command_flags() -> dict[str, str]:
     ctx = click.get_current_context(silent=True)
     if ctx is None:
         return {}
-    return {param.name: param.get_error_hint(ctx).split(" / ")[0].strip("'")
-            for param in ctx.command.params if param.name}
+    return {
+        param.name: param.get_error_hint(ctx).split(" / ")[0].strip("'") for param in ctx.command.params if param.name
+    }
 
 
 # Decorates every command body: expected failures in one line, arguments spelled as the command's flags.
@@ -65,8 +67,11 @@ def given(*names: str) -> dict:
     """{name: value} of the running command's options among `names` that the user set (on the command line
     or through the environment), leaving out the ones that only hold click's default."""
     ctx = click.get_current_context()
-    return {name: ctx.params[name] for name in names
-            if ctx.get_parameter_source(name) < click.core.ParameterSource.DEFAULT_MAP}
+    return {
+        name: ctx.params[name]
+        for name in names
+        if ctx.get_parameter_source(name) < click.core.ParameterSource.DEFAULT_MAP
+    }
 
 
 def _shortcut(ctx, param, value):
@@ -76,8 +81,13 @@ def _shortcut(ctx, param, value):
 def shortcut_option(**kwargs):
     """`--shortcut A|B|C|none`, the options of the spec table (none: a plain net)."""
     choices = [option or NONE for option in specs.SHORTCUTS]
-    return click.option("--shortcut", type=click.Choice(choices), callback=_shortcut,
-                        help="Shortcut option (none: the plain net).", **kwargs)
+    return click.option(
+        "--shortcut",
+        type=click.Choice(choices),
+        callback=_shortcut,
+        help="Shortcut option (none: the plain net).",
+        **kwargs,
+    )
 
 
 MODEL_OPTIONS = ("input_size", "classes", "preact", "width", "variant", "shortcut")
@@ -85,14 +95,17 @@ MODEL_OPTIONS = ("input_size", "classes", "preact", "width", "variant", "shortcu
 
 def model_options(func):
     """Options shared by commands that build a registered model (`MODEL_OPTIONS`); unset: the model's own."""
-    return _options(func, [
-        click.option("--input-size", type=click.IntRange(min=1), help="Square input side (default: model's)."),
-        click.option("--classes", type=click.IntRange(min=1), help="Number of classes (default: model's)."),
-        click.option("--preact/--no-preact", default=None, help="Pre-activation blocks."),
-        click.option("--width", type=click.FloatRange(min=0, min_open=True), help="Channel multiplier."),
-        click.option("--variant", type=click.Choice(specs.VARIANTS), help="Layout: v1.5 (torchvision) or v1."),
-        shortcut_option(),
-    ])
+    return _options(
+        func,
+        [
+            click.option("--input-size", type=click.IntRange(min=1), help="Square input side (default: model's)."),
+            click.option("--classes", type=click.IntRange(min=1), help="Number of classes (default: model's)."),
+            click.option("--preact/--no-preact", default=None, help="Pre-activation blocks."),
+            click.option("--width", type=click.FloatRange(min=0, min_open=True), help="Channel multiplier."),
+            click.option("--variant", type=click.Choice(specs.VARIANTS), help="Layout: v1.5 (torchvision) or v1."),
+            shortcut_option(),
+        ],
+    )
 
 
 def _options(func, options):
@@ -103,13 +116,21 @@ def _options(func, options):
 
 # Recipe fields (`keras_resnet.training.recipes.Recipe`) as options; unset: the recipe's value.
 RECIPE_FIELDS = {
-    "head_epochs": ("--head-epochs", {"type": click.IntRange(min=0),
-                                      "help": "First epochs that train only the classifier, the backbone frozen "
-                                              "(finetune: 3)."}),
-    "head_lr": ("--head-lr", {"type": click.FloatRange(min=0, min_open=True),
-                              "help": "Peak lr of the head-only epochs."}),
-    "frozen_bn": ("--frozen-bn/--no-frozen-bn", {"default": None,
-                                                 "help": "Keep BatchNorm in inference mode throughout (finetune: on)."}),
+    "head_epochs": (
+        "--head-epochs",
+        {
+            "type": click.IntRange(min=0),
+            "help": "First epochs that train only the classifier, the backbone frozen (finetune: 3).",
+        },
+    ),
+    "head_lr": (
+        "--head-lr",
+        {"type": click.FloatRange(min=0, min_open=True), "help": "Peak lr of the head-only epochs."},
+    ),
+    "frozen_bn": (
+        "--frozen-bn/--no-frozen-bn",
+        {"default": None, "help": "Keep BatchNorm in inference mode throughout (finetune: on)."},
+    ),
     "epochs": ("--epochs", {"type": click.IntRange(min=1), "help": "Training epochs (instead of --steps)."}),
     "steps": ("--steps", {"type": click.IntRange(min=1), "help": "Training iterations, rounded to whole epochs."}),
     "batch_size": ("--batch-size", {"type": click.IntRange(min=1), "help": "Global batch size."}),
@@ -118,12 +139,16 @@ RECIPE_FIELDS = {
     "decay": ("--decay", {"type": float, "help": "Step schedule: lr multiplier at each boundary."}),
     "momentum": ("--momentum", {"type": float, "help": "SGD momentum."}),
     "nesterov": ("--nesterov/--no-nesterov", {"default": None, "help": "Nesterov momentum."}),
-    "weight_decay": ("--weight-decay", {"type": click.FloatRange(min=0),
-                                        "help": "Weight decay, PyTorch semantics (coupled, through momentum)."}),
+    "weight_decay": (
+        "--weight-decay",
+        {"type": click.FloatRange(min=0), "help": "Weight decay, PyTorch semantics (coupled, through momentum)."},
+    ),
     "warmup_steps": ("--warmup-steps", {"type": click.IntRange(min=0), "help": "Warm-up iterations."}),
     "warmup_lr": ("--warmup-lr", {"type": float, "help": "Warm-up learning rate (start of the ramp)."}),
-    "augment": ("--augment", {"type": click.Choice(recipes.AUGMENTATIONS),
-                              "help": "Augmentation (default: recipe's)."}),
+    "augment": (
+        "--augment",
+        {"type": click.Choice(recipes.AUGMENTATIONS), "help": "Augmentation (default: recipe's)."},
+    ),
     "holdout": ("--holdout", {"type": click.IntRange(min=0), "help": "Training images held out for validation."}),
     "seed": ("--seed", {"type": int, "help": "Seed of initialisation, shuffling and augmentation."}),
 }
@@ -135,8 +160,13 @@ def recipe_options(*fields: str):
 
 
 def mixed_precision_option():
-    return click.option("--mixed-precision", type=click.Choice(MIXED_PRECISION), default=MIXED_PRECISION[0],
-                        show_default=True, help="auto: bfloat16 where the hardware has it natively.")
+    return click.option(
+        "--mixed-precision",
+        type=click.Choice(MIXED_PRECISION),
+        default=MIXED_PRECISION[0],
+        show_default=True,
+        help="auto: bfloat16 where the hardware has it natively.",
+    )
 
 
 def builder_arguments(options: dict) -> dict:
@@ -163,26 +193,38 @@ SOURCE_FORMS = "folder:PATH, npz:PATH or tfds:NAME[:SPLIT]"
 
 def json_option():
     """`--json`: print what the command's Python function returns instead of the summary for people."""
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print the JSON report (what the Python function returns) instead of a summary.")
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print the JSON report (what the Python function returns) instead of a summary.",
+    )
 
 
 def unsafe_load_option():
     """`--unsafe-load`: allow Lambda layers in a Keras model file, whose code then runs."""
-    return click.option("--unsafe-load", is_flag=True,
-                        help="Allow Lambda layers in a Keras model file (runs its code: only for files you trust).")
+    return click.option(
+        "--unsafe-load",
+        is_flag=True,
+        help="Allow Lambda layers in a Keras model file (runs its code: only for files you trust).",
+    )
 
 
 def weights_option(**kwargs):
     """`--weights NAME|FILE` for a registered model name."""
-    return click.option("--weights", help="For a registered model name: published weights (imagenet, imagenet-v2, "
-                        "cifar10; downloaded once into ~/.keras/models) or a weights file.", **kwargs)
+    return click.option(
+        "--weights",
+        help="For a registered model name: published weights (imagenet, imagenet-v2, "
+        "cifar10; downloaded once into ~/.keras/models) or a weights file.",
+        **kwargs,
+    )
 
 
 def input_size_option(**kwargs):
     """`--input-size N`: the square input side."""
-    return click.option("--input-size", type=click.IntRange(min=1),
-                        help="Square input side (default: the model's).", **kwargs)
+    return click.option(
+        "--input-size", type=click.IntRange(min=1), help="Square input side (default: the model's).", **kwargs
+    )
 
 
 def data_option(role: str, **kwargs):
@@ -192,8 +234,9 @@ def data_option(role: str, **kwargs):
 
 def limit_option(**kwargs):
     """`--limit N`: at most N images, class-balanced."""
-    return click.option("--limit", type=click.IntRange(min=1), help="At most this many images (class-balanced).",
-                        **kwargs)
+    return click.option(
+        "--limit", type=click.IntRange(min=1), help="At most this many images (class-balanced).", **kwargs
+    )
 
 
 def c_name_option():

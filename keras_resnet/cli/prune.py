@@ -1,4 +1,5 @@
 """`resnet-tflite prune`: channel pruning and fine-tuning, a thin wrapper over `keras_resnet.training.prune.prune`."""
+
 from __future__ import annotations
 
 import contextlib
@@ -7,8 +8,17 @@ import sys
 
 import click
 
-from keras_resnet.cli.options import CONTEXT, OneLineCommand, command_errors, data_option, given, \
-    mixed_precision_option, recipe_options, unsafe_load_option, weights_option
+from keras_resnet.cli.options import (
+    CONTEXT,
+    OneLineCommand,
+    command_errors,
+    data_option,
+    given,
+    mixed_precision_option,
+    recipe_options,
+    unsafe_load_option,
+    weights_option,
+)
 from keras_resnet.models.channel_pruning import CRITERIA  # NumPy only at import: --help stays instant
 from keras_resnet.training import recipes
 
@@ -18,25 +28,52 @@ RECIPE_OPTIONS = ("lr", "schedule", "batch_size", "weight_decay", "nesterov", "s
 @click.command(cls=OneLineCommand, context_settings=CONTEXT)
 @click.argument("model")
 @weights_option()
-@click.option("--channels", help="Fraction of filters to remove from each prunable conv: one ratio (0.5) or "
-              "one per stage (0.25,0.5,0.5).")
-@click.option("--macs", type=float, help="Instead of --channels: the fraction of MACs to keep (0.6); met by "
-              "the smallest ratio common to all prunable convs.")
-@click.option("--criterion", type=click.Choice(CRITERIA), default=CRITERIA[0],
-              show_default=True, help="Filters removed: smallest L1 norm (Li et al. 2017) or smallest "
-                                      "BatchNorm |gamma| (Liu et al. 2017).")
+@click.option(
+    "--channels",
+    help="Fraction of filters to remove from each prunable conv: one ratio (0.5) or one per stage (0.25,0.5,0.5).",
+)
+@click.option(
+    "--macs",
+    type=float,
+    help="Instead of --channels: the fraction of MACs to keep (0.6); met by "
+    "the smallest ratio common to all prunable convs.",
+)
+@click.option(
+    "--criterion",
+    type=click.Choice(CRITERIA),
+    default=CRITERIA[0],
+    show_default=True,
+    help="Filters removed: smallest L1 norm (Li et al. 2017) or smallest BatchNorm |gamma| (Liu et al. 2017).",
+)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The pruned .keras file.")
 @data_option("Fine-tuning data (training split); not needed with --epochs 0")
-@click.option("--epochs", type=click.IntRange(min=0), default=10, show_default=True,
-              help="Fine-tuning epochs; 0 keeps the pruned weights as they are.")
-@click.option("--recipe", type=click.Choice(sorted(recipes.RECIPES)), default="finetune", show_default=True,
-              help="Training recipe the options below override (see resnet-tflite train).")
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Fine-tuning epochs; 0 keeps the pruned weights as they are.",
+)
+@click.option(
+    "--recipe",
+    type=click.Choice(sorted(recipes.RECIPES)),
+    default="finetune",
+    show_default=True,
+    help="Training recipe the options below override (see resnet-tflite train).",
+)
 @recipe_options(*RECIPE_OPTIONS)
 @mixed_precision_option()
-@click.option("--run-dir", type=click.Path(file_okay=False), help="Keep the fine-tuning run (history, "
-              "curves, metrics.json) here; default: a temporary folder.")
-@click.option("--resume", is_flag=True, help="Continue the fine-tuning kept in --run-dir from its last "
-              "completed epoch (after a crash or Ctrl-C); give the same MODEL, --data and options.")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False),
+    help="Keep the fine-tuning run (history, curves, metrics.json) here; default: a temporary folder.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the fine-tuning kept in --run-dir from its last "
+    "completed epoch (after a crash or Ctrl-C); give the same MODEL, --data and options.",
+)
 @unsafe_load_option()
 @command_errors
 def prune(**options):

@@ -1,4 +1,5 @@
 """`resnet-tflite report`: the benchmark table and plots from result files."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,12 @@ from keras_resnet.cli.options import CONTEXT, command_errors, json_option
 
 @click.command(context_settings=CONTEXT)
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--out", required=True, type=click.Path(file_okay=False),
-              help="Directory for report.md, latency.png and accuracy_latency.png.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Directory for report.md, latency.png and accuracy_latency.png.",
+)
 @json_option()
 @command_errors
 def report(results, out, as_json):

@@ -1,17 +1,30 @@
-"""`resnet-tflite train MODEL --data SOURCE --out RUN_DIR [options]` (also `resnet-train`): the command over `keras_resnet.training.fit`.
+"""`resnet-tflite train MODEL --data SOURCE --out RUN_DIR [options]` (also `resnet-train`): the command over
+`keras_resnet.training.fit`.
 
 Every hyper-parameter of the recipe table (`keras_resnet.training.recipes`) is an option; options left out take
 the recipe's value, and the final values are written to RUN_DIR/config.json. `fit` checks the whole request,
 data included, before TensorFlow starts.
 """
+
 from __future__ import annotations
 
 import json
 
 import click
 
-from keras_resnet.cli.options import CONTEXT, RECIPE_FIELDS, OneLineCommand, command_errors, data_option, given, \
-    input_size_option, mixed_precision_option, recipe_options, shortcut_option, unsafe_load_option
+from keras_resnet.cli.options import (
+    CONTEXT,
+    RECIPE_FIELDS,
+    OneLineCommand,
+    command_errors,
+    data_option,
+    given,
+    input_size_option,
+    mixed_precision_option,
+    recipe_options,
+    shortcut_option,
+    unsafe_load_option,
+)
 from keras_resnet.training import recipes
 from keras_resnet.training.hardware import STRATEGIES
 
@@ -22,27 +35,42 @@ MODEL_OPTIONS = ("width", "preact", "shortcut")
 @click.argument("model")
 @data_option("Training images (its test split evaluates)", required=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
-@click.option("--recipe", type=click.Choice(sorted(recipes.RECIPES)), default="cifar", show_default=True,
-              help="The paper's CIFAR or ImageNet recipe, or fine-tuning (transfer learning).")
-@click.option("--weights", help="Pretrained weights for MODEL: published (imagenet, imagenet-v2, cifar10; downloaded "
-              "once into ~/.keras/models) or a file (.pth/.safetensors/.th of torchvision, timm or akamaster, "
-              ".weights.h5, .h5): its backbone under a new classifier for the data's classes.")
+@click.option(
+    "--recipe",
+    type=click.Choice(sorted(recipes.RECIPES)),
+    default="cifar",
+    show_default=True,
+    help="The paper's CIFAR or ImageNet recipe, or fine-tuning (transfer learning).",
+)
+@click.option(
+    "--weights",
+    help="Pretrained weights for MODEL: published (imagenet, imagenet-v2, cifar10; downloaded "
+    "once into ~/.keras/models) or a file (.pth/.safetensors/.th of torchvision, timm or akamaster, "
+    ".weights.h5, .h5): its backbone under a new classifier for the data's classes.",
+)
 @recipe_options("head_epochs", "head_lr", "frozen_bn", "epochs", "steps", "batch_size", "lr", "schedule")
 @click.option("--boundaries", help="Step schedule: comma-separated fractions of training, e.g. 0.5,0.75.")
-@recipe_options("decay", "momentum", "nesterov", "weight_decay", "warmup_steps", "warmup_lr", "augment", "holdout",
-                "seed")
+@recipe_options(
+    "decay", "momentum", "nesterov", "weight_decay", "warmup_steps", "warmup_lr", "augment", "holdout", "seed"
+)
 @click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its last completed epoch.")
 @mixed_precision_option()
-@click.option("--strategy", type=click.Choice(STRATEGIES), default=STRATEGIES[0],
-              show_default=True, help="tf.distribute strategy; multiworker reads TF_CONFIG.")
+@click.option(
+    "--strategy",
+    type=click.Choice(STRATEGIES),
+    default=STRATEGIES[0],
+    show_default=True,
+    help="tf.distribute strategy; multiworker reads TF_CONFIG.",
+)
 @input_size_option()
 @click.option("--width", type=click.FloatRange(min=0, min_open=True), help="Channel multiplier.")
 @click.option("--preact/--no-preact", default=None, help="Pre-activation blocks.")
 @shortcut_option()
 @unsafe_load_option()
 @command_errors
-def train(model, data, out, recipe, weights, resume, mixed_precision, strategy, input_size, boundaries,
-          unsafe_load, **_):
+def train(
+    model, data, out, recipe, weights, resume, mixed_precision, strategy, input_size, boundaries, unsafe_load, **_
+):
     """Train MODEL (a registered name or a Keras model file to fine-tune) on --data into --out.
 
     Example: resnet-tflite train resnet20 --data folder:cifar10-jpg --out runs/r20 --epochs 30 --schedule onecycle
@@ -57,9 +85,20 @@ def train(model, data, out, recipe, weights, resume, mixed_precision, strategy, 
         hyper["boundaries"] = _fractions(boundaries)
     from keras_resnet.training.fit import fit  # checks everything before TensorFlow starts
 
-    metrics = fit(model, data, out, recipe, resume=resume, mixed_precision=mixed_precision,
-                  strategy=strategy, input_size=input_size, unsafe_load=unsafe_load,
-                  model_options=given(*MODEL_OPTIONS), weights=weights, **hyper)
+    metrics = fit(
+        model,
+        data,
+        out,
+        recipe,
+        resume=resume,
+        mixed_precision=mixed_precision,
+        strategy=strategy,
+        input_size=input_size,
+        unsafe_load=unsafe_load,
+        model_options=given(*MODEL_OPTIONS),
+        weights=weights,
+        **hyper,
+    )
     if metrics:
         click.echo(json.dumps(metrics, indent=2))
 

@@ -1,5 +1,6 @@
 """`resnet-tflite weights convert`: a PyTorch or safetensors ResNet checkpoint as a Keras weights file
 (`keras_resnet.models.convert_weights.convert_weights`)."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,13 @@ def weights():
 @click.argument("checkpoint")
 @click.option("--out", required=True, help="Keras weights file to write (.weights.h5).")
 @click.option("--model", help="resnet18|34|50|101|152|20|32|... (default: inferred from the tensors).")
-@click.option("--top/--no-top", "include_top", default=True, show_default=True,
-              help="Keep the classifier; --no-top leaves it out (include_top=False).")
+@click.option(
+    "--top/--no-top",
+    "include_top",
+    default=True,
+    show_default=True,
+    help="Keep the classifier; --no-top leaves it out (include_top=False).",
+)
 @json_option()
 @command_errors
 def convert(checkpoint, out, model, include_top, as_json):

@@ -3,6 +3,7 @@
 argparse, not click: the command works in a bare `pip install "resnet-tflite[device]"`, and `resnet-tflite
 bench` hands its arguments to this parser, so there is one set of options and one help text.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,15 +22,19 @@ def _fmt(value, spec: str) -> str:
 
 def format_table(result: dict) -> str:
     """A fixed-width table of every row, for the terminal."""
-    lines = [f"{'model':<24}{'thr':>4} {'delegate':<9}{'load':>8}{'first':>9}{'p50':>9}{'p90':>9}{'p99':>9}"
-             f"{'std':>8}{'img/s':>9}{'GMAC/s':>8}{'top1':>7}{'top5':>7}",
-             f"{'':<24}{'':>4} {'':<9}{'ms':>8}{'ms':>9}{'ms':>9}{'ms':>9}{'ms':>9}{'ms':>8}"]
+    lines = [
+        f"{'model':<24}{'thr':>4} {'delegate':<9}{'load':>8}{'first':>9}{'p50':>9}{'p90':>9}{'p99':>9}"
+        f"{'std':>8}{'img/s':>9}{'GMAC/s':>8}{'top1':>7}{'top5':>7}",
+        f"{'':<24}{'':>4} {'':<9}{'ms':>8}{'ms':>9}{'ms':>9}{'ms':>9}{'ms':>9}{'ms':>8}",
+    ]
     for r in result["results"]:
         lat, acc = r["latency_ms"], r.get("accuracy") or {}
-        lines.append(f"{r['model'][:23]:<24}{r['threads']:>4} {r['delegate'][:8]:<9}{r['load_ms']:>8.1f}"
-                     f"{r['first_ms']:>9.2f}{lat['p50']:>9.3f}{lat['p90']:>9.3f}{lat['p99']:>9.3f}{lat['std']:>8.3f}"
-                     f"{r['throughput_ips']:>9.1f}{_fmt(r['gmacs_per_s'], '8.2f')}"
-                     f"{_fmt(acc.get('top1'), '7.3f')}{_fmt(acc.get('top5'), '7.3f')}")
+        lines.append(
+            f"{r['model'][:23]:<24}{r['threads']:>4} {r['delegate'][:8]:<9}{r['load_ms']:>8.1f}"
+            f"{r['first_ms']:>9.2f}{lat['p50']:>9.3f}{lat['p90']:>9.3f}{lat['p99']:>9.3f}{lat['std']:>8.3f}"
+            f"{r['throughput_ips']:>9.1f}{_fmt(r['gmacs_per_s'], '8.2f')}"
+            f"{_fmt(acc.get('top1'), '7.3f')}{_fmt(acc.get('top5'), '7.3f')}"
+        )
     return "\n".join(lines)
 
 
@@ -38,24 +43,31 @@ def format_system(result: dict) -> str:
     s = result["system"]
     temp = s["thermal_before"]["celsius"], s["thermal_after"]["celsius"]
     emulated = " EMULATED (qemu)" if s["emulation"]["emulated"] else ""
-    return (f"board: {s['board']['model'] or 'unknown'} | cpu: {s['cpu']['model']} x{s['cpu']['cores']} | "
-            f"{s['os']['system']} {s['os']['machine']}{emulated}\n"
-            f"runtime: {s['runtime']} | delegate: {s['delegate']['name']} | temperature before/after: "
-            f"{temp[0] or 'unknown'} / {temp[1] or 'unknown'} | peak RSS: {_fmt(s['peak_rss_bytes'] and s['peak_rss_bytes'] / 2**20, '.0f')} MiB")
+    return (
+        f"board: {s['board']['model'] or 'unknown'} | cpu: {s['cpu']['model']} x{s['cpu']['cores']} | "
+        f"{s['os']['system']} {s['os']['machine']}{emulated}\n"
+        f"runtime: {s['runtime']} | delegate: {s['delegate']['name']} | temperature before/after: "
+        f"{temp[0] or 'unknown'} / {temp[1] or 'unknown'} | "
+        f"peak RSS: {_fmt(s['peak_rss_bytes'] and s['peak_rss_bytes'] / 2**20, '.0f')} MiB"
+    )
 
 
 def format_comparison(comparison: dict) -> str:
     """One line per row: status, p50 and the change against the reference."""
-    lines = [f"compared with reference (tolerance {comparison['tolerance']:.0%} on p50, "
-             f"{comparison['accuracy_tolerance']:.0%} on top-1):"]
+    lines = [
+        f"compared with reference (tolerance {comparison['tolerance']:.0%} on p50, "
+        f"{comparison['accuracy_tolerance']:.0%} on top-1):"
+    ]
     for e in comparison["rows"]:
         change = "" if e["change"] is None else f" vs {e['reference_p50_ms']:.3f} ms ({e['change']:+.1%})"
-        lines.append(f"  {e['status']:<13}{e['model']} threads={e['threads']} {e['delegate']}: "
-                     f"{e['p50_ms']:.3f} ms{change}")
+        lines.append(
+            f"  {e['status']:<13}{e['model']} threads={e['threads']} {e['delegate']}: {e['p50_ms']:.3f} ms{change}"
+        )
     return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- command line
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error as one `error:` line (exit 2), like the rest of the CLI."""
@@ -76,14 +88,30 @@ def _int_list(text: str) -> list[int]:
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The options of `harness.benchmark`, each stored under the name of its argument there."""
-    parser = _Parser(prog=prog, description="Benchmark .tflite models on this machine: load time, cold and "
-                     "warm latency, throughput, optional accuracy, and a record of the system. The Python function "
-                     "is keras_resnet.benchmark.")
+    parser = _Parser(
+        prog=prog,
+        description="Benchmark .tflite models on this machine: load time, cold and "
+        "warm latency, throughput, optional accuracy, and a record of the system. The Python function "
+        "is keras_resnet.benchmark.",
+    )
     add = parser.add_argument
     add("models", nargs="+", metavar="MODEL.tflite", help="models to benchmark, interleaved A B A B ...")
-    add("--threads", dest="num_threads", type=_int_list, default=[1], metavar="N[,N...]",
-        help="interpreter threads (num_threads); a list measures each count, interleaved (default 1)")
-    add("--warmup", dest="warmup_runs", type=int, default=5, metavar="N", help="untimed runs after the first (default 5)")
+    add(
+        "--threads",
+        dest="num_threads",
+        type=_int_list,
+        default=[1],
+        metavar="N[,N...]",
+        help="interpreter threads (num_threads); a list measures each count, interleaved (default 1)",
+    )
+    add(
+        "--warmup",
+        dest="warmup_runs",
+        type=int,
+        default=5,
+        metavar="N",
+        help="untimed runs after the first (default 5)",
+    )
     add("--runs", dest="num_runs", type=int, default=50, metavar="N", help="timed runs per model (default 50)")
     add("--edgetpu", action="store_true", help="run on a Coral Edge TPU (loads libedgetpu)")
     add("--delegate", metavar="PATH", help="external delegate library (external_delegate_path)")
@@ -91,14 +119,22 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     add("--data", metavar="SOURCE", help="labelled images (folder:PATH or npz:PATH) for top-1/top-5")
     add("--split", default="test", choices=harness.SPLITS, help="split of --data (default test)")
     add("--limit", type=int, default=500, metavar="N", help="images from --data, class-balanced (default 500)")
-    add("--outputs", action="store_true",
-        help="with --data: keep every image's label and raw output in the JSON (compare machines image by image)")
+    add(
+        "--outputs",
+        action="store_true",
+        help="with --data: keep every image's label and raw output in the JSON (compare machines image by image)",
+    )
     add("--pin", type=_int_list, metavar="CPU[,CPU...]", help="pin the process to these CPUs (Linux)")
     add("--json", dest="json_path", metavar="OUT", help="write the full result as JSON")
     add("--csv", dest="csv_path", metavar="OUT", help="write one CSV row per model and thread count")
     add("--compare", metavar="REF", help="reference result file, or a directory of <machine>.json files")
-    add("--tolerance", type=float, default=results.DEFAULT_TOLERANCE, metavar="FRACTION",
-        help=f"p50 increase counted as a regression by --compare (default {results.DEFAULT_TOLERANCE})")
+    add(
+        "--tolerance",
+        type=float,
+        default=results.DEFAULT_TOLERANCE,
+        metavar="FRACTION",
+        help=f"p50 increase counted as a regression by --compare (default {results.DEFAULT_TOLERANCE})",
+    )
     add("--quiet", action="store_true", help="print nothing but warnings and errors (no progress, no table)")
     return parser
 

@@ -10,6 +10,7 @@ the two outputs, in the output tensor's own units (quantization steps for an int
 dequantized. `resnet-tflite compare-outputs A.json B.json` prints it; tests/test_arm64.py holds an aarch64
 run to it.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,10 @@ def _outputs(row: dict, where: str) -> dict:
     """The kept outputs of a result row; a clear error when the run was made without outputs."""
     kept = (row.get("accuracy") or {}).get("outputs")
     if kept is None:
-        raise UserError(f"{where} has no per-image outputs for {row['model']}: run the benchmark with "
-                        f"data=SOURCE and outputs=True. Received: {where}")
+        raise UserError(
+            f"{where} has no per-image outputs for {row['model']}: run the benchmark with "
+            f"data=SOURCE and outputs=True. Received: {where}"
+        )
     return kept
 
 
@@ -60,23 +63,36 @@ def agreement(a: dict, b: dict, names: tuple[str, str] = ("a", "b")) -> list[dic
         if other is None:
             continue
         if mine["sha256"] != other["sha256"]:
-            raise UserError(f"{mine['model']} is a different model file in {names[0]} and {names[1]} (sha256 "
-                            f"differs): compare runs of the same files.")
+            raise UserError(
+                f"{mine['model']} is a different model file in {names[0]} and {names[1]} (sha256 "
+                f"differs): compare runs of the same files."
+            )
         x, y = _outputs(mine, names[0]), _outputs(other, names[1])
         if x["labels"] != y["labels"]:
-            raise UserError(f"{mine['model']} ran on different images in {names[0]} and {names[1]} (labels "
-                            f"differ): use the same data and limit.")
+            raise UserError(
+                f"{mine['model']} ran on different images in {names[0]} and {names[1]} (labels "
+                f"differ): use the same data and limit."
+            )
         x, y = np.asarray(x["values"], np.float64), np.asarray(y["values"], np.float64)
         same = x.argmax(1) == y.argmax(1)
         untied = _unique_top(x) & _unique_top(y)
         diff = np.abs(x - y)
         scale = mine["output"]["scale"] if mine["output"]["dtype"] in ("int8", "uint8", "int16") else 0.0
-        rows.append({"model": mine["model"], "threads": mine["threads"], "output_dtype": mine["output"]["dtype"],
-                     "images": len(x), "top1_agreement": float(np.mean(same)), "tied": int(np.sum(~untied)),
-                     "top1_agreement_untied": float(np.mean(same[untied])) if untied.any() else None,
-                     "mean_abs_diff": float(diff.mean()), "max_abs_diff": float(diff.max()),
-                     "max_abs_diff_dequantized": float(diff.max() * scale if scale else diff.max()),
-                     "top1": (mine["accuracy"]["top1"], other["accuracy"]["top1"])})
+        rows.append(
+            {
+                "model": mine["model"],
+                "threads": mine["threads"],
+                "output_dtype": mine["output"]["dtype"],
+                "images": len(x),
+                "top1_agreement": float(np.mean(same)),
+                "tied": int(np.sum(~untied)),
+                "top1_agreement_untied": float(np.mean(same[untied])) if untied.any() else None,
+                "mean_abs_diff": float(diff.mean()),
+                "max_abs_diff": float(diff.max()),
+                "max_abs_diff_dequantized": float(diff.max() * scale if scale else diff.max()),
+                "top1": (mine["accuracy"]["top1"], other["accuracy"]["top1"]),
+            }
+        )
     return rows
 
 
@@ -89,15 +105,19 @@ def format_rows(rows: list[dict]) -> str:
     Returns:
         The table, a header line and one line per row.
     """
-    lines = [f"{'model':<24}{'thr':>4}{'images':>8}{'top-1 same':>12}{'tied':>6}{'untied same':>13}"
-             f"{'mean |diff|':>13}{'max |diff|':>12}{'dequantized':>13}{'top-1 A':>9}{'top-1 B':>9}"]
+    lines = [
+        f"{'model':<24}{'thr':>4}{'images':>8}{'top-1 same':>12}{'tied':>6}{'untied same':>13}"
+        f"{'mean |diff|':>13}{'max |diff|':>12}{'dequantized':>13}{'top-1 A':>9}{'top-1 B':>9}"
+    ]
     for r in rows:
         unit = " LSB" if r["output_dtype"] != "float32" else ""
         untied = "-" if r["top1_agreement_untied"] is None else format(r["top1_agreement_untied"], ".4f")
         largest = format(r["max_abs_diff"], ".3g") + unit
-        lines.append(f"{r['model'][:23]:<24}{r['threads']:>4}{r['images']:>8}{r['top1_agreement']:>12.4f}"
-                     f"{r['tied']:>6}{untied:>13}{r['mean_abs_diff']:>13.3g}{largest:>12}"
-                     f"{r['max_abs_diff_dequantized']:>13.3g}{r['top1'][0]:>9.4f}{r['top1'][1]:>9.4f}")
+        lines.append(
+            f"{r['model'][:23]:<24}{r['threads']:>4}{r['images']:>8}{r['top1_agreement']:>12.4f}"
+            f"{r['tied']:>6}{untied:>13}{r['mean_abs_diff']:>13.3g}{largest:>12}"
+            f"{r['max_abs_diff_dequantized']:>13.3g}{r['top1'][0]:>9.4f}{r['top1'][1]:>9.4f}"
+        )
     return "\n".join(lines)
 
 
@@ -119,10 +139,12 @@ def compare_outputs(a: str | os.PathLike, b: str | os.PathLike) -> dict:
     a, b = os.fspath(a), os.fspath(b)
     first, second = results.load_results(a), results.load_results(b)
     if len(first) != 1 or len(second) != 1:
-        raise UserError(f"Compare two single results written by bench --json, not reference files. "
-                        f"Received: a={a!r}, b={b!r}")
+        raise UserError(
+            f"Compare two single results written by bench --json, not reference files. Received: a={a!r}, b={b!r}"
+        )
     rows = agreement(first[0], second[0], (a, b))
     if not rows:
-        raise UserError(f"{a} and {b} have no model row in common (model, threads and delegate). "
-                        f"Received: a={a!r}, b={b!r}")
+        raise UserError(
+            f"{a} and {b} have no model row in common (model, threads and delegate). Received: a={a!r}, b={b!r}"
+        )
     return {"a": a, "b": b, "rows": rows}

@@ -10,6 +10,7 @@ interleaved round by round (A B A B ...), so thermal or background drift hits ev
 (`keras_resnet.device.statistics`). The result's layout is `keras_resnet.device.results.SCHEMA`.
 `benchmark` does it all, as `python -m keras_resnet.bench` and `resnet-tflite bench` run it.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -32,7 +33,6 @@ from keras_resnet.files import check_writable, read_bytes, write_text
 from keras_resnet.lite import runtime
 from keras_resnet.lite.accuracy import topk
 from keras_resnet.lite.safety import check_model
-
 
 __all__ = ["benchmark", "run", "Settings"]
 SPLITS = ("train", "test")
@@ -65,6 +65,7 @@ class Settings:
 
 
 # ---------------------------------------------------------------- models
+
 
 @dataclass
 class Variant:
@@ -111,12 +112,15 @@ def load_variant(path: str, data: bytes, threads: int, settings: Settings, clock
     delegates = make_delegates(settings)
     start = clock()
     try:
-        model = runtime.TFLiteModel(data, num_threads=threads, experimental_delegates=delegates or None,
-                                    xnnpack=settings.xnnpack)
+        model = runtime.TFLiteModel(
+            data, num_threads=threads, experimental_delegates=delegates or None, xnnpack=settings.xnnpack
+        )
     except (ValueError, RuntimeError) as err:
         detail = " ".join(str(err).split())[:200]
-        raise UserError(f"{path} is a damaged TFLite model (corrupt, truncated or made for another runtime); "
-                        f"{runtime.runtime_version()} says: {detail}") from None
+        raise UserError(
+            f"{path} is a damaged TFLite model (corrupt, truncated or made for another runtime); "
+            f"{runtime.runtime_version()} says: {detail}"
+        ) from None
     load_ns = clock() - start
     name = os.path.splitext(os.path.basename(path))[0]
     return Variant(name, path, data, threads, model, load_ns, compiled)
@@ -134,6 +138,7 @@ def sample_input(model: runtime.TFLiteModel, seed: int) -> np.ndarray:
 
 # ---------------------------------------------------------------- accuracy
 
+
 def load_images(settings: Settings, variants: list[Variant]) -> dict:
     """{model path: labelled images from `data` as that model takes them}, read before any timing: each
     input size and channel count once (images of any size and mode are converted)."""
@@ -141,8 +146,10 @@ def load_images(settings: Settings, variants: list[Variant]) -> dict:
     for v in variants:
         v.model.check_classifier(v.path)
         views[v.path] = v.model.image_input(v.path)
-    read = {view: sources.load(settings.data, settings.split, limit=settings.limit, size=view[0], channels=view[1])
-            for view in dict.fromkeys(views.values())}
+    read = {
+        view: sources.load(settings.data, settings.split, limit=settings.limit, size=view[0], channels=view[1])
+        for view in dict.fromkeys(views.values())
+    }
     return {name: read[view] for name, view in views.items()}
 
 
@@ -154,12 +161,18 @@ def accuracy(variant: Variant, images, source: str, keep_outputs: bool = False) 
     """
     raw = variant.model.run_raw(images.x)
     result = topk(variant.model.float_outputs(raw), images.y)
-    result.update({"source": source, "classes": len(images.classes),
-                   "outputs": {"labels": images.y.tolist(), "values": raw.tolist()} if keep_outputs else None})
+    result.update(
+        {
+            "source": source,
+            "classes": len(images.classes),
+            "outputs": {"labels": images.y.tolist(), "values": raw.tolist()} if keep_outputs else None,
+        }
+    )
     return result
 
 
 # ---------------------------------------------------------------- the run
+
 
 def system_record(settings: Settings) -> dict:
     """Machine facts plus the runtime and delegate versions; warnings are collected by the caller."""
@@ -173,8 +186,11 @@ def delegate_record(settings: Settings) -> dict:
     """Which delegate runs the models and what is known of its version."""
     label = settings.delegate_label()
     if label == "edgetpu":
-        return {"name": "edgetpu", "library": runtime.edgetpu_library(), "version": _dpkg_version("libedgetpu1-std")
-                or _dpkg_version("libedgetpu1-max")}
+        return {
+            "name": "edgetpu",
+            "library": runtime.edgetpu_library(),
+            "version": _dpkg_version("libedgetpu1-std") or _dpkg_version("libedgetpu1-max"),
+        }
     if settings.delegate:
         return {"name": label, "library": os.path.abspath(settings.delegate), "version": None}
     return {"name": label, "library": None, "version": f"built into {runtime.runtime_version()}"}
@@ -188,8 +204,9 @@ def _dpkg_version(package: str) -> str | None:
     if shutil.which("dpkg-query") is None:
         return None
     try:
-        done = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True,
-                              timeout=10)
+        done = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{package} {done.stdout.strip()}" if done.returncode == 0 and done.stdout.strip() else None
@@ -221,13 +238,24 @@ def row(v: Variant, first_ns: int, samples_ns: list[int], settings: Settings) ->
     macs = runtime.model_macs(v.data)
     p50_s = stats["latency_ms"]["p50"] / 1e3
     return {
-        "model": v.name, "path": v.path, "size_bytes": len(v.data), "sha256": hashlib.sha256(v.data).hexdigest(),
+        "model": v.name,
+        "path": v.path,
+        "size_bytes": len(v.data),
+        "sha256": hashlib.sha256(v.data).hexdigest(),
         **v.model.io_record(),
-        "edgetpu_compiled": v.edgetpu_compiled, "macs": macs, "threads": v.threads,
-        "delegate": settings.delegate_label(), "xnnpack": settings.xnnpack,
-        "load_ms": v.load_ns / 1e6, "first_ms": first_ns / 1e6, "warmup": settings.warmup, "runs": settings.runs,
-        **stats, "gmacs_per_s": macs / p50_s / 1e9 if macs and p50_s > 0 else None,
-        "samples_ms": [t / 1e6 for t in samples_ns], "accuracy": None,
+        "edgetpu_compiled": v.edgetpu_compiled,
+        "macs": macs,
+        "threads": v.threads,
+        "delegate": settings.delegate_label(),
+        "xnnpack": settings.xnnpack,
+        "load_ms": v.load_ns / 1e6,
+        "first_ms": first_ns / 1e6,
+        "warmup": settings.warmup,
+        "runs": settings.runs,
+        **stats,
+        "gmacs_per_s": macs / p50_s / 1e9 if macs and p50_s > 0 else None,
+        "samples_ms": [t / 1e6 for t in samples_ns],
+        "accuracy": None,
     }
 
 
@@ -244,43 +272,76 @@ def run(paths: list[str], settings: Settings, clock=time.perf_counter_ns, argv=N
         warnings.append("running under emulation (qemu): timings are emulated, not device figures")
     thermal_before = sysinfo.thermal()
     variants = load_all(paths, settings, clock)
-    warnings += [f"{v.name} is not compiled for the Edge TPU: it runs on the CPU" for v in variants
-                 if settings.edgetpu and not v.edgetpu_compiled and v.threads == settings.threads[0]]
+    warnings += [
+        f"{v.name} is not compiled for the Edge TPU: it runs on the CPU"
+        for v in variants
+        if settings.edgetpu and not v.edgetpu_compiled and v.threads == settings.threads[0]
+    ]
     images = load_images(settings, variants) if settings.data else None
     say = progress or (lambda text: None)
-    say(f"timing {len(variants)} model/thread variant(s): {settings.warmup} warm-up and {settings.runs} timed "
-        f"runs each, interleaved")
+    say(
+        f"timing {len(variants)} model/thread variant(s): {settings.warmup} warm-up and {settings.runs} timed "
+        f"runs each, interleaved"
+    )
     rows = measure(variants, settings, clock)
     if images is not None:
         say(f"accuracy on {len(next(iter(images.values())))} images of {settings.data}")
         for v, r in zip(variants, rows):
             r["accuracy"] = accuracy(v, images[v.path], settings.data, settings.outputs)
-    system.update(thermal_before=thermal_before, thermal_after=sysinfo.thermal(),
-                  peak_rss_bytes=sysinfo.peak_rss_bytes())
+    system.update(
+        thermal_before=thermal_before, thermal_after=sysinfo.thermal(), peak_rss_bytes=sysinfo.peak_rss_bytes()
+    )
     for r in rows:
         r["emulated"] = system["emulation"]["emulated"]
-    return {"schema": results.SCHEMA, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": list(argv) if argv is not None else None, "harness": harness_record(),
-            "settings": asdict(settings), "system": system, "warnings": warnings, "results": rows,
-            "comparison": None}
+    return {
+        "schema": results.SCHEMA,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": list(argv) if argv is not None else None,
+        "harness": harness_record(),
+        "settings": asdict(settings),
+        "system": system,
+        "warnings": warnings,
+        "results": rows,
+        "comparison": None,
+    }
 
 
 def harness_record() -> dict:
     """How the numbers were made, so a reader of the JSON need not read this file."""
-    return {"resnet-tflite": __version__, "timer": "time.perf_counter_ns around Interpreter.invoke",
-            "percentiles": "linear interpolation (numpy.percentile default)", "std": "population (ddof=0)",
-            "order": "interleaved round-robin over models and thread counts",
-            "gmacs_per_s": "MACs counted from the model's conv and fully-connected ops / p50"}
+    return {
+        "resnet-tflite": __version__,
+        "timer": "time.perf_counter_ns around Interpreter.invoke",
+        "percentiles": "linear interpolation (numpy.percentile default)",
+        "std": "population (ddof=0)",
+        "order": "interleaved round-robin over models and thread counts",
+        "gmacs_per_s": "MACs counted from the model's conv and fully-connected ops / p50",
+    }
 
 
 # ---------------------------------------------------------------- the whole benchmark
 
-def benchmark(models: str | Sequence[str], *, num_threads: int | Sequence[int] = 1, warmup_runs: int = 5,
-              num_runs: int = 50, edgetpu: bool = False, delegate: str | None = None, xnnpack: bool = True,
-              data: str | None = None, split: str = "test", limit: int | None = 500, outputs: bool = False,
-              pin: Sequence[int] | None = None, compare: str | None = None,
-              tolerance: float = results.DEFAULT_TOLERANCE, json_path: str | None = None, csv_path: str | None = None,
-              progress: Callable[[str], None] | None = None, command: Sequence[str] | None = None) -> dict[str, Any]:
+
+def benchmark(
+    models: str | Sequence[str],
+    *,
+    num_threads: int | Sequence[int] = 1,
+    warmup_runs: int = 5,
+    num_runs: int = 50,
+    edgetpu: bool = False,
+    delegate: str | None = None,
+    xnnpack: bool = True,
+    data: str | None = None,
+    split: str = "test",
+    limit: int | None = 500,
+    outputs: bool = False,
+    pin: Sequence[int] | None = None,
+    compare: str | None = None,
+    tolerance: float = results.DEFAULT_TOLERANCE,
+    json_path: str | None = None,
+    csv_path: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    command: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """Benchmark .tflite models on this machine: load time, cold and warm latency, throughput, optional
     accuracy, a record of the system, and optionally the comparison with reference results.
 
@@ -317,9 +378,20 @@ def benchmark(models: str | Sequence[str], *, num_threads: int | Sequence[int] =
         UserError: A bad argument, a missing or damaged model, a delegate that does not load, unreadable
             images, or an output that cannot be written.
     """
-    settings = settings_of(models, num_threads=num_threads, warmup_runs=warmup_runs, num_runs=num_runs,
-                           edgetpu=edgetpu, delegate=delegate, xnnpack=xnnpack, data=data, split=split, limit=limit,
-                           outputs=outputs, pin=pin)
+    settings = settings_of(
+        models,
+        num_threads=num_threads,
+        warmup_runs=warmup_runs,
+        num_runs=num_runs,
+        edgetpu=edgetpu,
+        delegate=delegate,
+        xnnpack=xnnpack,
+        data=data,
+        split=split,
+        limit=limit,
+        outputs=outputs,
+        pin=pin,
+    )
     for path in (json_path, csv_path):
         if path is not None:
             check_writable(path)
@@ -342,8 +414,9 @@ def _counts(value) -> list[int] | None:
     return values
 
 
-def settings_of(models, *, num_threads, warmup_runs, num_runs, edgetpu, delegate, xnnpack, data, split, limit,
-                outputs, pin) -> Settings:
+def settings_of(
+    models, *, num_threads, warmup_runs, num_runs, edgetpu, delegate, xnnpack, data, split, limit, outputs, pin
+) -> Settings:
     """`benchmark`'s arguments checked, as the Settings recorded in the result."""
     if not models:
         raise UserError(f"Pass at least one .tflite model. Received: models={models!r}")
@@ -351,21 +424,35 @@ def settings_of(models, *, num_threads, warmup_runs, num_runs, edgetpu, delegate
     if not threads or min(threads) < 1:
         raise UserError(f"Pass num_threads=N of at least 1, or a list of them. Received: num_threads={num_threads!r}")
     if _counts(num_runs) is None or _counts(warmup_runs) is None or num_runs < 1 or warmup_runs < 0:
-        raise UserError(f"Pass num_runs=N of at least 1 and warmup_runs=N of at least 0. "
-                        f"Received: num_runs={num_runs!r} and warmup_runs={warmup_runs!r}")
+        raise UserError(
+            f"Pass num_runs=N of at least 1 and warmup_runs=N of at least 0. "
+            f"Received: num_runs={num_runs!r} and warmup_runs={warmup_runs!r}"
+        )
     if edgetpu and delegate:
-        raise UserError(f"Use edgetpu=True or delegate=PATH, not both. Received: delegate={delegate!r} with "
-                        f"edgetpu=True")
+        raise UserError(
+            f"Use edgetpu=True or delegate=PATH, not both. Received: delegate={delegate!r} with edgetpu=True"
+        )
     if split not in SPLITS:
         raise UserError(f"Pass split='train' or split='test'. Received: split={split!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise UserError(f"Pass limit=N of at least 1, or None for every image. Received: limit={limit!r}")
     if outputs and not data:
-        raise UserError("outputs=True keeps the outputs on the data=SOURCE images: pass data=SOURCE too. "
-                        "Received: outputs=True")
+        raise UserError(
+            "outputs=True keeps the outputs on the data=SOURCE images: pass data=SOURCE too. Received: outputs=True"
+        )
     pinned = None if pin is None else _counts(pin)
     if pin is not None and (not pinned or min(pinned) < 0):
         raise UserError(f"Pass pin= a list of CPU numbers (0 and up). Received: pin={pin!r}")
-    return Settings(threads=threads, warmup=warmup_runs, runs=num_runs, edgetpu=bool(edgetpu),
-                    delegate=None if delegate is None else os.fspath(delegate), xnnpack=bool(xnnpack),
-                    data=data, split=split, limit=limit, pin=pinned, outputs=bool(outputs))
+    return Settings(
+        threads=threads,
+        warmup=warmup_runs,
+        runs=num_runs,
+        edgetpu=bool(edgetpu),
+        delegate=None if delegate is None else os.fspath(delegate),
+        xnnpack=bool(xnnpack),
+        data=data,
+        split=split,
+        limit=limit,
+        pin=pinned,
+        outputs=bool(outputs),
+    )

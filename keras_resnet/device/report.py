@@ -4,6 +4,7 @@ The second is the classic speed/accuracy/memory chart: p50 latency across, top-1
 bubble area. Reads the JSON that `benchmark` returns and writes (or a reference file); needs matplotlib,
 which is on the workstation, not on devices.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,16 +39,20 @@ def _cell(value, spec: str) -> str:
 
 def markdown(rows: list[dict]) -> str:
     """A Markdown table of the rows (latency in ms, size in KiB, MACs in millions)."""
-    lines = ["| model | threads | delegate | size KiB | MMACs | load ms | first ms | p50 ms | p90 ms | p99 ms "
-             "| img/s | GMAC/s | top-1 | top-5 | machine |",
-             "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
+    lines = [
+        "| model | threads | delegate | size KiB | MMACs | load ms | first ms | p50 ms | p90 ms | p99 ms "
+        "| img/s | GMAC/s | top-1 | top-5 | machine |",
+        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+    ]
     for r in rows:
         lat, acc = r["latency_ms"], r.get("accuracy") or {}
-        lines.append(f"| {r['model']} | {r['threads']} | {r['delegate']} | {r['size_bytes'] / 1024:,.0f} "
-                     f"| {_cell(r['macs'] and r['macs'] / 1e6, ',.1f')} | {r['load_ms']:.1f} | {r['first_ms']:.2f} "
-                     f"| {lat['p50']:.3f} | {lat['p90']:.3f} | {lat['p99']:.3f} | {r['throughput_ips']:,.1f} "
-                     f"| {_cell(r['gmacs_per_s'], '.1f')} | {_cell(acc.get('top1'), '.3f')} "
-                     f"| {_cell(acc.get('top5'), '.3f')} | {r['machine']} |")
+        lines.append(
+            f"| {r['model']} | {r['threads']} | {r['delegate']} | {r['size_bytes'] / 1024:,.0f} "
+            f"| {_cell(r['macs'] and r['macs'] / 1e6, ',.1f')} | {r['load_ms']:.1f} | {r['first_ms']:.2f} "
+            f"| {lat['p50']:.3f} | {lat['p90']:.3f} | {lat['p99']:.3f} | {r['throughput_ips']:,.1f} "
+            f"| {_cell(r['gmacs_per_s'], '.1f')} | {_cell(acc.get('top1'), '.3f')} "
+            f"| {_cell(acc.get('top5'), '.3f')} | {r['machine']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -56,8 +61,7 @@ def plot_latency(rows: list[dict], path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2))
-    ax.boxplot([r["samples_ms"] for r in rows], vert=False, whis=(1, 99), showfliers=True,
-               flierprops={"markersize": 2})
+    ax.boxplot([r["samples_ms"] for r in rows], vert=False, whis=(1, 99), showfliers=True, flierprops={"markersize": 2})
     ax.set_yticks(range(1, len(rows) + 1), [r["label"] for r in rows], fontsize=8)
     lows, highs = [min(r["samples_ms"]) for r in rows], [max(r["samples_ms"]) for r in rows]
     if max(highs) > 10 * min(lows):
@@ -73,8 +77,8 @@ def plot_latency(rows: list[dict], path: str) -> None:
 
 def plot_accuracy_latency(rows: list[dict], path: str) -> bool:
     """Top-1 versus p50 latency, bubble area proportional to file size; False when no row has accuracy."""
-    import matplotlib.ticker
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     rows = [r for r in rows if (r.get("accuracy") or {}).get("top1") is not None]
     if not rows:
@@ -83,8 +87,16 @@ def plot_accuracy_latency(rows: list[dict], path: str) -> bool:
     fig, ax = plt.subplots(figsize=(9, 5))
     colors = plt.get_cmap("tab20").colors
     for i, r in enumerate(rows):  # a legend, not annotations: equal accuracies would stack the labels
-        ax.scatter(r["latency_ms"]["p50"], r["accuracy"]["top1"], s=2000 * r["size_bytes"] / largest, alpha=0.5,
-                   color=colors[i % len(colors)], edgecolors="black", linewidths=0.6, label=r["label"])
+        ax.scatter(
+            r["latency_ms"]["p50"],
+            r["accuracy"]["top1"],
+            s=2000 * r["size_bytes"] / largest,
+            alpha=0.5,
+            color=colors[i % len(colors)],
+            edgecolors="black",
+            linewidths=0.6,
+            label=r["label"],
+        )
     legend = ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     for handle in legend.legend_handles:
         handle.set_sizes([40])

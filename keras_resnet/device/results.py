@@ -2,6 +2,7 @@
 
 The layouts are documented in tflite/README.md and fixed by SCHEMA and CSV_COLUMNS.
 """
+
 from __future__ import annotations
 
 import csv
@@ -14,9 +15,30 @@ from keras_resnet.files import readable_file
 
 SCHEMA = "resnet-tflite-bench/1"
 REFERENCE_SCHEMA = "resnet-tflite-reference/1"
-CSV_COLUMNS = ("model", "threads", "delegate", "size_bytes", "macs", "load_ms", "first_ms", "min_ms", "p50_ms",
-               "p90_ms", "p99_ms", "mean_ms", "std_ms", "throughput_ips", "gmacs_per_s", "top1", "top5",
-               "images", "emulated", "board", "cpu", "runtime")
+CSV_COLUMNS = (
+    "model",
+    "threads",
+    "delegate",
+    "size_bytes",
+    "macs",
+    "load_ms",
+    "first_ms",
+    "min_ms",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "mean_ms",
+    "std_ms",
+    "throughput_ips",
+    "gmacs_per_s",
+    "top1",
+    "top5",
+    "images",
+    "emulated",
+    "board",
+    "cpu",
+    "runtime",
+)
 DEFAULT_TOLERANCE = 0.10  # --compare: a p50 more than 10% above the reference is a regression
 ACCURACY_TOLERANCE = 0.01  # --compare: top-1 more than 1 point below the reference is a regression
 
@@ -27,8 +49,9 @@ def results_of(document: dict) -> list[dict]:
         return [document]
     if document.get("schema") == REFERENCE_SCHEMA:
         return list(document["runs"])
-    raise UserError(f"Not a benchmark result: schema is {document.get('schema')!r}, expected {SCHEMA!r} or "
-                    f"{REFERENCE_SCHEMA!r}")
+    raise UserError(
+        f"Not a benchmark result: schema is {document.get('schema')!r}, expected {SCHEMA!r} or {REFERENCE_SCHEMA!r}"
+    )
 
 
 def load_results(path: str) -> list[dict]:
@@ -51,13 +74,27 @@ def csv_rows(result: dict) -> list[dict]:
     for r in result["results"]:
         acc = r.get("accuracy") or {}
         lat = r["latency_ms"]
-        out.append({"model": r["model"], "threads": r["threads"], "delegate": r["delegate"],
-                    "size_bytes": r["size_bytes"], "macs": r["macs"], "load_ms": r["load_ms"],
-                    "first_ms": r["first_ms"], **{f"{k}_ms": lat[k] for k in ("min", "p50", "p90", "p99", "mean", "std")},
-                    "throughput_ips": r["throughput_ips"], "gmacs_per_s": r["gmacs_per_s"],
-                    "top1": acc.get("top1"), "top5": acc.get("top5"), "images": acc.get("images"),
-                    "emulated": r["emulated"], "board": system["board"]["model"], "cpu": system["cpu"]["model"],
-                    "runtime": system["runtime"]})
+        out.append(
+            {
+                "model": r["model"],
+                "threads": r["threads"],
+                "delegate": r["delegate"],
+                "size_bytes": r["size_bytes"],
+                "macs": r["macs"],
+                "load_ms": r["load_ms"],
+                "first_ms": r["first_ms"],
+                **{f"{k}_ms": lat[k] for k in ("min", "p50", "p90", "p99", "mean", "std")},
+                "throughput_ips": r["throughput_ips"],
+                "gmacs_per_s": r["gmacs_per_s"],
+                "top1": acc.get("top1"),
+                "top5": acc.get("top5"),
+                "images": acc.get("images"),
+                "emulated": r["emulated"],
+                "board": system["board"]["model"],
+                "cpu": system["cpu"]["model"],
+                "runtime": system["runtime"],
+            }
+        )
     return out
 
 
@@ -83,6 +120,7 @@ def machine_id(system: dict) -> str:
 
 # ---------------------------------------------------------------- comparison with reference results
 
+
 def row_key(r: dict) -> tuple:
     return r["model"], r["threads"], r["delegate"]
 
@@ -98,21 +136,37 @@ def compare(result: dict, references: list[dict], tolerance: float = DEFAULT_TOL
     rows = []
     for r in result["results"]:
         ref = table.get(row_key(r))
-        entry = {"model": r["model"], "threads": r["threads"], "delegate": r["delegate"],
-                 "p50_ms": r["latency_ms"]["p50"], "reference_p50_ms": None, "change": None, "status": "no-reference"}
+        entry = {
+            "model": r["model"],
+            "threads": r["threads"],
+            "delegate": r["delegate"],
+            "p50_ms": r["latency_ms"]["p50"],
+            "reference_p50_ms": None,
+            "change": None,
+            "status": "no-reference",
+        }
         if ref is not None:
             change = r["latency_ms"]["p50"] / ref["latency_ms"]["p50"] - 1
-            entry.update(reference_p50_ms=ref["latency_ms"]["p50"], change=change, status=_status(change, r, ref, tolerance))
+            entry.update(
+                reference_p50_ms=ref["latency_ms"]["p50"], change=change, status=_status(change, r, ref, tolerance)
+            )
         rows.append(entry)
-    return {"tolerance": tolerance, "accuracy_tolerance": ACCURACY_TOLERANCE, "rows": rows,
-            "regressions": sum(e["status"] == "regression" for e in rows)}
+    return {
+        "tolerance": tolerance,
+        "accuracy_tolerance": ACCURACY_TOLERANCE,
+        "rows": rows,
+        "regressions": sum(e["status"] == "regression" for e in rows),
+    }
 
 
 def _status(change: float, r: dict, ref: dict, tolerance: float) -> str:
     """Regression / faster / ok for one row that has a reference."""
     acc, ref_acc = r.get("accuracy") or {}, ref.get("accuracy") or {}
-    if acc.get("top1") is not None and ref_acc.get("top1") is not None \
-            and acc["top1"] < ref_acc["top1"] - ACCURACY_TOLERANCE:
+    if (
+        acc.get("top1") is not None
+        and ref_acc.get("top1") is not None
+        and acc["top1"] < ref_acc["top1"] - ACCURACY_TOLERANCE
+    ):
         return "regression"
     if change > tolerance:
         return "regression"
@@ -127,14 +181,15 @@ def reference_file(path: str, system: dict) -> str | None:
     return candidate if os.path.exists(candidate) else None
 
 
-
 def refuse_emulated(systems: list[dict], what: str) -> None:
     """A UserError when any system record says emulation: emulated timings never become or meet a reference."""
     emulated = [s["emulation"] for s in systems if s["emulation"]["emulated"]]
     if emulated:
         evidence = "; ".join(emulated[0].get("evidence") or ["qemu"])
-        raise UserError(f"{what}: timings measured under emulation ({evidence}) are not device figures and "
-                        f"cannot serve as a reference; measure on the device itself.")
+        raise UserError(
+            f"{what}: timings measured under emulation ({evidence}) are not device figures and "
+            f"cannot serve as a reference; measure on the device itself."
+        )
 
 
 def attach_comparison(result: dict, path: str, tolerance: float) -> None:
@@ -148,11 +203,11 @@ def attach_comparison(result: dict, path: str, tolerance: float) -> None:
         return
     ref = reference_file(path, result["system"])
     if ref is None:
-        result["warnings"].append(f"no reference file for this machine ({machine_id(result['system'])}.json) "
-                                  f"in {path}: nothing compared")
+        result["warnings"].append(
+            f"no reference file for this machine ({machine_id(result['system'])}.json) in {path}: nothing compared"
+        )
         return
     references = load_results(ref)
     refuse_emulated([r["system"] for r in references], ref)
     result["comparison"] = compare(result, references, tolerance)
     result["comparison"]["reference"] = ref
-

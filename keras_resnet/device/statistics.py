@@ -4,6 +4,7 @@
 Statistics: min, p50, p90, p99 (linear interpolation between order statistics, NumPy's default), mean,
 population std (ddof=0), throughput = batch / mean.
 """
+
 from __future__ import annotations
 
 import time

@@ -5,6 +5,7 @@ degrades to None plus a note saying which source was absent (a VM has no thermal
 have no /sys, only a Pi has `vcgencmd`), so a record is complete on any machine and honest about gaps.
 Paths are read under `root` (default "/") so tests can point the probes at a fake tree.
 """
+
 from __future__ import annotations
 
 import glob
@@ -19,9 +20,16 @@ X86_VENDORS = ("GenuineIntel", "AuthenticAMD", "HygonGenuine")
 ARM_MACHINES = ("aarch64", "arm64", "armv7l", "armv6l", "armv8l")
 X86_MACHINES = ("x86_64", "AMD64", "i686", "i386")
 # Raspberry Pi `vcgencmd get_throttled` bits (documented by Raspberry Pi): now (0-3) and since boot (16-19).
-THROTTLE_BITS = {0: "under-voltage", 1: "arm-frequency-capped", 2: "throttled", 3: "soft-temperature-limit",
-                 16: "under-voltage-occurred", 17: "arm-frequency-capping-occurred", 18: "throttling-occurred",
-                 19: "soft-temperature-limit-occurred"}
+THROTTLE_BITS = {
+    0: "under-voltage",
+    1: "arm-frequency-capped",
+    2: "throttled",
+    3: "soft-temperature-limit",
+    16: "under-voltage-occurred",
+    17: "arm-frequency-capping-occurred",
+    18: "throttling-occurred",
+    19: "soft-temperature-limit-occurred",
+}
 
 
 def _read(root: str, path: str) -> str | None:
@@ -65,9 +73,13 @@ def cpu(root: str = "/") -> dict:
     info = _cpuinfo(root)
     model = info.get("model name") or info.get("Model") or info.get("Hardware") or platform.processor() or None
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return {"model": model, "vendor": info.get("vendor_id") or info.get("CPU implementer"),
-            "cores": os.cpu_count(), "affinity": affinity,
-            "flags_hypervisor": "hypervisor" in cpu_flags(root)}
+    return {
+        "model": model,
+        "vendor": info.get("vendor_id") or info.get("CPU implementer"),
+        "cores": os.cpu_count(),
+        "affinity": affinity,
+        "flags_hypervisor": "hypervisor" in cpu_flags(root),
+    }
 
 
 def os_info(root: str = "/") -> dict:
@@ -76,8 +88,13 @@ def os_info(root: str = "/") -> dict:
     for line in (_read(root, "/etc/os-release") or "").splitlines():
         if line.startswith("PRETTY_NAME="):
             pretty = line.partition("=")[2].strip('"')
-    return {"system": platform.system(), "release": platform.release(), "distribution": pretty,
-            "machine": platform.machine(), "python": platform.python_version()}
+    return {
+        "system": platform.system(),
+        "release": platform.release(),
+        "distribution": pretty,
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+    }
 
 
 def governors(root: str = "/") -> dict:
@@ -85,12 +102,18 @@ def governors(root: str = "/") -> dict:
     paths = sorted(glob.glob(os.path.join(root, "sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_governor")))
     values = {os.path.basename(os.path.dirname(os.path.dirname(p))): _read("/", p) for p in paths}
     if not values:
-        return {"governors": None, "warning": None,
-                "note": "no cpufreq scaling_governor (a VM, a container without /sys, or a fixed clock)"}
+        return {
+            "governors": None,
+            "warning": None,
+            "note": "no cpufreq scaling_governor (a VM, a container without /sys, or a fixed clock)",
+        }
     slow = sorted({v for v in values.values() if v != "performance"})
-    warning = (f"CPU governor is {', '.join(slow)}, not performance: the clock may change during the run. "
-               f"Set it with: echo performance | sudo tee /sys/devices/system/cpu/cpu*/cpufreq/scaling_governor"
-               if slow else None)
+    warning = (
+        f"CPU governor is {', '.join(slow)}, not performance: the clock may change during the run. "
+        f"Set it with: echo performance | sudo tee /sys/devices/system/cpu/cpu*/cpufreq/scaling_governor"
+        if slow
+        else None
+    )
     return {"governors": values, "warning": warning}
 
 
@@ -116,8 +139,12 @@ def thermal(root: str = "/") -> dict:
     if temp and "=" in temp:
         throttled = _vcgencmd("get_throttled")  # "throttled=0x0"
         value = int(throttled.partition("=")[2], 16) if throttled and "=" in throttled else None
-        return {"source": "vcgencmd", "celsius": {"soc": float(temp.partition("=")[2].rstrip("'C"))},
-                "throttled": value, "throttled_flags": decode_throttled(value) if value is not None else None}
+        return {
+            "source": "vcgencmd",
+            "celsius": {"soc": float(temp.partition("=")[2].rstrip("'C"))},
+            "throttled": value,
+            "throttled_flags": decode_throttled(value) if value is not None else None,
+        }
     zones = {}
     for zone in sorted(glob.glob(os.path.join(root, "sys/class/thermal/thermal_zone*"))):
         milli = _read("/", os.path.join(zone, "temp"))
@@ -125,10 +152,20 @@ def thermal(root: str = "/") -> dict:
             name = _read("/", os.path.join(zone, "type")) or os.path.basename(zone)
             zones[f"{os.path.basename(zone)}:{name}"] = int(milli) / 1000
     if zones:
-        return {"source": "thermal_zones", "celsius": zones, "throttled": None, "throttled_flags": None,
-                "note": "no vcgencmd: throttling flags are known only on a Raspberry Pi"}
-    return {"source": None, "celsius": None, "throttled": None, "throttled_flags": None,
-            "note": "no vcgencmd and no readable /sys/class/thermal zones: temperature unknown"}
+        return {
+            "source": "thermal_zones",
+            "celsius": zones,
+            "throttled": None,
+            "throttled_flags": None,
+            "note": "no vcgencmd: throttling flags are known only on a Raspberry Pi",
+        }
+    return {
+        "source": None,
+        "celsius": None,
+        "throttled": None,
+        "throttled_flags": None,
+        "note": "no vcgencmd and no readable /sys/class/thermal zones: temperature unknown",
+    }
 
 
 def emulation(root: str = "/", machine: str | None = None) -> dict:
@@ -172,14 +209,21 @@ def pin_cpus(cpus: list[int]) -> list[int]:
     try:
         os.sched_setaffinity(0, cpus)
     except (OSError, ValueError) as err:
-        raise UserError(f"Cannot pin to CPUs {cpus} ({err}); this machine has CPUs "
-                        f"{sorted(os.sched_getaffinity(0))}. Received: pin={cpus}") from None
+        raise UserError(
+            f"Cannot pin to CPUs {cpus} ({err}); this machine has CPUs "
+            f"{sorted(os.sched_getaffinity(0))}. Received: pin={cpus}"
+        ) from None
     return sorted(os.sched_getaffinity(0))
 
 
 def collect(root: str = "/") -> dict:
     """The full system record taken once per run (temperature is taken again at the end by the caller)."""
-    record = {"board": board(root), "cpu": cpu(root), "os": os_info(root), "cpufreq": governors(root),
-              "emulation": emulation(root)}
+    record = {
+        "board": board(root),
+        "cpu": cpu(root),
+        "os": os_info(root),
+        "cpufreq": governors(root),
+        "emulation": emulation(root),
+    }
     record["virtualized"] = record["cpu"]["flags_hypervisor"] or record["emulation"]["emulated"]
     return record

@@ -3,6 +3,7 @@
 The converted model takes raw pixels (preprocessing is part of the Keras graph) and carries a metadata
 record (input quantization, classes, preprocessing, provenance) embedded and as a JSON sidecar.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -12,11 +13,11 @@ import tempfile
 import numpy as np
 
 from keras_resnet import sources
-from keras_resnet.training import datasets
 from keras_resnet.device.statistics import interleaved, summarize
 from keras_resnet.errors import UserError
 from keras_resnet.lite.accuracy import topk
 from keras_resnet.lite.runtime import TFLiteModel
+from keras_resnet.training import datasets
 
 MODES = ("float32", "int8", "fp16", "dynamic", "int16x8")
 IO_TYPES = ("int8", "uint8", "float")
@@ -45,8 +46,9 @@ def _converter(model, input_size):
     return tf.lite.TFLiteConverter.from_saved_model(tmp.name), tmp
 
 
-def convert_keras(model, mode: str = "float32", representative=None, io: str = "int8",
-                  input_size: int | None = None) -> bytes:
+def convert_keras(
+    model, mode: str = "float32", representative=None, io: str = "int8", input_size: int | None = None
+) -> bytes:
     """Convert a Keras model (or SavedModel path) to TFLite bytes, with a static input of batch 1.
 
     mode: one of MODES. For int8 and int16x8, `representative` is a zero-argument callable yielding
@@ -68,12 +70,16 @@ def convert_keras(model, mode: str = "float32", representative=None, io: str = "
             converter.target_spec.supported_types = [tf.float16]
         if mode in ("int8", "int16x8"):
             if representative is None:
-                raise UserError(f"mode={mode!r} conversion needs calibration data: pass representative=CALLABLE "
-                                f"(representative_from(images)). Received: representative=None")
+                raise UserError(
+                    f"mode={mode!r} conversion needs calibration data: pass representative=CALLABLE "
+                    f"(representative_from(images)). Received: representative=None"
+                )
             converter.representative_dataset = representative
             converter.target_spec.supported_ops = [
-                tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if mode == "int8"
-                else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+                tf.lite.OpsSet.TFLITE_BUILTINS_INT8
+                if mode == "int8"
+                else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+            ]
         if mode == "int8" and io != "float":
             converter.inference_input_type = converter.inference_output_type = getattr(tf, io)
         return converter.convert()
@@ -88,8 +94,10 @@ def _static_input_shape(model, input_size: int | None) -> tuple:
     if len(shape) == 3:
         return model_input_shape(model, input_size)
     if None in shape:
-        raise UserError(f"{model.name} takes inputs of shape {shape}, not fully known: convert a model whose "
-                        f"input shape is fixed. Received: a model with input {shape}")
+        raise UserError(
+            f"{model.name} takes inputs of shape {shape}, not fully known: convert a model whose "
+            f"input shape is fixed. Received: a model with input {shape}"
+        )
     return shape
 
 
@@ -97,15 +105,21 @@ def model_input_shape(model, input_size: int | None = None) -> tuple:
     """(height, width, channels) the model takes; `input_size` fixes the sides a model leaves open (None)."""
     shape = tuple(model.inputs[0].shape[1:])
     if len(shape) != 3:
-        raise UserError(f"{model.name} takes inputs of shape {shape}, not images (height, width, channels): "
-                        f"convert an image classifier. Received: a model with input {shape}")
+        raise UserError(
+            f"{model.name} takes inputs of shape {shape}, not images (height, width, channels): "
+            f"convert an image classifier. Received: a model with input {shape}"
+        )
     height, width, channels = shape
     if input_size is not None and None not in (height, width) and (height, width) != (input_size, input_size):
-        raise UserError(f"{model.name} takes {height}x{width} images; input_size is for models that take any "
-                        f"size: leave it out. Received: input_size={input_size}")
+        raise UserError(
+            f"{model.name} takes {height}x{width} images; input_size is for models that take any "
+            f"size: leave it out. Received: input_size={input_size}"
+        )
     if None in (height, width) and input_size is None:
-        raise UserError(f"{model.name} takes images of any size: give the size to convert it for with "
-                        f"input_size=N. Received: input_size=None (the model's input is {shape})")
+        raise UserError(
+            f"{model.name} takes images of any size: give the size to convert it for with "
+            f"input_size=N. Received: input_size=None (the model's input is {shape})"
+        )
     return (height or input_size, width or input_size, channels)
 
 
@@ -119,9 +133,11 @@ def calibration_data(source, shape, samples: int = DEFAULT_CALIB_SAMPLES, split:
 
 def representative_from(images: np.ndarray):
     """The zero-argument generator the TFLite converter calls: one float32 image per batch."""
+
     def generator():
         for image in images:
             yield [image[None].astype(np.float32)]
+
     return generator
 
 
@@ -193,8 +209,11 @@ def file_sizes(tflite_bytes: bytes) -> dict:
 
 def kernel_sparsity(model) -> float:
     """Fraction of zeros over all trainable convolution and dense kernels."""
-    kernels = [np.asarray(layer.kernel) for layer in model.layers
-               if hasattr(layer, "kernel") and layer.trainable and layer.__class__.__name__ in ("Conv2D", "Dense")]
+    kernels = [
+        np.asarray(layer.kernel)
+        for layer in model.layers
+        if hasattr(layer, "kernel") and layer.trainable and layer.__class__.__name__ in ("Conv2D", "Dense")
+    ]
     total = sum(k.size for k in kernels)
     return float(sum(np.count_nonzero(k == 0) for k in kernels) / total) if total else 0.0
 
@@ -203,5 +222,5 @@ def median_latency_ms(tflite_bytes: bytes, runs: int = 30, threads: int = 1) -> 
     """A quick p50 latency in LiteRT for the conversion report (the benchmark harness measures properly)."""
     model = TFLiteModel(tflite_bytes, num_threads=threads)
     model.invoke_raw(np.zeros(model.input_shape, model.input_dtype))  # the cold run, not timed
-    samples, = interleaved([model.interpreter.invoke], runs)
+    (samples,) = interleaved([model.interpreter.invoke], runs)
     return summarize(samples)["latency_ms"]["p50"]

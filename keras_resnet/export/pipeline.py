@@ -6,6 +6,7 @@ converts, verifies against Keras, embeds the metadata record (class names includ
 file, its .json sidecar and its .eval.json report atomically. `evaluate` is `resnet-tflite eval`. Both
 return what the command prints with `--json`.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,9 @@ def _is_path(model) -> bool:
     return isinstance(model, (str, os.PathLike))
 
 
-def _check_request(model, out, mode, io_type, calib, calib_samples, qat, magnitude_prune, data, weights,
-                   preprocess) -> None:
+def _check_request(
+    model, out, mode, io_type, calib, calib_samples, qat, magnitude_prune, data, weights, preprocess
+) -> None:
     """Refuse a request that cannot succeed, before TensorFlow starts (data sources: `_check_data`)."""
     from keras_resnet.models.loading import check_model_weights
 
@@ -38,16 +40,20 @@ def _check_request(model, out, mode, io_type, calib, calib_samples, qat, magnitu
     if qat and mode != "int8":
         raise UserError(f"qat=True produces an int8 model: add mode='int8'. Received: mode={mode!r} with qat=True")
     if qat and magnitude_prune is not None:
-        raise UserError(f"Choose qat=True or magnitude_prune=SPARSITY, not both in one run. "
-                        f"Received: magnitude_prune={magnitude_prune!r}")
+        raise UserError(
+            f"Choose qat=True or magnitude_prune=SPARSITY, not both in one run. "
+            f"Received: magnitude_prune={magnitude_prune!r}"
+        )
     if (qat or magnitude_prune is not None) and not data:
         raise UserError("qat and magnitude_prune fine-tune the model: pass data=SOURCE. Received: data=None")
     if magnitude_prune is not None and not 0.0 <= magnitude_prune < 1.0:
-        raise UserError(f"Pass magnitude_prune=S, a sparsity in [0, 1), e.g. 0.5. "
-                        f"Received: magnitude_prune={magnitude_prune!r}")
+        raise UserError(
+            f"Pass magnitude_prune=S, a sparsity in [0, 1), e.g. 0.5. Received: magnitude_prune={magnitude_prune!r}"
+        )
     if mode in ("int8", "int16x8") and not calib:
-        raise UserError(f"mode={mode!r} needs calibration images: pass calib=SOURCE (e.g. folder:data/train). "
-                        f"Received: calib=None")
+        raise UserError(
+            f"mode={mode!r} needs calibration images: pass calib=SOURCE (e.g. folder:data/train). Received: calib=None"
+        )
     if calib_samples is not None and calib_samples < 1:
         raise UserError(f"calib_samples must be at least 1. Received: calib_samples={calib_samples!r}")
     check_writable(out)
@@ -55,15 +61,20 @@ def _check_request(model, out, mode, io_type, calib, calib_samples, qat, magnitu
         check_model_weights(model, weights, preprocess)
     elif weights or preprocess:
         given = f"weights={weights!r}" if weights else f"preprocess={preprocess!r}"
-        raise UserError(f"weights and preprocess apply to a registered model name, not to a model object, which "
-                        f"carries its own: leave them out. Received: {given}")
+        raise UserError(
+            f"weights and preprocess apply to a registered model name, not to a model object, which "
+            f"carries its own: leave them out. Received: {given}"
+        )
 
 
 def _check_data(calib, calib_samples, verify, limit, data, train_samples) -> None:
     """Every data source of the request can be read: checked before TensorFlow starts, read once the model
     says what size and channels its images must have."""
-    for source, split, count in ((calib, "train", calib_samples), (verify, "test", limit),
-                                 (data, "train", train_samples)):
+    for source, split, count in (
+        (calib, "train", calib_samples),
+        (verify, "test", limit),
+        (data, "train", train_samples),
+    ):
         if source:
             sources.check(source, split, count)
 
@@ -88,18 +99,36 @@ def _fine_tuned(net, tuning, qat, sparsity, epochs, lr, two_four, report):
 
     if qat:
         return net, model_optimization.quantization_aware(net, tuning, epochs, lr or model_optimization.QAT_LR)
-    pruned = model_optimization.magnitude_prune(net, tuning, sparsity, epochs,
-                                                lr or model_optimization.MAGNITUDE_PRUNE_LR, two_four=two_four)
+    pruned = model_optimization.magnitude_prune(
+        net, tuning, sparsity, epochs, lr or model_optimization.MAGNITUDE_PRUNE_LR, two_four=two_four
+    )
     report["sparsity"] = conv.kernel_sparsity(pruned)
     return pruned, pruned
 
 
-def convert(model, out, *, mode: str = "float32", io_type: str = "int8", calib: str | None = None,
-            calib_samples: int = DEFAULT_CALIB_SAMPLES, verify: str | None = None, limit: int | None = None,
-            qat: bool = False, magnitude_prune: float | None = None, two_four: bool = False,
-            data: str | None = None, epochs: int = 1, lr: float | None = None, train_samples: int | None = None,
-            input_size: int | None = None, weights: str | None = None, preprocess: str | None = None,
-            class_names=None, unsafe_load: bool = False) -> dict:
+def convert(
+    model,
+    out,
+    *,
+    mode: str = "float32",
+    io_type: str = "int8",
+    calib: str | None = None,
+    calib_samples: int = DEFAULT_CALIB_SAMPLES,
+    verify: str | None = None,
+    limit: int | None = None,
+    qat: bool = False,
+    magnitude_prune: float | None = None,
+    two_four: bool = False,
+    data: str | None = None,
+    epochs: int = 1,
+    lr: float | None = None,
+    train_samples: int | None = None,
+    input_size: int | None = None,
+    weights: str | None = None,
+    preprocess: str | None = None,
+    class_names=None,
+    unsafe_load: bool = False,
+) -> dict:
     """Convert a Keras model to a TFLite file `out`, with its metadata, sidecar and verification.
 
     Writes `out` (the metadata record embedded), its `.json` sidecar (the same record) and, with `verify`,
@@ -147,8 +176,7 @@ def convert(model, out, *, mode: str = "float32", io_type: str = "int8", calib: 
     """
     out = os.fspath(out)
     tune = qat or magnitude_prune is not None
-    _check_request(model, out, mode, io_type, calib, calib_samples, qat, magnitude_prune, data, weights,
-                   preprocess)
+    _check_request(model, out, mode, io_type, calib, calib_samples, qat, magnitude_prune, data, weights, preprocess)
     _check_data(calib, calib_samples, verify, limit, data if tune else None, train_samples)
 
     from keras_resnet.export import convert as conv
@@ -182,12 +210,23 @@ def convert(model, out, *, mode: str = "float32", io_type: str = "int8", calib: 
     write_bytes(out, tflite)
     write_json(conv.sidecar_path(out), record)
     if report:
-        report = {**report, "model": os.path.basename(out), "mode": mode, **conv.file_sizes(tflite),
-                  "latency_p50_ms_1thread": conv.median_latency_ms(tflite)}
+        report = {
+            **report,
+            "model": os.path.basename(out),
+            "mode": mode,
+            **conv.file_sizes(tflite),
+            "latency_p50_ms_1thread": conv.median_latency_ms(tflite),
+        }
         write_json(conv.report_path(out), report)
     extra = {key: value for key, value in report.items() if key not in ("model", "mode", "bytes")}
-    return {**record, "out": out, "bytes": len(tflite), "sidecar": conv.sidecar_path(out),
-            "eval_report": conv.report_path(out) if report else None, **extra}
+    return {
+        **record,
+        "out": out,
+        "bytes": len(tflite),
+        "sidecar": conv.sidecar_path(out),
+        "eval_report": conv.report_path(out) if report else None,
+        **extra,
+    }
 
 
 def evaluate(model, data: str, *, split: str = "test", limit: int | None = None) -> dict:

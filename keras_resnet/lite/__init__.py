@@ -6,5 +6,15 @@ The functions of the commands are `micro.micro`, `edgetpu.edgetpu` and `firmware
 `keras_resnet.micro`, `keras_resnet.edgetpu` and `keras_resnet.firmware`). Submodules are imported on use.
 """
 
-__all__ = ["accuracy", "edgetpu", "edgetpu_compiler", "firmware", "flatbuffer", "metadata", "micro", "runtime",
-           "safety", "tflm"]
+__all__ = [
+    "accuracy",
+    "edgetpu",
+    "edgetpu_compiler",
+    "firmware",
+    "flatbuffer",
+    "metadata",
+    "micro",
+    "runtime",
+    "safety",
+    "tflm",
+]

@@ -1,6 +1,7 @@
 """Scoring a classifier's outputs against labels, one way everywhere (`eval`, `convert --verify`, `bench`, the
 firmware): top-k with a stable sort, so that classes a quantized model scores exactly alike rank by class
 index on every machine (NumPy's default sort orders ties differently on x86 and ARM)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -8,6 +8,7 @@ on the CPU. The parameter cache (about 8 MiB of on-chip SRAM) holds the weights 
 does not fit is streamed from host memory on every inference. The compiler itself is driven by
 `keras_resnet.lite.edgetpu_compiler`. No TensorFlow here: the reader is `keras_resnet.lite.flatbuffer`.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,10 +31,13 @@ EIGHT_BIT = ("int8", "uint8")
 
 # --- Coral's supported operations and their constraints -----------------------------------------------
 
+
 def _no_fused_activation(model, op):
     if flatbuffer.activation_name(op.options) != "NONE":
-        return [f"has a fused {flatbuffer.activation_name(op.options)} activation; the Edge TPU runs "
-                f"{op.opcode} only without one"]
+        return [
+            f"has a fused {flatbuffer.activation_name(op.options)} activation; the Edge TPU runs "
+            f"{op.opcode} only without one"
+        ]
     return []
 
 
@@ -117,20 +121,51 @@ def _none(model, op):
 
 # Coral's supported-operations table, by TFLite builtin name -> constraint check.
 SUPPORTED = {
-    "ADD": _none, "AVERAGE_POOL_2D": _no_fused_activation, "CONCATENATION": _concatenation,
-    "CONV_2D": _same_dilation, "DEPTHWISE_CONV_2D": _same_dilation, "EXPAND_DIMS": _none,
-    "FULLY_CONNECTED": _fully_connected, "L2_NORMALIZATION": _none, "LOGISTIC": _none, "LSTM": _none,
-    "MAXIMUM": _none, "MAX_POOL_2D": _no_fused_activation, "MEAN": _reduce, "MINIMUM": _none, "MUL": _none,
-    "PACK": _pack, "PAD": _pad, "PRELU": _none, "QUANTIZE": _none, "REDUCE_MAX": _reduce, "REDUCE_MIN": _reduce,
-    "RELU": _none, "RELU6": _none, "RELU_N1_TO_1": _none, "RESHAPE": _none, "RESIZE_BILINEAR": _none,
-    "RESIZE_NEAREST_NEIGHBOR": _none, "RSQRT": _none, "SLICE": _none, "SOFTMAX": _softmax,
-    "SPACE_TO_DEPTH": _none, "SPLIT": _split, "SQUARED_DIFFERENCE": _none, "SQUEEZE": _none,
-    "STRIDED_SLICE": _none, "SUB": _none, "SUM": _reduce, "TANH": _none, "TRANSPOSE": _none,
+    "ADD": _none,
+    "AVERAGE_POOL_2D": _no_fused_activation,
+    "CONCATENATION": _concatenation,
+    "CONV_2D": _same_dilation,
+    "DEPTHWISE_CONV_2D": _same_dilation,
+    "EXPAND_DIMS": _none,
+    "FULLY_CONNECTED": _fully_connected,
+    "L2_NORMALIZATION": _none,
+    "LOGISTIC": _none,
+    "LSTM": _none,
+    "MAXIMUM": _none,
+    "MAX_POOL_2D": _no_fused_activation,
+    "MEAN": _reduce,
+    "MINIMUM": _none,
+    "MUL": _none,
+    "PACK": _pack,
+    "PAD": _pad,
+    "PRELU": _none,
+    "QUANTIZE": _none,
+    "REDUCE_MAX": _reduce,
+    "REDUCE_MIN": _reduce,
+    "RELU": _none,
+    "RELU6": _none,
+    "RELU_N1_TO_1": _none,
+    "RESHAPE": _none,
+    "RESIZE_BILINEAR": _none,
+    "RESIZE_NEAREST_NEIGHBOR": _none,
+    "RSQRT": _none,
+    "SLICE": _none,
+    "SOFTMAX": _softmax,
+    "SPACE_TO_DEPTH": _none,
+    "SPLIT": _split,
+    "SQUARED_DIFFERENCE": _none,
+    "SQUEEZE": _none,
+    "STRIDED_SLICE": _none,
+    "SUB": _none,
+    "SUM": _reduce,
+    "TANH": _none,
+    "TRANSPOSE": _none,
     "TRANSPOSE_CONV": _none,
 }
 
 
 # --- tensor requirements ----------------------------------------------------------------------------
+
 
 def tensor_problems(tensor) -> list[str]:
     """Why the Edge TPU cannot hold `tensor` (type, quantization, dynamic shape, rank); empty if it can.
@@ -142,16 +177,19 @@ def tensor_problems(tensor) -> list[str]:
     reasons = []
     if tensor.dtype not in EIGHT_BIT and not (tensor.dtype == "int32" and tensor.is_constant):
         what = "constant" if tensor.is_constant else "activation"
-        reasons.append(f"{label} is a {tensor.dtype} {what}; the Edge TPU needs 8-bit quantized tensors "
-                       "(int32 only for constants such as biases)")
+        reasons.append(
+            f"{label} is a {tensor.dtype} {what}; the Edge TPU needs 8-bit quantized tensors "
+            "(int32 only for constants such as biases)"
+        )
     elif tensor.dtype in EIGHT_BIT and not tensor.quantized:
         reasons.append(f"{label} is {tensor.dtype} without quantization parameters")
     if any(d < 0 for d in tensor.shape) or any(d < 0 for d in tensor.shape_signature[1:]):
-        reasons.append(f"{label} has a dynamic shape {list(tensor.shape_signature)}; "
-                       "the Edge TPU needs sizes fixed at compile time")
+        reasons.append(
+            f"{label} has a dynamic shape {list(tensor.shape_signature)}; "
+            "the Edge TPU needs sizes fixed at compile time"
+        )
     if not tensor.is_constant and (_non1(tensor.shape) > 3 or any(d != 1 for d in tensor.shape[:-3])):
-        reasons.append(f"{label} has shape {list(tensor.shape)}; only the innermost 3 dimensions may be "
-                       "larger than 1")
+        reasons.append(f"{label} has shape {list(tensor.shape)}; only the innermost 3 dimensions may be larger than 1")
     return reasons
 
 
@@ -169,6 +207,7 @@ def op_problems(model, op) -> list[str]:
 
 # --- preflight ------------------------------------------------------------------------------------------
 
+
 def preflight(model: flatbuffer.Model) -> dict:
     """Op-by-op Edge TPU verdict, where the graph is cut, and the parameter-cache estimate."""
     operators, cut = [], None
@@ -177,10 +216,19 @@ def preflight(model: flatbuffer.Model) -> dict:
         if reasons and cut is None:
             cut = op
         elif cut is not None and not reasons:
-            reasons = [f"follows operator {cut.index} ({cut.name}), the first the Edge TPU cannot run; "
-                       "everything after the cut runs on the CPU"]
-        operators.append({"index": op.index, "op": op.name, "version": op.version,
-                          "status": "cpu" if reasons else "edgetpu", "reasons": reasons})
+            reasons = [
+                f"follows operator {cut.index} ({cut.name}), the first the Edge TPU cannot run; "
+                "everything after the cut runs on the CPU"
+            ]
+        operators.append(
+            {
+                "index": op.index,
+                "op": op.name,
+                "version": op.version,
+                "status": "cpu" if reasons else "edgetpu",
+                "reasons": reasons,
+            }
+        )
     mapped = [op for op, row in zip(model.operators, operators) if row["status"] == "edgetpu"]
     notes = []
     if model.subgraph_count > 1:
@@ -191,8 +239,9 @@ def preflight(model: flatbuffer.Model) -> dict:
         "operations": len(operators),
         "operations_edgetpu": len(mapped),
         "operations_cpu": len(operators) - len(mapped),
-        "first_unmappable": None if cut is None else {"index": cut.index, "op": cut.name,
-                                                       "reasons": operators[cut.index]["reasons"]},
+        "first_unmappable": None
+        if cut is None
+        else {"index": cut.index, "op": cut.name, "reasons": operators[cut.index]["reasons"]},
         "op_counts": op_counts(operators),
         "parameters": parameter_cache(model, mapped),
         "notes": notes,
@@ -211,15 +260,21 @@ def op_counts(operators: list[dict]) -> list[dict]:
 
 def parameter_cache(model, mapped_ops) -> dict:
     """Constant bytes of the mapped operators, and how they split between on-chip cache and streaming."""
-    constants = {i for op in mapped_ops for i in op.inputs
-                 if model.tensor(i) is not None and model.tensor(i).is_constant}
+    constants = {
+        i for op in mapped_ops for i in op.inputs if model.tensor(i) is not None and model.tensor(i).is_constant
+    }
     total = sum(model.tensors[i].data_bytes for i in constants)
-    return {"bytes": total, "cache_bytes": CACHE_BYTES, "on_chip_estimate": min(total, CACHE_BYTES),
-            "off_chip_estimate": max(0, total - CACHE_BYTES),
-            "note": "estimate from the weights' size; the compiler's own figures replace it after compiling"}
+    return {
+        "bytes": total,
+        "cache_bytes": CACHE_BYTES,
+        "on_chip_estimate": min(total, CACHE_BYTES),
+        "off_chip_estimate": max(0, total - CACHE_BYTES),
+        "note": "estimate from the weights' size; the compiler's own figures replace it after compiling",
+    }
 
 
 # --- the whole check ---------------------------------------------------------------------------------------
+
 
 def edgetpu(model, out=None, *, check_only: bool = False) -> dict[str, Any]:
     """Check a .tflite file against the Edge TPU's requirements op by op, then compile it where

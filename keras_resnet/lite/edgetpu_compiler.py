@@ -3,6 +3,7 @@
 The compiler exists for x86-64 Debian/Ubuntu only. Its console output and `.log` file are parsed into the
 same shape of report as the preflight's (`keras_resnet.lite.edgetpu`): memory, subgraphs, per-op status.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,15 +20,16 @@ COMPILE_TIMEOUT_S = 600
 INSTALL_HINT = (
     "edgetpu_compiler is not on PATH. It runs on x86-64 Debian/Ubuntu and comes from Coral's apt repository: "
     "curl https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo apt-key add - ; "
-    "echo \"deb https://packages.cloud.google.com/apt coral-edgetpu-stable main\" | "
+    'echo "deb https://packages.cloud.google.com/apt coral-edgetpu-stable main" | '
     "sudo tee /etc/apt/sources.list.d/coral-edgetpu.list ; sudo apt-get update ; "
     "sudo apt-get install edgetpu-compiler (see https://coral.ai/docs/edgetpu/compiler/). "
-    "The preflight above does not need it.")
+    "The preflight above does not need it."
+)
 
 
 # --- the compiler's log -------------------------------------------------------------------------------
 
-_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}
+_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
 _SIZE = r"([0-9.]+)\s*(B|KiB|MiB|GiB)"
 _FIELDS = {
     "version": (r"Edge TPU Compiler version (\S+)", str),
@@ -60,8 +62,11 @@ def parse_compiler_log(text: str) -> dict:
         if match:
             report[key] = parse_size(*match.groups()) if kind == "size" else kind(match.group(1).strip())
     report["op_counts"] = _op_table(text)
-    report["errors"] = [line.strip() for line in text.splitlines()
-                        if re.match(r"\s*(ERROR|Error|Internal compiler error|Compilation failed)", line)]
+    report["errors"] = [
+        line.strip()
+        for line in text.splitlines()
+        if re.match(r"\s*(ERROR|Error|Internal compiler error|Compilation failed)", line)
+    ]
     _fill_counts(report)
     return report
 
@@ -88,11 +93,16 @@ def _fill_counts(report: dict) -> None:
     if "operations_cpu" not in report and "operations" in report and not report["errors"]:
         report["operations_cpu"] = 0  # the compiler prints CPU counts only when some operation falls back
         report["operations_edgetpu"] = report["operations"]
-    report["fully_mapped"] = (not report["errors"] and report.get("operations_cpu") == 0
-                              and report.get("subgraphs", 1) == 1 and "compile_ms" in report)
+    report["fully_mapped"] = (
+        not report["errors"]
+        and report.get("operations_cpu") == 0
+        and report.get("subgraphs", 1) == 1
+        and "compile_ms" in report
+    )
 
 
 # --- the driver -----------------------------------------------------------------------------------------
+
 
 def find_compiler() -> str | None:
     return shutil.which(COMPILER)
@@ -116,8 +126,9 @@ def compile_model(model_path, out_dir, compiler: str, timeout: float = COMPILE_T
         report = parse_compiler_log(stdout)
         produced = os.path.join(work, output_name(model_path))
         if not os.path.isfile(produced):
-            raise UserError(f"{COMPILER} reported no error but wrote no {output_name(model_path)}. "
-                            f"Received: {_tail(stdout)}")
+            raise UserError(
+                f"{COMPILER} reported no error but wrote no {output_name(model_path)}. Received: {_tail(stdout)}"
+            )
         flatbuffer.read(open(produced, "rb").read())  # a damaged output is refused, not shipped
         log = produced[: -len(".tflite")] + ".log"
         if os.path.isfile(log):
@@ -134,15 +145,15 @@ def _run(compiler: str, args: list[str], timeout: float) -> str:
     try:
         done = subprocess.run([compiler, *args], capture_output=True, text=True, errors="replace", timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise UserError(f"{COMPILER} did not finish within {timeout:g} s and was stopped. "
-                        f"Received: {compiler}") from None
+        raise UserError(
+            f"{COMPILER} did not finish within {timeout:g} s and was stopped. Received: {compiler}"
+        ) from None
     except OSError as err:
         raise UserError(f"{COMPILER} could not be started ({err.strerror}). Received: {compiler}") from None
     output = done.stdout + done.stderr
     if done.returncode != 0:
         errors = parse_compiler_log(output)["errors"]
-        raise UserError(f"{COMPILER} failed (exit {done.returncode}): "
-                        f"{'; '.join(errors) if errors else _tail(output)}")
+        raise UserError(f"{COMPILER} failed (exit {done.returncode}): {'; '.join(errors) if errors else _tail(output)}")
     return output
 
 

@@ -5,6 +5,7 @@ side can read models too. A malformed file never crashes the reader: every failu
 that says what is wrong, and vector lengths are checked against the file size before any loop runs, so
 a corrupted length cannot make the reader spin or exhaust memory.
 """
+
 from __future__ import annotations
 
 import struct
@@ -17,8 +18,17 @@ from keras_resnet.files import read_bytes
 
 FILE_IDENTIFIER = b"TFL3"
 # What a corrupted flatbuffer raises while being read (offsets out of range, bad UTF-8, odd numbers).
-MALFORMED = (struct.error, IndexError, ValueError, TypeError, AttributeError, UnicodeDecodeError,
-             OverflowError, KeyError, MemoryError)
+MALFORMED = (
+    struct.error,
+    IndexError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    UnicodeDecodeError,
+    OverflowError,
+    KeyError,
+    MemoryError,
+)
 
 
 def schema():
@@ -132,9 +142,11 @@ def read(data: bytes, name: str = "the model") -> Model:
     """
     data = bytes(data)
     if len(data) < 16 or data[4:8] != FILE_IDENTIFIER:
-        raise UserError(f"{name} is not a TFLite model (no TFL3 identifier: truncated, or another format): "
-                        f"pass a .tflite file made by the TFLite converter. Received: {len(data)} bytes "
-                        f"starting {data[:8]!r}")
+        raise UserError(
+            f"{name} is not a TFLite model (no TFL3 identifier: truncated, or another format): "
+            f"pass a .tflite file made by the TFLite converter. Received: {len(data)} bytes "
+            f"starting {data[:8]!r}"
+        )
     try:
         model = _read(data)
         _check_contents(model)
@@ -143,8 +155,10 @@ def read(data: bytes, name: str = "the model") -> Model:
         detail = str(err)
     except MALFORMED as err:
         detail = f"the flatbuffer could not be read ({err.__class__.__name__}: {err})"
-    raise UserError(f"{name} is a damaged TFLite model: {detail}. Convert the model again or copy the file "
-                    f"anew. Received: {len(data)} bytes") from None
+    raise UserError(
+        f"{name} is a damaged TFLite model: {detail}. Convert the model again or copy the file "
+        f"anew. Received: {len(data)} bytes"
+    ) from None
 
 
 def _checked_length(n: int, data: bytes, what: str) -> int:
@@ -162,15 +176,29 @@ def _read(data: bytes) -> Model:
         raise Damaged("it has no subgraph")
     spans = _buffer_spans(root, data)
     graph = root.Subgraphs(0)
-    tensors = tuple(_tensor(graph.Tensors(i), i, spans, generated)
-                    for i in range(_checked_length(graph.TensorsLength(), data, "the tensor list")))
-    codes = [_opcode(root.OperatorCodes(i), generated)
-             for i in range(_checked_length(root.OperatorCodesLength(), data, "the operator-code list"))]
-    operators = tuple(_operator(graph.Operators(i), i, codes, len(tensors), generated)
-                      for i in range(_checked_length(graph.OperatorsLength(), data, "the operator list")))
-    return Model(size=len(data), version=int(root.Version()), subgraph_count=n_subgraphs, tensors=tensors,
-                 operators=operators, inputs=_indices(graph, "Inputs", data, len(tensors)),
-                 outputs=_indices(graph, "Outputs", data, len(tensors)), _data=data, _buffer_spans=spans)
+    tensors = tuple(
+        _tensor(graph.Tensors(i), i, spans, generated)
+        for i in range(_checked_length(graph.TensorsLength(), data, "the tensor list"))
+    )
+    codes = [
+        _opcode(root.OperatorCodes(i), generated)
+        for i in range(_checked_length(root.OperatorCodesLength(), data, "the operator-code list"))
+    ]
+    operators = tuple(
+        _operator(graph.Operators(i), i, codes, len(tensors), generated)
+        for i in range(_checked_length(graph.OperatorsLength(), data, "the operator list"))
+    )
+    return Model(
+        size=len(data),
+        version=int(root.Version()),
+        subgraph_count=n_subgraphs,
+        tensors=tensors,
+        operators=operators,
+        inputs=_indices(graph, "Inputs", data, len(tensors)),
+        outputs=_indices(graph, "Outputs", data, len(tensors)),
+        _data=data,
+        _buffer_spans=spans,
+    )
 
 
 def _buffer_spans(root, data: bytes) -> tuple[tuple[int, int], ...]:
@@ -246,14 +274,35 @@ def _indices(graph, what: str, data: bytes, n_tensors: int) -> tuple[int, ...]:
 
 
 # Bytes per element of the tensor types whose constant data can be checked against the shape.
-ITEMSIZE = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1, "uint8": 1, "int16": 2,
-            "uint16": 2, "int32": 4, "uint32": 4, "int64": 8, "uint64": 8, "bool": 1, "complex64": 8,
-            "complex128": 16}
+ITEMSIZE = {
+    "float32": 4,
+    "float16": 2,
+    "bfloat16": 2,
+    "float64": 8,
+    "int8": 1,
+    "uint8": 1,
+    "int16": 2,
+    "uint16": 2,
+    "int32": 4,
+    "uint32": 4,
+    "int64": 8,
+    "uint64": 8,
+    "bool": 1,
+    "complex64": 8,
+    "complex128": 16,
+}
 INTEGER_TYPES = ("int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64")
 MAX_TENSOR_BYTES = 2**29  # above any ResNet activation up to 2048x2048 inputs (268 MB); more is a damaged size
 # Operator options that count pixels or steps: a value below 1 divides by zero or never advances.
-AT_LEAST_ONE = ("strideW", "strideH", "dilationWFactor", "dilationHFactor", "filterWidth", "filterHeight",
-                "depthMultiplier")
+AT_LEAST_ONE = (
+    "strideW",
+    "strideH",
+    "dilationWFactor",
+    "dilationHFactor",
+    "filterWidth",
+    "filterHeight",
+    "depthMultiplier",
+)
 
 
 def _check_contents(model: Model) -> None:
@@ -269,18 +318,23 @@ def _check_contents(model: Model) -> None:
         if size > MAX_TENSOR_BYTES:
             raise Damaged(f"tensor {t.index} of shape {list(t.shape)} would take {size:.3g} bytes")
         if t.is_constant and not t.sparse and t.dtype in ITEMSIZE and t.data_bytes != size:
-            raise Damaged(f"constant tensor {t.index} of shape {list(t.shape)} ({t.dtype}) needs {size:.0f} bytes "
-                          f"but its buffer holds {t.data_bytes}")
+            raise Damaged(
+                f"constant tensor {t.index} of shape {list(t.shape)} ({t.dtype}) needs {size:.0f} bytes "
+                f"but its buffer holds {t.data_bytes}"
+            )
         if not all(np.isfinite(s) and s >= 0 for s in t.scale):
             raise Damaged(f"tensor {t.index} has the quantization scale(s) {list(t.scale)[:4]}")
-        if t.dtype in INTEGER_TYPES and not all(np.iinfo(t.dtype).min <= z <= np.iinfo(t.dtype).max
-                                                for z in t.zero_point):
+        if t.dtype in INTEGER_TYPES and not all(
+            np.iinfo(t.dtype).min <= z <= np.iinfo(t.dtype).max for z in t.zero_point
+        ):
             raise Damaged(f"tensor {t.index} ({t.dtype}) has the zero point(s) {list(t.zero_point)[:4]}")
     for op in model.operators:
         first_optional = 1 if "LSTM" in op.name or "RNN" in op.name else 2  # recurrent weights may be absent
         if -1 in op.inputs[:first_optional] or -1 in op.outputs:
-            raise Damaged(f"operator {op.index} ({op.name}) lacks a required tensor: inputs {list(op.inputs)}, "
-                          f"outputs {list(op.outputs)}")
+            raise Damaged(
+                f"operator {op.index} ({op.name}) lacks a required tensor: inputs {list(op.inputs)}, "
+                f"outputs {list(op.outputs)}"
+            )
         for key in AT_LEAST_ONE:
             if key in op.options and not op.options[key] >= 1:
                 raise Damaged(f"operator {op.index} ({op.name}) has {key} = {op.options[key]}")
@@ -296,8 +350,10 @@ def _check_depth_multiplier(model: Model, op: Operator) -> None:
     source, result = model.tensor(op.inputs[0]), model.tensor(op.outputs[0])
     multiplier = op.options.get("depthMultiplier", 1)
     if source and result and source.shape and result.shape and result.shape[-1] != source.shape[-1] * multiplier:
-        raise Damaged(f"operator {op.index} (DEPTHWISE_CONV_2D) has depthMultiplier {multiplier}, but its "
-                      f"{source.shape[-1]} input channels become {result.shape[-1]}")
+        raise Damaged(
+            f"operator {op.index} (DEPTHWISE_CONV_2D) has depthMultiplier {multiplier}, but its "
+            f"{source.shape[-1]} input channels become {result.shape[-1]}"
+        )
 
 
 def activation_name(options: dict) -> str:

@@ -4,6 +4,7 @@ The record (input quantization, class names, preprocessing, provenance) is store
 `metadata` table under METADATA_NAME, so it travels with the file, and as a `.json` sidecar that people
 and scripts can read. NumPy + flatbuffers only (LiteRT's schema), so devices can read it too.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,11 +46,15 @@ def read(model_bytes: bytes) -> dict | None:
     try:
         record = _find_record(data)
     except MALFORMED as err:
-        raise UserError(f"The model's metadata is damaged ({err.__class__.__name__}: {err}): convert the model "
-                        f"again. Received: {len(data)} bytes") from None
+        raise UserError(
+            f"The model's metadata is damaged ({err.__class__.__name__}: {err}): convert the model "
+            f"again. Received: {len(data)} bytes"
+        ) from None
     if record is not None and not isinstance(record, dict):
-        raise UserError(f"The model's {METADATA_NAME} metadata is not a JSON object: convert the model again. "
-                        f"Received: {type(record).__name__}")
+        raise UserError(
+            f"The model's {METADATA_NAME} metadata is not a JSON object: convert the model again. "
+            f"Received: {type(record).__name__}"
+        )
     return record
 
 

@@ -6,6 +6,7 @@ bookkeeping structs are larger than on a 32-bit microcontroller and the measurem
 the stated margin covers kernels that ask for more scratch memory on a target (CMSIS-NN).
 No TensorFlow here: the model is read by `keras_resnet.lite.flatbuffer`.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,40 +38,92 @@ BOARDS = (
 # tensorflow/lite/micro/kernels/<header>): in an all-int8 model it leaves the float, int16 and int4 paths out
 # of the binary, 25 KB of flash for a ResNet with CMSIS-NN. With reference kernels they are the same kernel.
 INT8_REGISTRATIONS = {
-    "ADD": "add.h", "AVERAGE_POOL_2D": "pooling.h", "BATCH_MATMUL": "batch_matmul.h", "CONV_2D": "conv.h",
-    "DEPTHWISE_CONV_2D": "depthwise_conv.h", "FULLY_CONNECTED": "fully_connected.h", "MAX_POOL_2D": "pooling.h",
-    "MAXIMUM": "maximum_minimum.h", "MINIMUM": "maximum_minimum.h", "MUL": "mul.h", "PAD": "pad.h",
-    "SOFTMAX": "softmax.h", "SVDF": "svdf.h", "TRANSPOSE": "transpose.h", "TRANSPOSE_CONV": "transpose_conv.h",
+    "ADD": "add.h",
+    "AVERAGE_POOL_2D": "pooling.h",
+    "BATCH_MATMUL": "batch_matmul.h",
+    "CONV_2D": "conv.h",
+    "DEPTHWISE_CONV_2D": "depthwise_conv.h",
+    "FULLY_CONNECTED": "fully_connected.h",
+    "MAX_POOL_2D": "pooling.h",
+    "MAXIMUM": "maximum_minimum.h",
+    "MINIMUM": "maximum_minimum.h",
+    "MUL": "mul.h",
+    "PAD": "pad.h",
+    "SOFTMAX": "softmax.h",
+    "SVDF": "svdf.h",
+    "TRANSPOSE": "transpose.h",
+    "TRANSPOSE_CONV": "transpose_conv.h",
     "UNIDIRECTIONAL_SEQUENCE_LSTM": "unidirectional_sequence_lstm.h",
 }
 # TFLite builtin -> MicroMutableOpResolver method (tensorflow/lite/micro/micro_mutable_op_resolver.h).
 RESOLVER_METHODS = {
-    "ABS": "AddAbs", "ADD": "AddAdd", "ADD_N": "AddAddN", "ARG_MAX": "AddArgMax", "ARG_MIN": "AddArgMin",
-    "AVERAGE_POOL_2D": "AddAveragePool2D", "BATCH_TO_SPACE_ND": "AddBatchToSpaceNd", "CAST": "AddCast",
-    "CONCATENATION": "AddConcatenation", "CONV_2D": "AddConv2D", "DEPTH_TO_SPACE": "AddDepthToSpace",
-    "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D", "DEQUANTIZE": "AddDequantize", "ELU": "AddElu",
-    "EXP": "AddExp", "EXPAND_DIMS": "AddExpandDims", "FULLY_CONNECTED": "AddFullyConnected",
-    "GATHER": "AddGather", "HARD_SWISH": "AddHardSwish", "L2_NORMALIZATION": "AddL2Normalization",
-    "LEAKY_RELU": "AddLeakyRelu", "LOGISTIC": "AddLogistic", "MAXIMUM": "AddMaximum",
-    "MAX_POOL_2D": "AddMaxPool2D", "MEAN": "AddMean", "MINIMUM": "AddMinimum", "MUL": "AddMul",
-    "PACK": "AddPack", "PAD": "AddPad", "PADV2": "AddPadV2", "PRELU": "AddPrelu", "QUANTIZE": "AddQuantize",
-    "REDUCE_MAX": "AddReduceMax", "RELU": "AddRelu", "RELU6": "AddRelu6", "RESHAPE": "AddReshape",
-    "RESIZE_BILINEAR": "AddResizeBilinear", "RESIZE_NEAREST_NEIGHBOR": "AddResizeNearestNeighbor",
-    "RSQRT": "AddRsqrt", "SHAPE": "AddShape", "SOFTMAX": "AddSoftmax", "SPACE_TO_BATCH_ND": "AddSpaceToBatchNd",
-    "SPACE_TO_DEPTH": "AddSpaceToDepth", "SPLIT": "AddSplit", "SPLIT_V": "AddSplitV", "SQUEEZE": "AddSqueeze",
-    "STRIDED_SLICE": "AddStridedSlice", "SUB": "AddSub", "SUM": "AddSum", "TANH": "AddTanh",
-    "TRANSPOSE": "AddTranspose", "TRANSPOSE_CONV": "AddTransposeConv", "UNPACK": "AddUnpack",
+    "ABS": "AddAbs",
+    "ADD": "AddAdd",
+    "ADD_N": "AddAddN",
+    "ARG_MAX": "AddArgMax",
+    "ARG_MIN": "AddArgMin",
+    "AVERAGE_POOL_2D": "AddAveragePool2D",
+    "BATCH_TO_SPACE_ND": "AddBatchToSpaceNd",
+    "CAST": "AddCast",
+    "CONCATENATION": "AddConcatenation",
+    "CONV_2D": "AddConv2D",
+    "DEPTH_TO_SPACE": "AddDepthToSpace",
+    "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D",
+    "DEQUANTIZE": "AddDequantize",
+    "ELU": "AddElu",
+    "EXP": "AddExp",
+    "EXPAND_DIMS": "AddExpandDims",
+    "FULLY_CONNECTED": "AddFullyConnected",
+    "GATHER": "AddGather",
+    "HARD_SWISH": "AddHardSwish",
+    "L2_NORMALIZATION": "AddL2Normalization",
+    "LEAKY_RELU": "AddLeakyRelu",
+    "LOGISTIC": "AddLogistic",
+    "MAXIMUM": "AddMaximum",
+    "MAX_POOL_2D": "AddMaxPool2D",
+    "MEAN": "AddMean",
+    "MINIMUM": "AddMinimum",
+    "MUL": "AddMul",
+    "PACK": "AddPack",
+    "PAD": "AddPad",
+    "PADV2": "AddPadV2",
+    "PRELU": "AddPrelu",
+    "QUANTIZE": "AddQuantize",
+    "REDUCE_MAX": "AddReduceMax",
+    "RELU": "AddRelu",
+    "RELU6": "AddRelu6",
+    "RESHAPE": "AddReshape",
+    "RESIZE_BILINEAR": "AddResizeBilinear",
+    "RESIZE_NEAREST_NEIGHBOR": "AddResizeNearestNeighbor",
+    "RSQRT": "AddRsqrt",
+    "SHAPE": "AddShape",
+    "SOFTMAX": "AddSoftmax",
+    "SPACE_TO_BATCH_ND": "AddSpaceToBatchNd",
+    "SPACE_TO_DEPTH": "AddSpaceToDepth",
+    "SPLIT": "AddSplit",
+    "SPLIT_V": "AddSplitV",
+    "SQUEEZE": "AddSqueeze",
+    "STRIDED_SLICE": "AddStridedSlice",
+    "SUB": "AddSub",
+    "SUM": "AddSum",
+    "TANH": "AddTanh",
+    "TRANSPOSE": "AddTranspose",
+    "TRANSPOSE_CONV": "AddTransposeConv",
+    "UNPACK": "AddUnpack",
 }
 
 
 # --- names and C source ---------------------------------------------------------------------------------
 
+
 def c_name(name: str) -> str:
     """`name` as a C identifier (file stem -> "resnet8"); refuses names that cannot become one."""
     cleaned = re.sub(r"\W", "_", name.strip()).strip("_").lower()
     if not cleaned or not re.match(r"[a-z_]", cleaned):
-        raise UserError(f"A C name must start with a letter and hold letters, digits or '_': pass name=NAME. "
-                        f"Received: name={name!r}")
+        raise UserError(
+            f"A C name must start with a letter and hold letters, digits or '_': pass name=NAME. "
+            f"Received: name={name!r}"
+        )
     return cleaned
 
 
@@ -86,20 +139,23 @@ def c_string(text: str) -> str:
 def model_data_sources(data: bytes, name: str) -> dict[str, str]:
     """`NAME_model_data.h/.cc`: the model bytes as a 16-byte-aligned array and its length (C linkage)."""
     guard = f"{name.upper()}_MODEL_DATA_H_"
-    header = (f"// {name}: a TFLite model as a C array, written by resnet-tflite micro.\n"
-              f"#ifndef {guard}\n#define {guard}\n\n"
-              "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
-              f"extern const unsigned char g_{name}_model_data[];\n"
-              f"extern const unsigned int g_{name}_model_data_len;  // {len(data)} bytes\n\n"
-              "#ifdef __cplusplus\n}\n#endif\n\n"
-              f"#endif  // {guard}\n")
-    rows = (", ".join(f"0x{b:02x}" for b in data[i:i + 12]) for i in range(0, len(data), 12))
-    source = (f"// {name}: a TFLite model as a C array, written by resnet-tflite micro.\n"
-              f"#include \"{name}_model_data.h\"\n\n"
-              "// TFLite-Micro reads the flatbuffer in place, so the array stays in flash and must be aligned.\n"
-              f"alignas(16) const unsigned char g_{name}_model_data[] = {{\n  "
-              + ",\n  ".join(rows) + "\n};\n"
-              f"const unsigned int g_{name}_model_data_len = {len(data)};\n")
+    header = (
+        f"// {name}: a TFLite model as a C array, written by resnet-tflite micro.\n"
+        f"#ifndef {guard}\n#define {guard}\n\n"
+        '#ifdef __cplusplus\nextern "C" {\n#endif\n\n'
+        f"extern const unsigned char g_{name}_model_data[];\n"
+        f"extern const unsigned int g_{name}_model_data_len;  // {len(data)} bytes\n\n"
+        "#ifdef __cplusplus\n}\n#endif\n\n"
+        f"#endif  // {guard}\n"
+    )
+    rows = (", ".join(f"0x{b:02x}" for b in data[i : i + 12]) for i in range(0, len(data), 12))
+    source = (
+        f"// {name}: a TFLite model as a C array, written by resnet-tflite micro.\n"
+        f'#include "{name}_model_data.h"\n\n'
+        "// TFLite-Micro reads the flatbuffer in place, so the array stays in flash and must be aligned.\n"
+        f"alignas(16) const unsigned char g_{name}_model_data[] = {{\n  " + ",\n  ".join(rows) + "\n};\n"
+        f"const unsigned int g_{name}_model_data_len = {len(data)};\n"
+    )
     return {f"{name}_model_data.h": header, f"{name}_model_data.cc": source}
 
 
@@ -107,8 +163,10 @@ def resolver_methods(model: flatbuffer.Model) -> list[str]:
     """The resolver's Add* calls for exactly the builtins the model uses (a clear error for others)."""
     missing = [op for op in model.op_names() if op not in RESOLVER_METHODS]
     if missing:
-        raise UserError(f"The model uses operators TFLite-Micro's resolver does not offer here: "
-                        f"{', '.join(missing)}. Convert the model to int8 (builtins only). Received: {missing}")
+        raise UserError(
+            f"The model uses operators TFLite-Micro's resolver does not offer here: "
+            f"{', '.join(missing)}. Convert the model to int8 (builtins only). Received: {missing}"
+        )
     return [RESOLVER_METHODS[op] for op in model.op_names()]
 
 
@@ -121,8 +179,10 @@ def registrations(model: flatbuffer.Model) -> list[tuple[str, str]]:
     """(resolver method, registration argument) per operator: the int8-only kernel where the model is all int8
     and TFLite-Micro has one (`INT8_REGISTRATIONS`), else the method's default ("")."""
     int8 = all_int8(model)
-    return [(method, f"tflite::Register_{op}_INT8()" if int8 and op in INT8_REGISTRATIONS else "")
-            for op, method in zip(model.op_names(), resolver_methods(model))]
+    return [
+        (method, f"tflite::Register_{op}_INT8()" if int8 and op in INT8_REGISTRATIONS else "")
+        for op, method in zip(model.op_names(), resolver_methods(model))
+    ]
 
 
 def resolver_header(model: flatbuffer.Model, name: str) -> str:
@@ -131,27 +191,31 @@ def resolver_header(model: flatbuffer.Model, name: str) -> str:
     headers = sorted({INT8_REGISTRATIONS[op] for op, (_, argument) in zip(model.op_names(), chosen) if argument})
     guard = f"{name.upper()}_OP_RESOLVER_H_"
     calls = "".join(f"  TF_LITE_ENSURE_STATUS(resolver.{method}({argument}));\n" for method, argument in chosen)
-    includes = "".join(f"#include \"tensorflow/lite/micro/kernels/{h}\"\n" for h in headers)
-    return (f"// {name}: the operators the model uses, and no others (smaller binary); the int8-only kernels\n"
-            f"// where the model is all int8 (with CMSIS-NN, compile with -DCMSIS_NN to get them).\n"
-            f"#ifndef {guard}\n#define {guard}\n\n"
-            f"{includes}"
-            "#include \"tensorflow/lite/micro/micro_mutable_op_resolver.h\"\n\n"
-            f"namespace {name} {{\n\n"
-            f"constexpr int kOpCount = {len(chosen)};\n"
-            "using OpResolver = tflite::MicroMutableOpResolver<kOpCount>;\n\n"
-            "inline TfLiteStatus RegisterOps(OpResolver& resolver) {\n"
-            f"{calls}  return kTfLiteOk;\n}}\n\n"
-            f"}}  // namespace {name}\n\n#endif  // {guard}\n")
+    includes = "".join(f'#include "tensorflow/lite/micro/kernels/{h}"\n' for h in headers)
+    return (
+        f"// {name}: the operators the model uses, and no others (smaller binary); the int8-only kernels\n"
+        f"// where the model is all int8 (with CMSIS-NN, compile with -DCMSIS_NN to get them).\n"
+        f"#ifndef {guard}\n#define {guard}\n\n"
+        f"{includes}"
+        '#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"\n\n'
+        f"namespace {name} {{\n\n"
+        f"constexpr int kOpCount = {len(chosen)};\n"
+        "using OpResolver = tflite::MicroMutableOpResolver<kOpCount>;\n\n"
+        "inline TfLiteStatus RegisterOps(OpResolver& resolver) {\n"
+        f"{calls}  return kTfLiteOk;\n}}\n\n"
+        f"}}  // namespace {name}\n\n#endif  // {guard}\n"
+    )
 
 
 def model_header(name: str) -> str:
     """`model.h`: the model's three headers under the names main.cc (the firmware's) includes them by."""
-    return (f"// The model main.cc runs: {name}, written by resnet-tflite.\n"
-            "#ifndef MODEL_H_\n#define MODEL_H_\n\n"
-            f"#include \"{name}_model_data.h\"\n#include \"{name}_model_settings.h\"\n"
-            f"#include \"{name}_op_resolver.h\"\n\n"
-            f"namespace model = {name};\n#define MODEL_DATA g_{name}_model_data\n\n#endif  // MODEL_H_\n")
+    return (
+        f"// The model main.cc runs: {name}, written by resnet-tflite.\n"
+        "#ifndef MODEL_H_\n#define MODEL_H_\n\n"
+        f'#include "{name}_model_data.h"\n#include "{name}_model_settings.h"\n'
+        f'#include "{name}_op_resolver.h"\n\n'
+        f"namespace model = {name};\n#define MODEL_DATA g_{name}_model_data\n\n#endif  // MODEL_H_\n"
+    )
 
 
 def settings_header(info: dict, name: str, arena_bytes: int, arena_note: str | None = None) -> str:
@@ -162,22 +226,24 @@ def settings_header(info: dict, name: str, arena_bytes: int, arena_note: str | N
     height, width, channels = (list(inp["shape"][1:]) + [1, 1, 1])[:3]
     classes = info["classes"]
     names = ",\n    ".join(c_string(c) for c in classes)
-    return (f"// {name}: what the application needs to feed the model and read its answer.\n"
-            f"#ifndef {guard}\n#define {guard}\n\n"
-            f"namespace {name} {{\n\n"
-            f"constexpr int kInputHeight = {height};\n"
-            f"constexpr int kInputWidth = {width};\n"
-            f"constexpr int kInputChannels = {channels};\n"
-            f"constexpr int kInputSize = {height * width * channels};  // elements of type {inp['dtype']}\n"
-            f"constexpr float kInputScale = {inp['scale']!r}f;  // real = scale * (q - zero_point)\n"
-            f"constexpr int kInputZeroPoint = {inp['zero_point']};\n"
-            f"constexpr float kOutputScale = {out['scale']!r}f;\n"
-            f"constexpr int kOutputZeroPoint = {out['zero_point']};\n"
-            f"constexpr int kNumClasses = {len(classes)};\n"
-            f"constexpr const char* kClassNames[kNumClasses] = {{\n    {names}}};\n"
-            f"// {arena_note or _host_arena_note(info)}\n"
-            f"constexpr int kTensorArenaSize = {arena_bytes};\n\n"
-            f"}}  // namespace {name}\n\n#endif  // {guard}\n")
+    return (
+        f"// {name}: what the application needs to feed the model and read its answer.\n"
+        f"#ifndef {guard}\n#define {guard}\n\n"
+        f"namespace {name} {{\n\n"
+        f"constexpr int kInputHeight = {height};\n"
+        f"constexpr int kInputWidth = {width};\n"
+        f"constexpr int kInputChannels = {channels};\n"
+        f"constexpr int kInputSize = {height * width * channels};  // elements of type {inp['dtype']}\n"
+        f"constexpr float kInputScale = {inp['scale']!r}f;  // real = scale * (q - zero_point)\n"
+        f"constexpr int kInputZeroPoint = {inp['zero_point']};\n"
+        f"constexpr float kOutputScale = {out['scale']!r}f;\n"
+        f"constexpr int kOutputZeroPoint = {out['zero_point']};\n"
+        f"constexpr int kNumClasses = {len(classes)};\n"
+        f"constexpr const char* kClassNames[kNumClasses] = {{\n    {names}}};\n"
+        f"// {arena_note or _host_arena_note(info)}\n"
+        f"constexpr int kTensorArenaSize = {arena_bytes};\n\n"
+        f"}}  // namespace {name}\n\n#endif  // {guard}\n"
+    )
 
 
 def _host_arena_note(info: dict) -> str:
@@ -185,6 +251,7 @@ def _host_arena_note(info: dict) -> str:
 
 
 # --- the arena and parity ------------------------------------------------------------------------------
+
 
 def round_up(value: int, step: int) -> int:
     """`value` rounded up to a multiple of `step` (an alignment)."""
@@ -211,12 +278,16 @@ def parity(data: bytes, model: flatbuffer.Model, pixels: np.ndarray, arena_bytes
     for key, reference in (("litert_reference_kernels", True), ("litert_default", False)):
         other = TFLiteModel(data, reference_kernels=reference).raw_outputs(xs).astype(np.float64)
         diff = np.abs(micro - other)
-        result[key] = {"max_abs_diff": float(diff.max()), "bit_exact_images": int(np.sum(diff.max(axis=1) == 0)),
-                       "top1_agreement": float(np.mean(micro.argmax(1) == other.argmax(1)))}
+        result[key] = {
+            "max_abs_diff": float(diff.max()),
+            "bit_exact_images": int(np.sum(diff.max(axis=1) == 0)),
+            "top1_agreement": float(np.mean(micro.argmax(1) == other.argmax(1))),
+        }
     return result
 
 
 # --- export ---------------------------------------------------------------------------------------------
+
 
 def class_names(data: bytes, model: flatbuffer.Model) -> list[str]:
     """Class names from the model's embedded record, else class_0 ... class_{n-1}."""
@@ -231,8 +302,15 @@ def class_names(data: bytes, model: flatbuffer.Model) -> list[str]:
 
 def board_fit(flash_bytes: int, ram_bytes: int) -> list[dict]:
     """For each of BOARDS: does the model (flash) and the arena (RAM) fit, and how much is left."""
-    return [{"board": label, "fits": flash_bytes <= flash and ram_bytes <= ram,
-             "flash_left": flash - flash_bytes, "ram_left": ram - ram_bytes} for label, flash, ram in BOARDS]
+    return [
+        {
+            "board": label,
+            "fits": flash_bytes <= flash and ram_bytes <= ram,
+            "flash_left": flash - flash_bytes,
+            "ram_left": ram - ram_bytes,
+        }
+        for label, flash, ram in BOARDS
+    ]
 
 
 def budget(data: bytes) -> dict:
@@ -245,9 +323,11 @@ def budget(data: bytes) -> dict:
     check_model(data, micro=True)
     measured = tflm.measure_arena(data, model)
     arena = recommended_arena(measured)
-    return {"flash_bytes": len(data), "arena": {"measured_bytes": measured, "recommended_bytes": arena,
-                                                "margin": ARENA_MARGIN},
-            "boards": board_fit(len(data), arena)}
+    return {
+        "flash_bytes": len(data),
+        "arena": {"measured_bytes": measured, "recommended_bytes": arena, "margin": ARENA_MARGIN},
+        "boards": board_fit(len(data), arena),
+    }
 
 
 def export(data: bytes, out_dir, name: str) -> dict:
@@ -256,10 +336,19 @@ def export(data: bytes, out_dir, name: str) -> dict:
     name = c_name(name)
     resolver = resolver_header(model, name)  # refuses unsupported operators before measuring
     sizes = budget(data)  # LiteRT runs the model in this process only after its first run elsewhere passed
-    report = {"name": name, **sizes, **TFLiteModel(data).io_record(), "classes": class_names(data, model),
-              "operators": model.op_names()}
-    files = {**model_data_sources(data, name), f"{name}_op_resolver.h": resolver, "model.h": model_header(name),
-             f"{name}_model_settings.h": settings_header(report, name, report["arena"]["recommended_bytes"])}
+    report = {
+        "name": name,
+        **sizes,
+        **TFLiteModel(data).io_record(),
+        "classes": class_names(data, model),
+        "operators": model.op_names(),
+    }
+    files = {
+        **model_data_sources(data, name),
+        f"{name}_op_resolver.h": resolver,
+        "model.h": model_header(name),
+        f"{name}_model_settings.h": settings_header(report, name, report["arena"]["recommended_bytes"]),
+    }
     for filename, text in files.items():
         write_text(os.path.join(out_dir, filename), text)
     report["files"] = sorted(files)
@@ -277,8 +366,10 @@ def default_c_name(model, name: str | None) -> str:
     try:
         return c_name(stem)
     except UserError:
-        raise UserError(f"The file name {stem!r} makes no C name: pass name=NAME (a letter, then letters, "
-                        f"digits or '_'). Received: model={os.fspath(model)!r}") from None
+        raise UserError(
+            f"The file name {stem!r} makes no C name: pass name=NAME (a letter, then letters, "
+            f"digits or '_'). Received: model={os.fspath(model)!r}"
+        ) from None
 
 
 def micro(model, out, *, name: str | None = None, parity: str | None = None, limit: int = 100) -> dict[str, Any]:

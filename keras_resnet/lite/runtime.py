@@ -1,4 +1,5 @@
 """Run .tflite models with LiteRT (or tflite_runtime): NumPy only, no TensorFlow, so it runs on devices."""
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,10 @@ def load_delegate(library: str, options: dict | None = None):
     try:
         return _delegate(library, options)
     except (ValueError, RuntimeError, OSError) as err:
-        raise UserError(f"Could not load the delegate library {library}: {_detail(err)}. Check the path and that "
-                        f"it is built for this platform ({platform.system()} {platform.machine()}).") from None
+        raise UserError(
+            f"Could not load the delegate library {library}: {_detail(err)}. Check the path and that "
+            f"it is built for this platform ({platform.system()} {platform.machine()})."
+        ) from None
 
 
 def _delegate(library: str, options: dict | None):
@@ -63,8 +66,9 @@ def edgetpu_library(system: str | None = None) -> str:
     """The Edge TPU runtime library to load on this platform (`system` as `platform.system()` names it)."""
     system = system or platform.system()
     if system not in EDGETPU_LIBRARIES:
-        raise UserError(f"The Edge TPU runtime exists for Linux, macOS and Windows, not {system}. "
-                        f"Received: platform {system}")
+        raise UserError(
+            f"The Edge TPU runtime exists for Linux, macOS and Windows, not {system}. Received: platform {system}"
+        )
     return EDGETPU_LIBRARIES[system]
 
 
@@ -74,9 +78,11 @@ def edgetpu_delegate(device: str | None = None):
     try:
         return _delegate(library, {"device": device} if device else None)
     except (ValueError, RuntimeError, OSError) as err:
-        raise UserError(f"No usable Edge TPU: loading {library} failed ({_detail(err)}). Install the Edge TPU "
-                        f"runtime (libedgetpu1-std, see tflite/README.md) and plug in or enable the device. "
-                        f"Received: edgetpu=True") from None
+        raise UserError(
+            f"No usable Edge TPU: loading {library} failed ({_detail(err)}). Install the Edge TPU "
+            f"runtime (libedgetpu1-std, see tflite/README.md) and plug in or enable the device. "
+            f"Received: edgetpu=True"
+        ) from None
 
 
 def is_edgetpu_compiled(model_bytes: bytes) -> bool:
@@ -113,16 +119,22 @@ def image_input(shape, name: str = "the model") -> tuple[tuple[int, int], int]:
     (`keras_resnet.sources.load`); a UserError when the input is not one image (1, height, width, channels)."""
     shape = tuple(int(d) for d in shape)
     if len(shape) != 4 or shape[0] != 1 or min(shape) < 1:
-        raise UserError(f"{name} takes inputs of shape {shape}, not one image (1, height, width, channels): "
-                        f"run an image classifier. Received: input shape {shape}")
+        raise UserError(
+            f"{name} takes inputs of shape {shape}, not one image (1, height, width, channels): "
+            f"run an image classifier. Received: input shape {shape}"
+        )
     return shape[1:3], shape[3]
 
 
 def tensor_record(detail: dict) -> dict:
     """Shape, dtype and (scale, zero point) of an input or output tensor, from LiteRT's tensor details."""
     scale, zero_point = detail["quantization"]
-    return {"shape": [int(d) for d in detail["shape"]], "dtype": np.dtype(detail["dtype"]).name,
-            "scale": float(scale), "zero_point": int(zero_point)}
+    return {
+        "shape": [int(d) for d in detail["shape"]],
+        "dtype": np.dtype(detail["dtype"]).name,
+        "scale": float(scale),
+        "zero_point": int(zero_point),
+    }
 
 
 class TFLiteModel:
@@ -134,13 +146,21 @@ class TFLiteModel:
     ones TFLite-Micro's kernels derive from.
     """
 
-    def __init__(self, model, num_threads: int | None = None, experimental_delegates=None,
-                 xnnpack: bool = True, reference_kernels: bool = False):
+    def __init__(
+        self,
+        model,
+        num_threads: int | None = None,
+        experimental_delegates=None,
+        xnnpack: bool = True,
+        reference_kernels: bool = False,
+    ):
         kwargs = {"num_threads": num_threads, "experimental_delegates": experimental_delegates}
         if reference_kernels:
             kwargs["experimental_op_resolver_type"] = interpreter_module().OpResolverType.BUILTIN_REF
         elif not xnnpack:
-            kwargs["experimental_op_resolver_type"] = interpreter_module().OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            kwargs["experimental_op_resolver_type"] = (
+                interpreter_module().OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            )
         if isinstance(model, (bytes, bytearray)):
             kwargs["model_content"] = bytes(model)
         else:
@@ -170,8 +190,10 @@ class TFLiteModel:
         """A UserError unless the output is a classifier's scores, shape (1, classes): top-k needs them."""
         shape = tuple(int(d) for d in self.output["shape"])
         if len(shape) != 2 or shape[0] != 1 or shape[1] < 1:
-            raise UserError(f"{name} outputs shape {shape}, not class scores (1, classes): accuracy needs an "
-                            f"image classifier. Received: output shape {shape}")
+            raise UserError(
+                f"{name} outputs shape {shape}, not class scores (1, classes): accuracy needs an "
+                f"image classifier. Received: output shape {shape}"
+            )
 
     def _prepare(self, x: np.ndarray) -> np.ndarray:
         """Pixels (float or uint8, in the model's own units) as the input tensor holds them.
@@ -189,8 +211,10 @@ class TFLiteModel:
         try:
             self.interpreter.invoke()
         except RuntimeError as err:
-            raise UserError(f"The model does not run: {runtime_version()} says {' '.join(str(err).split())}. "
-                            "It is damaged or made for another runtime: convert it again.") from None
+            raise UserError(
+                f"The model does not run: {runtime_version()} says {' '.join(str(err).split())}. "
+                "It is damaged or made for another runtime: convert it again."
+            ) from None
 
     def invoke_raw(self, x: np.ndarray) -> np.ndarray:
         """Set the input exactly as given (already in the input's dtype), invoke, return the raw output."""
@@ -203,12 +227,16 @@ class TFLiteModel:
         one image at a time (the model's batch is 1)."""
         x = np.asarray(x)
         if self.input_shape[:1] != (1,):
-            raise UserError(f"The model takes batches of shape {self.input_shape}; images are run one at a time: "
-                            f"convert it with a batch size of 1. Received: input shape {self.input_shape}")
+            raise UserError(
+                f"The model takes batches of shape {self.input_shape}; images are run one at a time: "
+                f"convert it with a batch size of 1. Received: input shape {self.input_shape}"
+            )
         expected = self.input_shape[1:]
         if tuple(x.shape[1:]) != expected:
-            raise UserError(f"Images of shape {tuple(x.shape[1:])} do not fit the model's input {expected}. "
-                             f"Resize them, or convert the model for this size. Received: {x.shape}")
+            raise UserError(
+                f"Images of shape {tuple(x.shape[1:])} do not fit the model's input {expected}. "
+                f"Resize them, or convert the model for this size. Received: {x.shape}"
+            )
         return self.raw_outputs(self._prepare(image) for image in x)  # one image at a time: bounded memory
 
     def raw_outputs(self, xs) -> np.ndarray:
@@ -254,7 +282,9 @@ def _op_macs(model, op) -> int:
     if len(op.inputs) < 2 or not op.outputs or None in (model.tensor(op.inputs[1]), model.tensor(op.outputs[0])):
         return 0
     output, weights = model.tensor(op.outputs[0]).shape, model.tensor(op.inputs[1]).shape
-    reduction = {"CONV_2D": weights[1:],  # (out, kh, kw, in)
-                 "DEPTHWISE_CONV_2D": weights[1:3],  # (1, kh, kw, out)
-                 "FULLY_CONNECTED": weights[-1:]}[op.opcode]  # (out, in)
+    reduction = {
+        "CONV_2D": weights[1:],  # (out, kh, kw, in)
+        "DEPTHWISE_CONV_2D": weights[1:3],  # (1, kh, kw, out)
+        "FULLY_CONNECTED": weights[-1:],
+    }[op.opcode]  # (out, in)
     return int(np.prod(output, dtype=np.int64) * np.prod(reduction, dtype=np.int64))

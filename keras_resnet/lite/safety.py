@@ -6,6 +6,7 @@ gates: the package's own checks of the flatbuffer (`flatbuffer.read`), then a fi
 process (`python -m keras_resnet.lite.safety`), where a crash or a hang costs that process only and
 becomes a clear error here. NumPy and LiteRT only: devices use it too.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,7 @@ FIRST_RUN_TIMEOUT_S = 300
 REMEDY = "Convert the model again or copy the file anew."
 
 
-def check_model(data: bytes, name: str = "the model", micro: bool = False,
-                delegate: bool = False) -> flatbuffer.Model:
+def check_model(data: bytes, name: str = "the model", micro: bool = False, delegate: bool = False) -> flatbuffer.Model:
     """The parsed model if it passes the package's checks and a first run on zeros in another process
     (LiteRT, and with `micro` TFLite-Micro too); a clear UserError if not.
 
@@ -52,15 +52,19 @@ def first_run_elsewhere(data: bytes, name: str, micro: bool = False) -> None:
     try:
         done = subprocess.run(command, input=data, capture_output=True, env=env, timeout=FIRST_RUN_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        raise UserError(f"{name} did not finish one run within {FIRST_RUN_TIMEOUT_S} s: it is damaged or far "
-                        f"too large. {REMEDY} Received: {len(data)} bytes") from None
+        raise UserError(
+            f"{name} did not finish one run within {FIRST_RUN_TIMEOUT_S} s: it is damaged or far "
+            f"too large. {REMEDY} Received: {len(data)} bytes"
+        ) from None
     if done.returncode == 0:
         return
     if done.returncode == 1 and done.stdout.strip():  # the child's UserError
         raise UserError(f"{name} failed its first run: {done.stdout.decode(errors='replace').strip()}")
     how = f"signal {-done.returncode}" if done.returncode < 0 else f"exit code {done.returncode}"
-    raise UserError(f"{name} crashed the TFLite runtime on its first run ({how}): it is damaged. {REMEDY} "
-                    f"Received: {len(data)} bytes")
+    raise UserError(
+        f"{name} crashed the TFLite runtime on its first run ({how}): it is damaged. {REMEDY} "
+        f"Received: {len(data)} bytes"
+    )
 
 
 def first_run(data: bytes, micro: bool) -> None:
@@ -69,8 +73,9 @@ def first_run(data: bytes, micro: bool) -> None:
     try:
         runner = TFLiteModel(data)
     except (ValueError, RuntimeError) as err:
-        raise UserError(f"LiteRT cannot load it ({str(err).splitlines()[0]}): it is damaged or made for another "
-                        f"runtime. {REMEDY}") from None
+        raise UserError(
+            f"LiteRT cannot load it ({str(err).splitlines()[0]}): it is damaged or made for another runtime. {REMEDY}"
+        ) from None
     zeros = np.zeros(runner.input_shape, runner.input_dtype)
     runner.invoke_raw(zeros)
     if micro:
@@ -86,8 +91,10 @@ def check_stored_shapes(model: flatbuffer.Model, runner) -> None:
     for detail in runner.interpreter.get_tensor_details():
         index, computed = detail["index"], tuple(int(d) for d in detail["shape"])
         if index < len(model.tensors) and model.tensors[index].shape != computed:
-            raise UserError(f"tensor {index} is stored with shape {list(model.tensors[index].shape)} but its "
-                            f"inputs make it {list(computed)}: the file is damaged. {REMEDY}")
+            raise UserError(
+                f"tensor {index} is stored with shape {list(model.tensors[index].shape)} but its "
+                f"inputs make it {list(computed)}: the file is damaged. {REMEDY}"
+            )
 
 
 def main() -> int:

@@ -5,6 +5,7 @@ The host is 64-bit, so TFLM's bookkeeping structs take more arena here than on a
 `keras_resnet.lite.firmware` measures the arena on the target itself. TFLM trusts the model file: run a
 model here only after `keras_resnet.lite.safety` has passed it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -72,19 +73,25 @@ def zeros_input(model: flatbuffer.Model) -> np.ndarray:
     """An all-zero input of the model's shape and type."""
     tensor = model.tensors[model.inputs[0]]
     if tensor.dtype not in NUMPY_TYPES:
-        raise UserError(f"The model's input is {tensor.dtype}; expected int8, uint8 or float32. "
-                        f"Received: {tensor.dtype}")
+        raise UserError(
+            f"The model's input is {tensor.dtype}; expected int8, uint8 or float32. Received: {tensor.dtype}"
+        )
     return np.zeros(tensor.shape, NUMPY_TYPES[tensor.dtype])
 
 
 def check_activations(model: flatbuffer.Model) -> None:
     """Refuse a model with an activation larger than ACTIVATION_LIMIT before it is run at all."""
-    activations = [(int(np.prod(t.shape, dtype=np.int64)) * flatbuffer.ITEMSIZE.get(t.dtype, 1), t.index)
-                   for t in model.tensors if not t.is_constant]
+    activations = [
+        (int(np.prod(t.shape, dtype=np.int64)) * flatbuffer.ITEMSIZE.get(t.dtype, 1), t.index)
+        for t in model.tensors
+        if not t.is_constant
+    ]
     size, index = max(activations, default=(0, None))
     if size > ACTIVATION_LIMIT:
-        raise UserError(f"Tensor {index} alone takes {size:,} bytes of RAM, more than any microcontroller has: "
-                        f"use a smaller input size or width. Received: {size:,} bytes")
+        raise UserError(
+            f"Tensor {index} alone takes {size:,} bytes of RAM, more than any microcontroller has: "
+            f"use a smaller input size or width. Received: {size:,} bytes"
+        )
 
 
 def measure_arena(data: bytes, model: flatbuffer.Model) -> int:
@@ -123,9 +130,11 @@ def quantized_inputs(model: flatbuffer.Model, pixels: np.ndarray) -> np.ndarray:
 
     tensor = model.tensors[model.inputs[0]]
     if tuple(pixels.shape[1:]) != tuple(tensor.shape[1:]):
-        raise UserError(f"Images of shape {tuple(pixels.shape[1:])} do not fit the model's input "
-                        f"{tuple(tensor.shape[1:])}: use images of the model's input size and channels. "
-                        f"Received: {pixels.shape}")
+        raise UserError(
+            f"Images of shape {tuple(pixels.shape[1:])} do not fit the model's input "
+            f"{tuple(tensor.shape[1:])}: use images of the model's input size and channels. "
+            f"Received: {pixels.shape}"
+        )
     dtype = NUMPY_TYPES[tensor.dtype]
     if np.issubdtype(dtype, np.floating):
         return pixels.astype(dtype)

@@ -5,6 +5,7 @@ One function builds every block of the paper: basic (two 3x3) or bottleneck (1x1
 none. Layer names follow keras.applications (`conv2_block1_1_conv`, `..._0_conv` for the projection) so
 weight files load by name.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,8 +53,13 @@ def conv(x, layout: Layout, filters: int, kernel: int, stride: int, name: str, f
     if explicit:
         x = layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
     return layers.Conv2D(
-        filters, kernel, strides=stride, padding="valid" if explicit else "same",
-        use_bias=layout.use_bias(feeds_batchnorm), kernel_initializer="he_normal", name=f"{name}_conv",
+        filters,
+        kernel,
+        strides=stride,
+        padding="valid" if explicit else "same",
+        use_bias=layout.use_bias(feeds_batchnorm),
+        kernel_initializer="he_normal",
+        name=f"{name}_conv",
     )(x)
 
 
@@ -81,8 +87,15 @@ def zero_pad_shortcut(x, filters: int, stride: int, name: str):
     open which channels carry the identity; weights trained elsewhere may place it otherwise, and their
     loader then rewrites this kernel (`keras_resnet.models.weights.place_identity`).
     """
-    layer = layers.Conv2D(filters, 1, strides=stride, use_bias=False, trainable=False,
-                          kernel_initializer="zeros", name=f"{name}{ZERO_PAD}")
+    layer = layers.Conv2D(
+        filters,
+        1,
+        strides=stride,
+        use_bias=False,
+        trainable=False,
+        kernel_initializer="zeros",
+        name=f"{name}{ZERO_PAD}",
+    )
     y = layer(x)
     layer.kernel.assign(zero_pad_kernel(x.shape[-1], filters))
     return y
@@ -106,15 +119,16 @@ def shortcut(x, source, layout: Layout, filters: int, stride: int, name: str):
     return x
 
 
-def block_convs(kind: str, layout: Layout, filters: int, stride: int,
-                inner: tuple[int, ...] | None = None) -> list[tuple[int, int, int]]:
+def block_convs(
+    kind: str, layout: Layout, filters: int, stride: int, inner: tuple[int, ...] | None = None
+) -> list[tuple[int, int, int]]:
     """(filters, kernel, stride) of each conv of a block, by block kind and stride placement.
 
     `inner`: filters of the convs before the last (the ones no shortcut ties: one for a basic block,
     two for a bottleneck), for blocks narrowed by channel pruning; None gives each the stage width.
     """
     if kind == "basic":
-        first, = inner or (filters,)
+        (first,) = inner or (filters,)
         return [(first, 3, stride), (filters, 3, 1)]
     first, second = inner or (filters, filters)
     out = filters * BOTTLENECK_EXPANSION
@@ -123,8 +137,9 @@ def block_convs(kind: str, layout: Layout, filters: int, stride: int,
     return [(first, 1, 1), (second, 3, stride), (out, 1, 1)]
 
 
-def residual_block(x, kind: str, layout: Layout, filters: int, stride: int, name: str,
-                   inner: tuple[int, ...] | None = None):
+def residual_block(
+    x, kind: str, layout: Layout, filters: int, stride: int, name: str, inner: tuple[int, ...] | None = None
+):
     """One block: convs with BatchNorm and ReLU in post- or pre-activation order, plus its shortcut."""
     convs = block_convs(kind, layout, filters, stride, inner)
     out_filters = convs[-1][0]
@@ -149,8 +164,17 @@ def residual_block(x, kind: str, layout: Layout, filters: int, stride: int, name
     return y
 
 
-def stage(x, kind: str, layout: Layout, filters: int, blocks: int, stride: int, name: str, next_stride: int,
-          inner_widths: tuple[tuple[int, ...], ...] | None = None):
+def stage(
+    x,
+    kind: str,
+    layout: Layout,
+    filters: int,
+    blocks: int,
+    stride: int,
+    name: str,
+    next_stride: int,
+    inner_widths: tuple[tuple[int, ...], ...] | None = None,
+):
     """A stage of `blocks` blocks; it downsamples in its first block, or in its last for V2 layouts.
 
     `inner_widths[b]`: the inner filters of block b+1 (see `block_convs`); None: the stage width.
@@ -163,4 +187,3 @@ def stage(x, kind: str, layout: Layout, filters: int, blocks: int, stride: int, 
         inner = inner_widths[b - 1] if inner_widths else None
         x = residual_block(x, kind, layout, filters, s, f"{name}_block{b}", inner)
     return x
-

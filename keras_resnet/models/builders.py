@@ -1,4 +1,5 @@
 """Model builders and the registry: every architecture of the spec table as a Keras functional model."""
+
 from __future__ import annotations
 
 import sys
@@ -6,10 +7,10 @@ import sys
 import keras
 from keras import layers
 
+from keras_resnet.errors import UserError
 from keras_resnet.models import pretrained, specs
 from keras_resnet.models.blocks import Layout, batchnorm, conv, stage
 from keras_resnet.models.specs import Spec
-from keras_resnet.errors import UserError
 
 POOLINGS = (None, "avg", "max")
 
@@ -53,8 +54,14 @@ def _stem(x, spec: Spec, layout: Layout, width: float):
         x = conv(x, layout, filters, 3, 1, "conv1", feeds_batchnorm=not layout.preact)
     else:
         x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
-        x = layers.Conv2D(filters, 7, strides=2, use_bias=layout.use_bias(not layout.preact),
-                          kernel_initializer="he_normal", name="conv1_conv")(x)
+        x = layers.Conv2D(
+            filters,
+            7,
+            strides=2,
+            use_bias=layout.use_bias(not layout.preact),
+            kernel_initializer="he_normal",
+            name="conv1_conv",
+        )(x)
     if not layout.preact:
         x = batchnorm(x, layout, "conv1_bn")
         x = layers.Activation("relu", name="conv1_relu")(x)
@@ -99,12 +106,33 @@ def build(
     if framework == "tf_keras":
         from keras_resnet.models.twin import to_tf_keras
 
-        return to_tf_keras(build(spec, include_top, weights, input_tensor, input_shape, pooling, classes,
-                                 classifier_activation, name, preact=preact, width=width, variant=variant,
-                                 shortcut=shortcut, preprocess=preprocess, inner_widths=inner_widths))
+        return to_tf_keras(
+            build(
+                spec,
+                include_top,
+                weights,
+                input_tensor,
+                input_shape,
+                pooling,
+                classes,
+                classifier_activation,
+                name,
+                preact=preact,
+                width=width,
+                variant=variant,
+                shortcut=shortcut,
+                preprocess=preprocess,
+                inner_widths=inner_widths,
+            )
+        )
     if pretrained.is_named(weights):
-        weights = pretrained.resolve(weights, spec, dict(include_top=include_top, classes=classes, variant=variant,
-                                                         preact=preact, width=width, shortcut=shortcut))
+        weights = pretrained.resolve(
+            weights,
+            spec,
+            dict(
+                include_top=include_top, classes=classes, variant=variant, preact=preact, width=width, shortcut=shortcut
+            ),
+        )
         preprocess = pretrained.preprocess_for(weights, preprocess)
     classes = spec.classes if classes is None else classes
     _check_arguments(framework, variant, pooling, width, include_top, classes)
@@ -148,8 +176,17 @@ def _stages(x, spec: Spec, layout: Layout, width: float):
     strides = [1] + [2] * (len(spec.blocks) - 1)
     for i, (filters, blocks) in enumerate(zip(spec.widths, spec.blocks)):
         next_stride = strides[i + 1] if i + 1 < len(strides) else 1
-        x = stage(x, spec.block, layout, specs.scaled(filters, width), blocks, strides[i],
-                  f"conv{i + 2}", next_stride, spec.inner_widths[i] if spec.inner_widths else None)
+        x = stage(
+            x,
+            spec.block,
+            layout,
+            specs.scaled(filters, width),
+            blocks,
+            strides[i],
+            f"conv{i + 2}",
+            next_stride,
+            spec.inner_widths[i] if spec.inner_widths else None,
+        )
     return x
 
 
@@ -187,10 +224,29 @@ def ResNetCIFAR(depth: int, **kwargs) -> keras.Model:
 def _builder(spec_name: str):
     spec = specs.REGISTRY[spec_name]
 
-    def builder(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
-                classes=spec.classes, classifier_activation="softmax", name=None, **options):
-        return build(spec, include_top, weights, input_tensor, input_shape, pooling, classes,
-                     classifier_activation, name, **options)
+    def builder(
+        include_top=True,
+        weights=None,
+        input_tensor=None,
+        input_shape=None,
+        pooling=None,
+        classes=spec.classes,
+        classifier_activation="softmax",
+        name=None,
+        **options,
+    ):
+        return build(
+            spec,
+            include_top,
+            weights,
+            input_tensor,
+            input_shape,
+            pooling,
+            classes,
+            classifier_activation,
+            name,
+            **options,
+        )
 
     builder.__name__ = builder.__qualname__ = f"ResNet{spec.depth}"
     builder.__doc__ = (

@@ -24,6 +24,7 @@ every prunable layer then loses the same share of its filters. A common ratio is
 cost is predictable from the arithmetic alone; Li et al. find a layer's sensitivity to pruning varies
 but use near-uniform ratios within a stage, and per-stage ratios remain available for a hand-tuned mix.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from keras_resnet.models import specs
 from keras_resnet.errors import UserError
+from keras_resnet.models import specs
 from keras_resnet.models.profiler import profile
 
 CRITERIA = ("l1", "bn")  # the first is the default
@@ -41,6 +42,7 @@ PRUNED_SUFFIX = "_pruned"
 
 
 # --- what the model is ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -95,8 +97,10 @@ def _base_spec(model, block: str, blocks: tuple[int, ...]) -> specs.Spec:
                 return specs.imagenet_spec(depth)
     elif block == "basic" and len(blocks) == 3 and len(set(blocks)) == 1:
         return specs.cifar_spec(6 * blocks[0] + 2)
-    raise UserError(f"{model.name} is not a ResNet built by this package ({block} blocks {blocks}): only "
-                    "those can be pruned and rebuilt. Received: a model named " + model.name)
+    raise UserError(
+        f"{model.name} is not a ResNet built by this package ({block} blocks {blocks}): only "
+        "those can be pruned and rebuilt. Received: a model named " + model.name
+    )
 
 
 def describe(model) -> Architecture:
@@ -107,17 +111,28 @@ def describe(model) -> Architecture:
     """
     blocks = _blocks_per_stage(model)
     if not blocks or not _has(model, "conv1_conv"):
-        raise UserError(f"{model.name} has no conv1_conv / conv2_block1_1_conv layers: only ResNets built by "
-                        f"this package can be pruned. Received: a model named {model.name}")
+        raise UserError(
+            f"{model.name} has no conv1_conv / conv2_block1_1_conv layers: only ResNets built by "
+            f"this package can be pruned. Received: a model named {model.name}"
+        )
     block = "bottleneck" if _has(model, "conv2_block1_3_conv") else "basic"
     base = _base_spec(model, block, blocks)
     last = 3 if block == "bottleneck" else 2
-    widths = tuple(model.get_layer(f"{STAGE_NAMES[s]}_block1_{last}_conv").filters
-                   // (specs.BOTTLENECK_EXPANSION if block == "bottleneck" else 1) for s in range(len(blocks)))
-    inner = tuple(tuple(tuple(model.get_layer(f"{STAGE_NAMES[s]}_block{b}_{i}_conv").filters
-                              for i in range(1, last)) for b in range(1, n + 1)) for s, n in enumerate(blocks))
-    projections = sum(_has(model, f"{STAGE_NAMES[s]}_block{b}_0_conv")
-                      for s, n in enumerate(blocks) for b in range(1, n + 1))
+    widths = tuple(
+        model.get_layer(f"{STAGE_NAMES[s]}_block1_{last}_conv").filters
+        // (specs.BOTTLENECK_EXPANSION if block == "bottleneck" else 1)
+        for s in range(len(blocks))
+    )
+    inner = tuple(
+        tuple(
+            tuple(model.get_layer(f"{STAGE_NAMES[s]}_block{b}_{i}_conv").filters for i in range(1, last))
+            for b in range(1, n + 1)
+        )
+        for s, n in enumerate(blocks)
+    )
+    projections = sum(
+        _has(model, f"{STAGE_NAMES[s]}_block{b}_0_conv") for s, n in enumerate(blocks) for b in range(1, n + 1)
+    )
     spec = replace(base, widths=widths, stem_width=model.get_layer("conv1_conv").filters, inner_widths=inner)
     spec = replace(spec, shortcut=_shortcut_option(model, spec, projections, sum(blocks)))
     top = _has(model, "predictions")
@@ -165,16 +180,18 @@ def pruned_name(name: str) -> str:
 
 # --- how many filters stay -----------------------------------------------------------------------------
 
+
 def parse_ratios(text: str) -> tuple[float, ...]:
     """`channels`: one pruning ratio for every stage, or one per stage ("0.25,0.5,0.5"), each in [0, 1)."""
     try:
         ratios = tuple(float(p) for p in str(text).split(","))
     except ValueError:
-        raise UserError(f"Pass channels=RATIO, a fraction of filters to remove, e.g. 0.5, or one per stage, "
-                        f"e.g. '0.25,0.5,0.5'. Received: channels={text!r}") from None
+        raise UserError(
+            f"Pass channels=RATIO, a fraction of filters to remove, e.g. 0.5, or one per stage, "
+            f"e.g. '0.25,0.5,0.5'. Received: channels={text!r}"
+        ) from None
     if not all(0.0 <= r < 1.0 for r in ratios):
-        raise UserError(f"Pass channels=RATIO, fractions of filters to remove, in [0, 1). "
-                        f"Received: channels={text!r}")
+        raise UserError(f"Pass channels=RATIO, fractions of filters to remove, in [0, 1). Received: channels={text!r}")
     return ratios
 
 
@@ -191,15 +208,18 @@ def plan(arch: Architecture, ratios: tuple[float, ...]) -> tuple:
         for b, block in enumerate(stage, start=1):
             for name, filters in zip(arch.conv_names(s, b), block):
                 if kept(filters, ratios[s]) < 1:
-                    raise UserError(f"Pruning {ratios[s]:g} of the filters would leave {name} with none of its "
-                                    f"{filters}: use a ratio below {(filters - 0.5) / filters:.4g} for stage "
-                                    f"{STAGE_NAMES[s]}. Received: {ratios[s]:g}")
+                    raise UserError(
+                        f"Pruning {ratios[s]:g} of the filters would leave {name} with none of its "
+                        f"{filters}: use a ratio below {(filters - 0.5) / filters:.4g} for stage "
+                        f"{STAGE_NAMES[s]}. Received: {ratios[s]:g}"
+                    )
             row.append(tuple(kept(f, ratios[s]) for f in block))
         widths.append(tuple(row))
     return tuple(widths)
 
 
 # --- what it costs -------------------------------------------------------------------------------------
+
 
 def _conv_macs(layer, cin: int, cout: int) -> int:
     """MACs of a conv at batch 1 with `cin` input and `cout` output channels (its spatial size unchanged)."""
@@ -215,15 +235,18 @@ def macs_after(model, arch: Architecture, inner_widths, total: int | None = None
         layers = [model.get_layer(n) for n in arch.conv_names(s, b)]
         old = [layers[0].kernel.shape[2]] + [layer.filters for layer in layers]
         new = [old[0], *inner_widths[s][b - 1], old[-1]]
-        total += sum(_conv_macs(layer, new[i], new[i + 1]) - _conv_macs(layer, old[i], old[i + 1])
-                     for i, layer in enumerate(layers))
+        total += sum(
+            _conv_macs(layer, new[i], new[i + 1]) - _conv_macs(layer, old[i], old[i + 1])
+            for i, layer in enumerate(layers)
+        )
     return total
 
 
 def check_macs_fraction(fraction: float) -> None:
     if not 0.0 < fraction <= 1.0:
-        raise UserError(f"Pass macs=FRACTION, the fraction of MACs to keep, in (0, 1], e.g. 0.6. "
-                        f"Received: macs={fraction:g}")
+        raise UserError(
+            f"Pass macs=FRACTION, the fraction of MACs to keep, in (0, 1], e.g. 0.6. Received: macs={fraction:g}"
+        )
 
 
 def ratio_for_macs(model, arch: Architecture, fraction: float) -> float:
@@ -245,9 +268,11 @@ def ratio_for_macs(model, arch: Architecture, fraction: float) -> float:
         return 0.0
     if not fits(high):
         least = macs_after(model, arch, plan(arch, (high,) * len(arch.spec.blocks)), total)
-        raise UserError(f"macs={fraction:g} cannot be met: with one filter left in every pruned conv the "
-                        f"model keeps {least / total:.1%} of its MACs (stem, the last conv of each block, "
-                        f"shortcuts and classifier are not pruned). Received: macs={fraction:g}")
+        raise UserError(
+            f"macs={fraction:g} cannot be met: with one filter left in every pruned conv the "
+            f"model keeps {least / total:.1%} of its MACs (stem, the last conv of each block, "
+            f"shortcuts and classifier are not pruned). Received: macs={fraction:g}"
+        )
     low = 0.0
     while high - low > 1e-6:
         middle = (low + high) / 2
@@ -256,6 +281,7 @@ def ratio_for_macs(model, arch: Architecture, fraction: float) -> float:
 
 
 # --- which filters stay, and the surgery ---------------------------------------------------------------
+
 
 def filter_scores(model, name: str, inputs_kept, criterion: str) -> np.ndarray:
     """Importance of each output filter of conv `name` (higher stays); see the module docstring."""
@@ -322,13 +348,15 @@ class Pruned:
     report: dict
 
 
-def prune(model, ratios: tuple[float, ...] | None = None, macs: float | None = None,
-          criterion: str = CRITERIA[0]) -> Pruned:
+def prune(
+    model, ratios: tuple[float, ...] | None = None, macs: float | None = None, criterion: str = CRITERIA[0]
+) -> Pruned:
     """Remove filters from `model`'s prunable convs by `ratios` (one for all stages, or one per stage) or
     to keep `macs` of its MACs; returns the rebuilt, narrower model with the kept weights (not fine-tuned)."""
     if (ratios is None) == (macs is None):
-        raise UserError(f"Give pruning ratios or a MAC budget (macs), exactly one. "
-                        f"Received: ratios={ratios!r}, macs={macs!r}")
+        raise UserError(
+            f"Give pruning ratios or a MAC budget (macs), exactly one. Received: ratios={ratios!r}, macs={macs!r}"
+        )
     if criterion not in CRITERIA:
         raise UserError(f"criterion must be one of {CRITERIA}. Received: {criterion!r}")
     arch = describe(model)
@@ -337,15 +365,19 @@ def prune(model, ratios: tuple[float, ...] | None = None, macs: float | None = N
     if len(ratios) == 1:
         ratios *= stages
     if len(ratios) != stages:
-        raise UserError(f"{model.name} has {stages} stages: give one ratio or {stages}, one per stage. "
-                        f"Received: {','.join(f'{r:g}' for r in ratios)}")
+        raise UserError(
+            f"{model.name} has {stages} stages: give one ratio or {stages}, one per stage. "
+            f"Received: {','.join(f'{r:g}' for r in ratios)}"
+        )
     widths = plan(arch, ratios)
     keep = choose_filters(model, arch, widths, criterion)
     pruned = rebuild(arch, widths, pruned_name(model.name))
     copy_weights(model, pruned, keep)
     before, after = profile(model), profile(pruned)
     report = {
-        "model": model.name, "criterion": criterion, "ratios": list(ratios),
+        "model": model.name,
+        "criterion": criterion,
+        "ratios": list(ratios),
         "inner_widths": {"before": arch.spec.inner_widths, "after": widths},
         "params": {"before": before["params"], "after": after["params"]},
         "trainable_params": {"before": before["trainable_params"], "after": after["trainable_params"]},

@@ -9,6 +9,7 @@ Keras `.weights.h5` is written atomically. Load it with `ResNet50(weights="resne
 `ResNet18(include_top=False, weights=...)` for a file converted with `include_top=False`.
 `resnet-tflite weights convert CHECKPOINT --out FILE` runs it and prints the report.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,9 @@ __all__ = ["convert_weights", "format_conversion"]
 SUFFIX = ".weights.h5"
 
 
-def convert_weights(checkpoint: str | os.PathLike, out: str | os.PathLike, model: str | None = None,
-                    include_top: bool = True) -> dict:
+def convert_weights(
+    checkpoint: str | os.PathLike, out: str | os.PathLike, model: str | None = None, include_top: bool = True
+) -> dict:
     """Write the Keras weights file `out` from a PyTorch or safetensors ResNet checkpoint.
 
     Args:
@@ -49,8 +51,10 @@ def convert_weights(checkpoint: str | os.PathLike, out: str | os.PathLike, model
     tensors = weights.read_checkpoint(checkpoint)  # before TensorFlow starts
     inferred, classes = weights.checkpoint_architecture(tensors)
     if include_top and classes is None:
-        raise UserError(f"{checkpoint} has no classifier (fc): pass include_top=False to convert it without one. "
-                        f"Received: checkpoint={checkpoint!r}")
+        raise UserError(
+            f"{checkpoint} has no classifier (fc): pass include_top=False to convert it without one. "
+            f"Received: checkpoint={checkpoint!r}"
+        )
     from keras_resnet.files import atomic_path, check_writable
     from keras_resnet.models.builders import create_model
 
@@ -59,11 +63,23 @@ def convert_weights(checkpoint: str | os.PathLike, out: str | os.PathLike, model
     report, skipped = weights.apply_checkpoint(net, tensors, checkpoint)
     with atomic_path(out, suffix=SUFFIX) as tmp:
         net.save_weights(tmp)
-    return {"checkpoint": checkpoint, "out": out, "model": net.name, "classes": classes if include_top else None,
-            "include_top": include_top,
-            "tensors": [{"source": m.source, "source_shape": [int(d) for d in m.source_shape], "target": m.target,
-                         "shape": [int(d) for d in m.shape]} for m in report],
-            "skipped": sorted(skipped)}
+    return {
+        "checkpoint": checkpoint,
+        "out": out,
+        "model": net.name,
+        "classes": classes if include_top else None,
+        "include_top": include_top,
+        "tensors": [
+            {
+                "source": m.source,
+                "source_shape": [int(d) for d in m.source_shape],
+                "target": m.target,
+                "shape": [int(d) for d in m.shape],
+            }
+            for m in report
+        ],
+        "skipped": sorted(skipped),
+    }
 
 
 def format_conversion(conversion: dict) -> str:
@@ -78,12 +94,16 @@ def format_conversion(conversion: dict) -> str:
     """
     tensors = conversion["tensors"]
     width = max((len(t["source"]) for t in tensors), default=0)
-    lines = [f"{t['source']:<{width}} {str(tuple(t['source_shape'])):<18} -> {t['target']} {tuple(t['shape'])}"
-             for t in tensors]
+    lines = [
+        f"{t['source']:<{width}} {str(tuple(t['source_shape'])):<18} -> {t['target']} {tuple(t['shape'])}"
+        for t in tensors
+    ]
     skipped = conversion["skipped"]
     if skipped:
         lines.append(f"skipped {len(skipped)} tensor(s): {', '.join(skipped)}")
     top = f"classes {conversion['classes']}" if conversion["include_top"] else "no top"
-    lines.append(f"{conversion['checkpoint']}: {conversion['model']}, {len(tensors)} tensors mapped, {top} -> "
-                 f"{conversion['out']}")
+    lines.append(
+        f"{conversion['checkpoint']}: {conversion['model']}, {len(tensors)} tensors mapped, {top} -> "
+        f"{conversion['out']}"
+    )
     return "\n".join(lines)

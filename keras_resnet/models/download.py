@@ -12,6 +12,7 @@ verified file is ever at the final path, and a failed download (no network, a re
 error, a connection cut mid-file, a stall of `TIMEOUT_SECONDS`) or a wrong hash leaves nothing in the cache
 and gives one line that names the URL and the exact path to put the file at by hand.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -64,8 +65,7 @@ def fetch(entry: Published) -> str:
     if os.path.isfile(final):
         if matches(final, entry):
             return final
-        say(f"note: {final} does not match its published {HASH_KINDS[entry.hash_kind]}: removed, downloading "
-            f"it again")
+        say(f"note: {final} does not match its published {HASH_KINDS[entry.hash_kind]}: removed, downloading it again")
         os.remove(final)
     return _download(entry, final)
 
@@ -86,9 +86,11 @@ def _download(entry: Published, final: str) -> str:
     except DownloadError:
         raise
     except Exception as err:  # get_file raises bare Exceptions (and OSErrors unwrapped)
-        raise DownloadError(f"Could not download the {entry.weights} weights of {entry.model} from {url} "
-                            f"({_reason(err, url)}): download that file where there is network and put it at "
-                            f"{final}, then run again. Received: weights={entry.weights!r}") from None
+        raise DownloadError(
+            f"Could not download the {entry.weights} weights of {entry.model} from {url} "
+            f"({_reason(err, url)}): download that file where there is network and put it at "
+            f"{final}, then run again. Received: weights={entry.weights!r}"
+        ) from None
     finally:
         if os.path.exists(partial):
             os.remove(partial)
@@ -99,11 +101,13 @@ def _check(path: str, entry: Published, url: str, final: str) -> None:
     """Refuse a downloaded file whose hash is not the published one (the caller removes it)."""
     if matches(path, entry):
         return
-    got = digest(path, entry.hash_kind)[:len(entry.file_hash)]
-    raise DownloadError(f"The file downloaded from {url} does not match its published "
-                        f"{HASH_KINDS[entry.hash_kind]} ({entry.file_hash}, got {got}), so it was refused and "
-                        f"removed: try again later, or put the published file at {final}. "
-                        f"Received: weights={entry.weights!r}")
+    got = digest(path, entry.hash_kind)[: len(entry.file_hash)]
+    raise DownloadError(
+        f"The file downloaded from {url} does not match its published "
+        f"{HASH_KINDS[entry.hash_kind]} ({entry.file_hash}, got {got}), so it was refused and "
+        f"removed: try again later, or put the published file at {final}. "
+        f"Received: weights={entry.weights!r}"
+    )
 
 
 def _make_writable(folder: str, url: str, final: str) -> None:
@@ -114,8 +118,10 @@ def _make_writable(folder: str, url: str, final: str) -> None:
     except OSError:
         writable = False
     if not writable:
-        raise DownloadError(f"Cannot write the weights cache {folder}: set KERAS_HOME to a writable folder, or "
-                            f"put the file from {url} at {final}. Received: {folder}")
+        raise DownloadError(
+            f"Cannot write the weights cache {folder}: set KERAS_HOME to a writable folder, or "
+            f"put the file from {url} at {final}. Received: {folder}"
+        )
 
 
 def _reason(err: BaseException, url: str) -> str:

@@ -3,6 +3,7 @@
 Keras 3 and tf_keras (Keras 2) keep this in differently named private attributes; this module is the one
 place that knows both, for the profiler and the twin builder.
 """
+
 from __future__ import annotations
 
 
@@ -16,8 +17,10 @@ def _node_tensors(node):
     if hasattr(node, "input_tensors") and not callable(node.input_tensors):
         return list(node.input_tensors), list(node.output_tensors)
     ins, outs = node.input_tensors, node.output_tensors  # tf_keras: a tensor or a list
-    return (list(ins) if isinstance(ins, (list, tuple)) else [ins],
-            list(outs) if isinstance(outs, (list, tuple)) else [outs])
+    return (
+        list(ins) if isinstance(ins, (list, tuple)) else [ins],
+        list(outs) if isinstance(outs, (list, tuple)) else [outs],
+    )
 
 
 def nodes(model):

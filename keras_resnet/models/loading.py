@@ -1,5 +1,6 @@
 """What a `model` argument names: a Keras model file or a registered model name, checked before TensorFlow
 starts (`check_model_argument`, `check_model_weights`) and then opened (`open_model`)."""
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,10 @@ def check_model_argument(model) -> bool:
     """
     model = os.fspath(model)
     if os.path.isdir(model):
-        raise UserError(f"{model} is a directory: pass a .keras model file or a registered model name "
-                        f"(keras_resnet.list_models()). Received: model={model!r}")
+        raise UserError(
+            f"{model} is a directory: pass a .keras model file or a registered model name "
+            f"(keras_resnet.list_models()). Received: model={model!r}"
+        )
     if is_model_file(model):
         check_keras_file(model)
         return True
@@ -54,8 +57,10 @@ def check_model_weights(model, weights: str | None = None, preprocess: str | Non
     is_file = check_model_argument(model)
     if is_file and (weights or preprocess):
         given = f"weights={weights!r}" if weights else f"preprocess={preprocess!r}"
-        raise UserError(f"weights and preprocess apply to a registered model name, not to a model file, which "
-                        f"carries its own: leave them out. Received: {given}")
+        raise UserError(
+            f"weights and preprocess apply to a registered model name, not to a model file, which "
+            f"carries its own: leave them out. Received: {given}"
+        )
     if weights:
         pretrained.check(weights, specs.get_spec(os.fspath(model)), {}, preprocess)
     return is_file
@@ -117,6 +122,8 @@ def info(model, *, input_size: int | None = None, unsafe_load: bool = False, **m
 
         return profile(create_model(os.fspath(model), **options))
     if options:
-        raise UserError(f"Builder options apply to a registered model name, not to a built model: leave them "
-                        f"out. Received: {', '.join(f'{k}={v!r}' for k, v in sorted(model_options.items()))}")
+        raise UserError(
+            f"Builder options apply to a registered model name, not to a built model: leave them "
+            f"out. Received: {', '.join(f'{k}={v!r}' for k, v in sorted(model_options.items()))}"
+        )
     return profile(net)

@@ -19,6 +19,7 @@ others by their full SHA-256 where it is recorded here, else by the hex digits i
 digits of its SHA-256 (what torch.hub's `check_hash` compares). `RESNET_WEIGHTS_MIRROR` names a base URL
 that serves the same files under their published names (a mirror, or a local server). Pure Python.
 """
+
 from __future__ import annotations
 
 import math
@@ -98,20 +99,60 @@ def _hash_in_name(file_name: str) -> str:
 
 
 def _table() -> tuple[Published, ...]:
-    rows = [Published(name, f"resnet{depth}", "v1.5", False, None, TORCHVISION + file, _hash_in_name(file),
-                      "sha256-prefix", top1, f"torchvision IMAGENET1K_{'V2' if name == 'imagenet-v2' else 'V1'}",
-                      "imagenet", 1000)
-            for (name, depth), (file, top1) in _TORCHVISION.items()]
+    rows = [
+        Published(
+            name,
+            f"resnet{depth}",
+            "v1.5",
+            False,
+            None,
+            TORCHVISION + file,
+            _hash_in_name(file),
+            "sha256-prefix",
+            top1,
+            f"torchvision IMAGENET1K_{'V2' if name == 'imagenet-v2' else 'V1'}",
+            "imagenet",
+            1000,
+        )
+        for (name, depth), (file, top1) in _TORCHVISION.items()
+    ]
     for (depth, preact), (md5_top, md5_notop, top1) in _KERAS.items():
         stem = f"resnet{depth}{'v2' if preact else ''}_weights_tf_dim_ordering_tf_kernels"
         for top, md5, suffix in ((True, md5_top, ".h5"), (False, md5_notop, "_notop.h5")):
-            rows.append(Published("imagenet", f"resnet{depth}", "v1", preact, top, KERAS + stem + suffix, md5, "md5",
-                                  top1, f"keras.applications ResNet{depth}{'V2' if preact else ''}",
-                                  "tf" if preact else "caffe", 1000, bgr=not preact))
+            rows.append(
+                Published(
+                    "imagenet",
+                    f"resnet{depth}",
+                    "v1",
+                    preact,
+                    top,
+                    KERAS + stem + suffix,
+                    md5,
+                    "md5",
+                    top1,
+                    f"keras.applications ResNet{depth}{'V2' if preact else ''}",
+                    "tf" if preact else "caffe",
+                    1000,
+                    bgr=not preact,
+                )
+            )
     for depth, (file, sha256, top1) in _AKAMASTER.items():
-        rows.append(Published("cifar10", f"resnet{depth}", "v1.5", False, None, AKAMASTER + file,
-                              sha256 or _hash_in_name(file), "sha256" if sha256 else "sha256-prefix", top1,
-                              "akamaster/pytorch_resnet_cifar10", "imagenet", 10))
+        rows.append(
+            Published(
+                "cifar10",
+                f"resnet{depth}",
+                "v1.5",
+                False,
+                None,
+                AKAMASTER + file,
+                sha256 or _hash_in_name(file),
+                "sha256" if sha256 else "sha256-prefix",
+                top1,
+                "akamaster/pytorch_resnet_cifar10",
+                "imagenet",
+                10,
+            )
+        )
     return tuple(rows)
 
 
@@ -144,25 +185,36 @@ def resolve(weights: str, spec: specs.Spec, options: dict) -> Published:
     candidates = [entry for entry in PUBLISHED if entry.weights == weights and entry.model == spec.name]
     if not candidates:
         models = ", ".join(dict.fromkeys(entry.model for entry in PUBLISHED if entry.weights == weights))
-        raise UserError(f"weights={weights!r} are published for {models}: build one of those, or pass a weights "
-                        f"file. Received: {spec.name} with weights={weights!r}")
+        raise UserError(
+            f"weights={weights!r} are published for {models}: build one of those, or pass a weights "
+            f"file. Received: {spec.name} with weights={weights!r}"
+        )
     include_top = options.get("include_top", True)
     variant, preact = options.get("variant", "v1.5"), bool(options.get("preact", False))
-    fitting = [entry for entry in candidates
-               if (entry.variant, entry.preact) == (variant, preact) and entry.top in (None, include_top)]
+    fitting = [
+        entry
+        for entry in candidates
+        if (entry.variant, entry.preact) == (variant, preact) and entry.top in (None, include_top)
+    ]
     if not fitting:
         layouts = " or ".join(dict.fromkeys(_layout(entry) for entry in candidates))
-        raise UserError(f"weights={weights!r} of {spec.name} are published for {layouts}. Received: "
-                        f"variant={variant!r}, preact={preact!r}")
+        raise UserError(
+            f"weights={weights!r} of {spec.name} are published for {layouts}. Received: "
+            f"variant={variant!r}, preact={preact!r}"
+        )
     width, shortcut = options.get("width", 1.0), options.get("shortcut", "default")
     if width != 1 or shortcut not in ("default", spec.shortcut):
-        raise UserError(f"weights={weights!r} fit {spec.name} as published (width 1, shortcut option "
-                        f"{spec.shortcut}): leave width and shortcut out. Received: width={width!r}, "
-                        f"shortcut={shortcut!r}")
+        raise UserError(
+            f"weights={weights!r} fit {spec.name} as published (width 1, shortcut option "
+            f"{spec.shortcut}): leave width and shortcut out. Received: width={width!r}, "
+            f"shortcut={shortcut!r}"
+        )
     entry, classes = fitting[0], options.get("classes")
     if include_top and classes not in (None, entry.classes):
-        raise UserError(f"weights={weights!r} of {spec.name} come with a {entry.classes}-class classifier: pass "
-                        f"include_top=False for a new one, or classes={entry.classes}. Received: classes={classes!r}")
+        raise UserError(
+            f"weights={weights!r} of {spec.name} come with a {entry.classes}-class classifier: pass "
+            f"include_top=False for a new one, or classes={entry.classes}. Received: classes={classes!r}"
+        )
     return entry
 
 
@@ -182,16 +234,19 @@ def preprocess_for(entry: Published, preprocess):
     expected = specs.PREPROCESSING[entry.preprocess]
     given = specs.PREPROCESSING.get(preprocess) if isinstance(preprocess, str) else preprocess
     try:
-        same = len(_flat(given)) == 6 and all(math.isclose(a, b, rel_tol=1e-6)
-                                              for a, b in zip(_flat(given), _flat(expected)))
+        same = len(_flat(given)) == 6 and all(
+            math.isclose(a, b, rel_tol=1e-6) for a, b in zip(_flat(given), _flat(expected))
+        )
     except (TypeError, ValueError):
         same = False
     if same:
         return preprocess
     mean, std = expected
-    raise UserError(f"weights={entry.weights!r} of {entry.model} were trained on inputs normalised as "
-                    f"{entry.preprocess!r} (mean {mean}, std {std} in 0-255 units), which the model does itself: "
-                    f"leave preprocess out or pass {entry.preprocess!r}. Received: preprocess={preprocess!r}")
+    raise UserError(
+        f"weights={entry.weights!r} of {entry.model} were trained on inputs normalised as "
+        f"{entry.preprocess!r} (mean {mean}, std {std} in 0-255 units), which the model does itself: "
+        f"leave preprocess out or pass {entry.preprocess!r}. Received: preprocess={preprocess!r}"
+    )
 
 
 def check(weights: str, spec: specs.Spec, options: dict, preprocess=None) -> Published | None:
@@ -202,8 +257,10 @@ def check(weights: str, spec: specs.Spec, options: dict, preprocess=None) -> Pub
         preprocess_for(entry, preprocess)
         return entry
     if not os.path.exists(weights) and not os.path.splitext(weights)[1] and os.sep not in weights:
-        raise UserError(f"weights takes a published name ({', '.join(NAMES)}) or the path of a weights file. "
-                        f"Received: weights={weights!r}")
+        raise UserError(
+            f"weights takes a published name ({', '.join(NAMES)}) or the path of a weights file. "
+            f"Received: weights={weights!r}"
+        )
     readable_file(weights, "Weights file")
     return None
 
@@ -214,11 +271,15 @@ def markdown_table() -> str:
     groups: dict[tuple, list[Published]] = {}
     for entry in PUBLISHED:
         groups.setdefault((entry.weights, entry.model, entry.variant, entry.preact), []).append(entry)
-    lines = ["| `weights=` | model | also pass | file(s) | hash checked | published top-1 | published by |",
-             "|---|---|---|---|---|--:|---|"]
+    lines = [
+        "| `weights=` | model | also pass | file(s) | hash checked | published top-1 | published by |",
+        "|---|---|---|---|---|--:|---|",
+    ]
     for first, *others in groups.values():
         layout = "" if (first.variant, first.preact) == ("v1.5", False) else f"`{_layout(first)}`"
         files = ", ".join(f"`{entry.file_name}`" for entry in (first, *others))
-        lines.append(f"| `{first.weights}` | ResNet{first.model.removeprefix('resnet')} | {layout} | {files} "
-                     f"| {HASH_KINDS[first.hash_kind]} | {first.top1:g}% | {first.source} |")
+        lines.append(
+            f"| `{first.weights}` | ResNet{first.model.removeprefix('resnet')} | {layout} | {files} "
+            f"| {HASH_KINDS[first.hash_kind]} | {first.top1:g}% | {first.source} |"
+        )
     return "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
 """Count a model the way the paper's tables do: stages, output sizes, blocks, parameters, MACs, memory."""
+
 from __future__ import annotations
 
 import math
@@ -89,12 +90,16 @@ def profile(model) -> dict:
 
 def format_profile(info: dict) -> str:
     """The profile as a text table in the paper's layout (stage, output size, blocks) plus counts."""
-    lines = [f"{info['name']}  input {'x'.join(str(d) for d in info['input_shape'])}",
-             f"{'stage':<8}{'output':>16}{'blocks':>8}{'params':>14}{'MACs':>16}"]
+    lines = [
+        f"{info['name']}  input {'x'.join(str(d) for d in info['input_shape'])}",
+        f"{'stage':<8}{'output':>16}{'blocks':>8}{'params':>14}{'MACs':>16}",
+    ]
     for r in info["stages"]:
         out = "x".join(str(d) for d in r["output"])
         lines.append(f"{r['stage']:<8}{out:>16}{r['blocks'] or '':>8}{r['params']:>14,}{r['macs']:>16,}")
-    lines.append(f"params {info['params']:,} (trainable {info['trainable_params']:,})  "
-                 f"MACs {info['macs']:,} ({info['macs'] / 1e9:.3f} G)  "
-                 f"peak activations {info['peak_activation_bytes'] / 2**20:.2f} MiB (float32, batch 1)")
+    lines.append(
+        f"params {info['params']:,} (trainable {info['trainable_params']:,})  "
+        f"MACs {info['macs']:,} ({info['macs'] / 1e9:.3f} G)  "
+        f"peak activations {info['peak_activation_bytes'] / 2**20:.2f} MiB (float32, batch 1)"
+    )
     return "\n".join(lines)

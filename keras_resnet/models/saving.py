@@ -1,4 +1,5 @@
 """Keras model files: loading that never runs a stranger's code, and saving that is atomic."""
+
 from __future__ import annotations
 
 import os
@@ -25,13 +26,19 @@ def load_keras_model(path, unsafe: bool = False):
         return keras.saving.load_model(path, safe_mode=not unsafe, compile=False)
     except ValueError as err:
         if "Lambda" in str(err) or "safe_mode" in str(err):
-            raise UserError(f"{path} contains a Lambda layer, which can run arbitrary code; refusing it. "
-                            "Pass unsafe_load=True only if you trust the file. Received: unsafe_load=False") from None
-        raise UserError(f"{path} is not a loadable Keras model ({str(err).splitlines()[0]}): pass a model "
-                        f"saved with model.save(), not a weights file. Received: {path}") from None
+            raise UserError(
+                f"{path} contains a Lambda layer, which can run arbitrary code; refusing it. "
+                "Pass unsafe_load=True only if you trust the file. Received: unsafe_load=False"
+            ) from None
+        raise UserError(
+            f"{path} is not a loadable Keras model ({str(err).splitlines()[0]}): pass a model "
+            f"saved with model.save(), not a weights file. Received: {path}"
+        ) from None
     except (OSError, KeyError, EOFError) as err:
-        raise UserError(f"{path} is not a valid Keras model file ({err.__class__.__name__}): pass a model "
-                        f"saved with model.save(). Received: {path}") from None
+        raise UserError(
+            f"{path} is not a valid Keras model file ({err.__class__.__name__}): pass a model "
+            f"saved with model.save(). Received: {path}"
+        ) from None
 
 
 def save_model(model: keras.Model, path) -> None:

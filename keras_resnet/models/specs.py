@@ -4,11 +4,13 @@ Table 1 of "Deep Residual Learning for Image Recognition" gives the ImageNet net
 CIFAR nets as depth 6n+2 (a 3x3 stem, three stages of n basic blocks with 16/32/64 filters). Every
 builder, the registry, the CLI and the tests read this module, so a depth is declared exactly once.
 """
+
 from __future__ import annotations
 
 import difflib
 import numbers
 from dataclasses import dataclass, replace
+
 from keras_resnet.errors import UserError
 
 # Paper Table 1: depth -> (block kind, blocks per stage). Stage widths are the 3x3 filters of each stage.
@@ -65,28 +67,22 @@ def cifar_n(depth: int) -> int:
         else:
             lower = depth - (depth - 2) % 6
             hint = f"the nearest valid depths are {lower} and {lower + 6}"
-        raise UserError(
-            f"A CIFAR ResNet has 6n+2 layers (n >= 1 blocks per stage); {hint}. Received: depth={depth!r}"
-        )
+        raise UserError(f"A CIFAR ResNet has 6n+2 layers (n >= 1 blocks per stage); {hint}. Received: depth={depth!r}")
     return (depth - 2) // 6
 
 
 def imagenet_spec(depth: int, shortcut: str | None = "B") -> Spec:
     if depth not in IMAGENET_TABLE:
-        raise UserError(
-            f"ImageNet ResNets exist at depths {sorted(IMAGENET_TABLE)}. Received: depth={depth!r}"
-        )
+        raise UserError(f"ImageNet ResNets exist at depths {sorted(IMAGENET_TABLE)}. Received: depth={depth!r}")
     block, blocks = IMAGENET_TABLE[depth]
     prefix = "resnet" if shortcut else "plain"
-    return Spec(f"{prefix}{depth}", "imagenet", depth, block, blocks, IMAGENET_WIDTHS,
-                64, shortcut, 224, 1000)
+    return Spec(f"{prefix}{depth}", "imagenet", depth, block, blocks, IMAGENET_WIDTHS, 64, shortcut, 224, 1000)
 
 
 def cifar_spec(depth: int, shortcut: str | None = "A") -> Spec:
     n = cifar_n(depth)
     prefix = "resnet" if shortcut else "plain"
-    return Spec(f"{prefix}{depth}", "cifar", depth, "basic", (n, n, n), CIFAR_WIDTHS,
-                CIFAR_WIDTHS[0], shortcut, 32, 10)
+    return Spec(f"{prefix}{depth}", "cifar", depth, "basic", (n, n, n), CIFAR_WIDTHS, CIFAR_WIDTHS[0], shortcut, 32, 10)
 
 
 def _registry() -> dict[str, Spec]:
@@ -111,9 +107,7 @@ def get_spec(name: str) -> Spec:
         return REGISTRY[key]
     close = difflib.get_close_matches(key, REGISTRY, n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
-    raise UserError(
-        f"Unknown model {name!r}.{hint} keras_resnet.list_models() names them all. Received: name={name!r}"
-    )
+    raise UserError(f"Unknown model {name!r}.{hint} keras_resnet.list_models() names them all. Received: name={name!r}")
 
 
 def with_shortcut(spec: Spec, shortcut: str | None) -> Spec:
@@ -140,9 +134,10 @@ def with_inner_widths(spec: Spec, inner_widths) -> Spec:
     if inner_widths is None:
         return replace(spec, inner_widths=None)
     valid = _sequence_of(inner_widths, len(spec.blocks)) and all(
-        _sequence_of(stage, blocks) and all(
-            _sequence_of(block, spec.inner_convs) and all(map(_channel_count, block)) for block in stage)
-        for stage, blocks in zip(inner_widths, spec.blocks))
+        _sequence_of(stage, blocks)
+        and all(_sequence_of(block, spec.inner_convs) and all(map(_channel_count, block)) for block in stage)
+        for stage, blocks in zip(inner_widths, spec.blocks)
+    )
     if not valid:
         raise UserError(
             f"inner_widths of {spec.name} needs, per stage, per block ({'-'.join(map(str, spec.blocks))} "

@@ -4,25 +4,41 @@ TFMOT's quantization-aware training and pruning wrap tf_keras layers only. The t
 layer from the Keras 3 graph (so it works for any functional model of standard layers, not just ours),
 keeps every layer name, and receives the weights; `copy_weights` moves them back after fine-tuning.
 """
+
 from __future__ import annotations
 
-from keras_resnet.models.graph import nodes
 from keras_resnet.errors import UserError
+from keras_resnet.models.graph import nodes
 
 # Config keys whose Keras 3 values are serialised objects tf_keras cannot read; weights are copied anyway.
-_DROPPED = {"kernel_initializer", "bias_initializer", "beta_initializer", "gamma_initializer",
-            "moving_mean_initializer", "moving_variance_initializer", "kernel_regularizer",
-            "bias_regularizer", "activity_regularizer", "beta_regularizer", "gamma_regularizer",
-            "kernel_constraint", "bias_constraint", "beta_constraint", "gamma_constraint",
-            "dtype", "quantization_config"}
+_DROPPED = {
+    "kernel_initializer",
+    "bias_initializer",
+    "beta_initializer",
+    "gamma_initializer",
+    "moving_mean_initializer",
+    "moving_variance_initializer",
+    "kernel_regularizer",
+    "bias_regularizer",
+    "activity_regularizer",
+    "beta_regularizer",
+    "gamma_regularizer",
+    "kernel_constraint",
+    "bias_constraint",
+    "beta_constraint",
+    "gamma_constraint",
+    "dtype",
+    "quantization_config",
+}
 
 
 def _tf_keras_layer(layer, tf_keras):
     cls_name = layer.__class__.__name__
     cls = getattr(tf_keras.layers, cls_name, None)
     if cls is None:
-        raise UserError(f"tf_keras has no layer {cls_name!r} to twin layer {layer.name!r}. "
-                         f"Received: a {cls_name} layer")
+        raise UserError(
+            f"tf_keras has no layer {cls_name!r} to twin layer {layer.name!r}. Received: a {cls_name} layer"
+        )
     config = {k: v for k, v in layer.get_config().items() if k not in _DROPPED}
     config.pop("synchronized", None)
     return cls.from_config(config)
@@ -47,8 +63,9 @@ def to_tf_keras(model):
             tensors[id(t)] = r
     inputs = [tensors[id(t)] for t in model.inputs]
     outputs = [tensors[id(t)] for t in model.outputs]
-    twin = tf_keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0],
-                          name=model.name)
+    twin = tf_keras.Model(
+        inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0], name=model.name
+    )
     copy_weights(model, twin)
     return twin
 

@@ -14,6 +14,7 @@ which refuses any pickled object other than tensors and plain containers; `.safe
 all and is read with the `safetensors` package's NumPy API (no torch needed). Published files named by
 `weights="imagenet"` etc. (`keras_resnet.models.pretrained`) are fetched by `keras_resnet.models.download`.
 """
+
 from __future__ import annotations
 
 import os
@@ -61,8 +62,14 @@ class UnsafeWeights(UserError):
 _BLOCK_LAYER = re.compile(r"conv(\d)_block(\d+)_(\d)_(conv|bn)")
 _FIXED_MODULES = {"conv1_conv": "conv1", "conv1_bn": "bn1"}
 # Our variable name -> the PyTorch tensor name (Conv2d/Linear weight and bias; BatchNorm2d statistics).
-_TORCH_TENSOR = {"kernel": "weight", "bias": "bias", "gamma": "weight", "beta": "bias",
-                 "moving_mean": "running_mean", "moving_variance": "running_var"}
+_TORCH_TENSOR = {
+    "kernel": "weight",
+    "bias": "bias",
+    "gamma": "weight",
+    "beta": "bias",
+    "moving_mean": "running_mean",
+    "moving_variance": "running_var",
+}
 _IGNORED_SUFFIX = ".num_batches_tracked"  # BatchNorm2d's update counter: nothing in Keras needs it
 
 
@@ -74,10 +81,16 @@ class TorchLayout:
     fits: str
 
 
-TORCHVISION = TorchLayout("fc", "PyTorch ImageNet ResNet checkpoints (torchvision, timm) fit ImageNet ResNets "
-                                "built with variant='v1.5', preact=False, width=1")
-AKAMASTER = TorchLayout("linear", "PyTorch CIFAR ResNet checkpoints (akamaster/pytorch_resnet_cifar10) fit CIFAR "
-                                  "ResNets built with option-A shortcuts, preact=False, width=1")
+TORCHVISION = TorchLayout(
+    "fc",
+    "PyTorch ImageNet ResNet checkpoints (torchvision, timm) fit ImageNet ResNets "
+    "built with variant='v1.5', preact=False, width=1",
+)
+AKAMASTER = TorchLayout(
+    "linear",
+    "PyTorch CIFAR ResNet checkpoints (akamaster/pytorch_resnet_cifar10) fit CIFAR "
+    "ResNets built with option-A shortcuts, preact=False, width=1",
+)
 
 
 def torch_layout(model) -> TorchLayout:
@@ -140,35 +153,50 @@ def map_torch(model, tensors: dict[str, np.ndarray], path: str) -> tuple[dict, l
             continue
         module = torch_module(layer.name, layout.classifier)
         if module is None:
-            raise WeightsMismatch(f"{path}: layer {layer.name!r} has no counterpart in a PyTorch ResNet. "
-                                  f"{layout.fits}. Received: {model.name}")
+            raise WeightsMismatch(
+                f"{path}: layer {layer.name!r} has no counterpart in a PyTorch ResNet. "
+                f"{layout.fits}. Received: {model.name}"
+            )
         arrays[layer.name] = []
         for variable in layer.weights:
             key = f"{module}.{_TORCH_TENSOR.get(variable.name, variable.name)}"
             target, shape = f"{layer.name}/{variable.name}", tuple(variable.shape)
             if key not in tensors:
-                raise WeightsMismatch(f"{path} has no tensor {key!r} for {target} (wrong depth or layout? "
-                                      f"{layout.fits}). Received: {path}")
+                raise WeightsMismatch(
+                    f"{path} has no tensor {key!r} for {target} (wrong depth or layout? "
+                    f"{layout.fits}). Received: {path}"
+                )
             value = to_keras_layout(tensors[key])
             if value.shape != shape:
-                hint = (" (wrong classes? pass include_top=False, or classes equal to the checkpoint's)"
-                        if layer.name == CLASSIFIER else " (wrong depth or width?)")
-                raise WeightsMismatch(f"{path}: tensor {key!r} of shape {tuple(tensors[key].shape)} does not fit "
-                                      f"{target} of shape {shape}{hint}. Received: {path}")
+                hint = (
+                    " (wrong classes? pass include_top=False, or classes equal to the checkpoint's)"
+                    if layer.name == CLASSIFIER
+                    else " (wrong depth or width?)"
+                )
+                raise WeightsMismatch(
+                    f"{path}: tensor {key!r} of shape {tuple(tensors[key].shape)} does not fit "
+                    f"{target} of shape {shape}{hint}. Received: {path}"
+                )
             arrays[layer.name].append(value.astype(np.float32))
             report.append(Mapped(key, tuple(tensors[key].shape), target, shape))
             used.add(key)
     has_top = CLASSIFIER in arrays
-    skipped = [k for k in tensors if k not in used and (k.endswith(_IGNORED_SUFFIX) or
-                                                        (not has_top and k.startswith(f"{layout.classifier}.")))]
+    skipped = [
+        k
+        for k in tensors
+        if k not in used and (k.endswith(_IGNORED_SUFFIX) or (not has_top and k.startswith(f"{layout.classifier}.")))
+    ]
     unused = [k for k in tensors if k not in used and k not in skipped]
     if unused:
-        raise WeightsMismatch(f"{path} holds {len(unused)} tensor(s) this model has no place for, the first "
-                              f"{unused[0]!r} (a deeper ResNet's checkpoint?). Received: {model.name}")
+        raise WeightsMismatch(
+            f"{path} holds {len(unused)} tensor(s) this model has no place for, the first "
+            f"{unused[0]!r} (a deeper ResNet's checkpoint?). Received: {model.name}"
+        )
     return arrays, report, skipped
 
 
 # --- reading files ------------------------------------------------------------------------------------------
+
 
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
@@ -180,19 +208,25 @@ def _read_torch(path: str) -> dict:
     try:
         import torch
     except ImportError:
-        raise WeightsMismatch(f"Reading the PyTorch file {path} needs torch (pip install torch; the CPU build "
-                              f"is enough), or save it as .safetensors. Received: {path}") from None
+        raise WeightsMismatch(
+            f"Reading the PyTorch file {path} needs torch (pip install torch; the CPU build "
+            f"is enough), or save it as .safetensors. Received: {path}"
+        ) from None
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols on its way to refusing a file
             warnings.simplefilter("ignore", UserWarning)
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise UnsafeWeights(f"Refusing {path}: it holds Python objects other than tensors, and loading them "
-                            f"could run code from the file ({_first_line(err)[:120]}). Save a plain state_dict "
-                            f"or a .safetensors file. Received: {path}") from None
+        raise UnsafeWeights(
+            f"Refusing {path}: it holds Python objects other than tensors, and loading them "
+            f"could run code from the file ({_first_line(err)[:120]}). Save a plain state_dict "
+            f"or a .safetensors file. Received: {path}"
+        ) from None
     except (RuntimeError, EOFError, ValueError, OSError) as err:
-        raise WeightsMismatch(f"{path} is not a readable PyTorch checkpoint (truncated or corrupt: "
-                              f"{_first_line(err)[:160]}). Received: {path}") from None
+        raise WeightsMismatch(
+            f"{path} is not a readable PyTorch checkpoint (truncated or corrupt: "
+            f"{_first_line(err)[:160]}). Received: {path}"
+        ) from None
 
 
 def _as_numpy(value) -> np.ndarray:
@@ -218,13 +252,16 @@ def _read_safetensors(path: str) -> dict[str, np.ndarray]:
         from safetensors import SafetensorError
         from safetensors.numpy import load_file
     except ImportError:
-        raise WeightsMismatch(f"Reading {path} needs the safetensors package (pip install safetensors). "
-                              f"Received: {path}") from None
+        raise WeightsMismatch(
+            f"Reading {path} needs the safetensors package (pip install safetensors). Received: {path}"
+        ) from None
     try:
         return load_file(path)
     except (SafetensorError, ValueError, TypeError, OSError) as err:
-        raise WeightsMismatch(f"{path} is not a readable .safetensors file (truncated or corrupt: "
-                              f"{_first_line(err)[:160]}). Received: {path}") from None
+        raise WeightsMismatch(
+            f"{path} is not a readable .safetensors file (truncated or corrupt: "
+            f"{_first_line(err)[:160]}). Received: {path}"
+        ) from None
 
 
 def read_checkpoint(path) -> dict[str, np.ndarray]:
@@ -254,8 +291,10 @@ def checkpoint_architecture(tensors: dict[str, np.ndarray]) -> tuple[str, int | 
     for depth, spec in IMAGENET_TABLE.items():
         if spec == (kind, tuple(blocks)):
             return f"resnet{depth}", classes
-    raise WeightsMismatch(f"Not a ResNet-18/34/50/101/152 or CIFAR ResNet checkpoint: {kind} blocks {blocks} per "
-                          f"stage (first tensor {next(iter(tensors), None)!r}).")
+    raise WeightsMismatch(
+        f"Not a ResNet-18/34/50/101/152 or CIFAR ResNet checkpoint: {kind} blocks {blocks} per "
+        f"stage (first tensor {next(iter(tensors), None)!r})."
+    )
 
 
 def place_identity(model) -> None:
@@ -294,6 +333,7 @@ def load_checkpoint(model, path) -> list[Mapped]:
 
 # --- Keras files --------------------------------------------------------------------------------------------
 
+
 def _h5_layer_weights(path):
     """{layer name: [array shapes]} of a legacy keras.applications-style .h5 weights file."""
     import h5py
@@ -301,8 +341,9 @@ def _h5_layer_weights(path):
     try:
         f = h5py.File(path, "r")
     except OSError as err:
-        raise WeightsMismatch(f"{path} is not a readable HDF5 file (truncated or corrupt: {_first_line(err)}). "
-                              f"Received: {path}") from None
+        raise WeightsMismatch(
+            f"{path} is not a readable HDF5 file (truncated or corrupt: {_first_line(err)}). Received: {path}"
+        ) from None
     with f:
         group = f["model_weights"] if "model_weights" in f else f
         if "layer_names" not in group.attrs:
@@ -326,16 +367,20 @@ def check_h5_fits(model, path):
             continue
         names.add(layer.name)
         if layer.name not in stored:
-            raise WeightsMismatch(f"{path} has no weights for layer {layer.name!r} (wrong depth or variant?). "
-                                  f"Received: {path}")
+            raise WeightsMismatch(
+                f"{path} has no weights for layer {layer.name!r} (wrong depth or variant?). Received: {path}"
+            )
         if stored[layer.name] != shapes:
             raise WeightsMismatch(
                 f"{path}: layer {layer.name!r} holds {stored[layer.name]} but the model expects {shapes} "
-                f"(wrong classes? pass include_top=False or the right classes). Received: {path}")
+                f"(wrong classes? pass include_top=False or the right classes). Received: {path}"
+            )
     extra = [n for n, shapes in stored.items() if shapes and n not in names and n != CLASSIFIER]
     if extra:
-        raise WeightsMismatch(f"{path} holds weights for layer {extra[0]!r}, which {model.name} lacks (a deeper "
-                              f"ResNet's file?). Received: {path}")
+        raise WeightsMismatch(
+            f"{path} holds weights for layer {extra[0]!r}, which {model.name} lacks (a deeper "
+            f"ResNet's file?). Received: {path}"
+        )
 
 
 def _keras_tensor_count(path: str) -> int:
@@ -348,8 +393,9 @@ def _keras_tensor_count(path: str) -> int:
             f["layers"].visititems(lambda name, obj: counted.append(name) if isinstance(obj, h5py.Dataset) else None)
             return len(counted)
     except (OSError, KeyError) as err:
-        raise WeightsMismatch(f"{path} is not a Keras .weights.h5 file ({_first_line(err)}). "
-                              f"Received: {path}") from None
+        raise WeightsMismatch(
+            f"{path} is not a Keras .weights.h5 file ({_first_line(err)}). Received: {path}"
+        ) from None
 
 
 def _load_keras_weights(model, path: str) -> None:
@@ -357,8 +403,10 @@ def _load_keras_weights(model, path: str) -> None:
     stored, expected = _keras_tensor_count(path), len(model.weights)
     topless = CLASSIFIER not in {layer.name for layer in model.layers}
     if stored != expected and not (topless and stored == expected + 2):
-        raise WeightsMismatch(f"{path} holds {stored} weight tensors but {model.name} has {expected} (another "
-                              f"depth or width?). Received: {path}")
+        raise WeightsMismatch(
+            f"{path} holds {stored} weight tensors but {model.name} has {expected} (another "
+            f"depth or width?). Received: {path}"
+        )
     try:
         with warnings.catch_warnings():  # a model without its top skips the file's classifier, and says so
             warnings.filterwarnings("ignore", message="Skipping nested container")
@@ -398,5 +446,7 @@ def load_file(model, path) -> None:
     elif is_checkpoint(path):
         load_checkpoint(model, path)
     else:
-        raise WeightsMismatch(f"Unsupported weights file {path}: expected .weights.h5, .h5, .pth, .pt, .bin, .th or "
-                              f".safetensors. Received: {path}")
+        raise WeightsMismatch(
+            f"Unsupported weights file {path}: expected .weights.h5, .h5, .pth, .pt, .bin, .th or "
+            f".safetensors. Received: {path}"
+        )

@@ -1,7 +1,8 @@
 """tf.data pipelines for training and evaluation, built on the listings of `keras_resnet.sources`.
 
 A split is first *listed* (`sources.scan`, before TensorFlow starts: file paths, or decoded uint8
-images, and labels), then turned into an input pipeline: `train_dataset` (shuffled, augmented on the fly, parallel, prefetched, endless) or
+images, and labels), then turned into an input pipeline: `train_dataset` (shuffled, augmented on the fly, parallel,
+prefetched, endless) or
 `eval_dataset` (one ordered pass). Pipelines yield float32 pixels in 0-255: normalisation lives in the
 model (its "preprocess" layer), so an exported model takes raw pixels.
 
@@ -15,6 +16,7 @@ Augmentations (He et al. 2016):
   crop, flip, colour jitter and AlexNet's PCA lighting (Section 3.4); evaluation resizes the shorter side
   to 256 and takes the centre 224 crop. Files are read and decoded on the fly.
 """
+
 from __future__ import annotations
 
 import time
@@ -60,8 +62,9 @@ def listing_for(listing: Listing | None, source, split: str, size: int | None) -
         if not len(decoded):
             raise sources.no_readable_images(source, split, len(listing.files))
         return decoded
-    return Listing(listing.labels, listing.classes, images=sources.fitted(listing.images, (size, size)),
-                   skipped=listing.skipped)
+    return Listing(
+        listing.labels, listing.classes, images=sources.fitted(listing.images, (size, size)), skipped=listing.skipped
+    )
 
 
 def _tfds_stream(source, split: str) -> Listing:
@@ -93,8 +96,12 @@ def _decode_all(listing: Listing, size: int) -> Listing:
     say(f"Decoding {len(listing)} images into memory at {size}x{size} (once per run) ...")
     images, index = sources.decode_all(listing.files, (size, size))
     failed = np.setdiff1d(np.arange(len(listing)), index)
-    return Listing(listing.labels[index], listing.classes, images=images,
-                   skipped=listing.skipped + [str(f) for f in listing.files[failed]])
+    return Listing(
+        listing.labels[index],
+        listing.classes,
+        images=images,
+        skipped=listing.skipped + [str(f) for f in listing.files[failed]],
+    )
 
 
 def holdout(listing: Listing, count: int, seed: int = 0) -> tuple[Listing, Listing]:
@@ -114,11 +121,14 @@ def channel_stats(listing: Listing) -> tuple[tuple[float, ...], tuple[float, ...
         sample = [sources.decode(str(listing.files[i])) for i in pick]
         sample = np.concatenate([im.reshape(-1, 3) for im in sample])
     pixels = np.asarray(sample, np.float64).reshape(-1, 3)
-    return (tuple(round(float(v), 3) for v in pixels.mean(0)),
-            tuple(round(max(float(v), 1.0), 3) for v in pixels.std(0)))
+    return (
+        tuple(round(float(v), 3) for v in pixels.mean(0)),
+        tuple(round(max(float(v), 1.0), 3) for v in pixels.std(0)),
+    )
 
 
 # --- augmentation ---------------------------------------------------------------------------------------
+
 
 def cifar_augment(image, size: int, seed):
     """Paper Section 4.2: pad by size/8 (4 for 32x32) with zeros, random size x size crop, random flip."""
@@ -159,11 +169,14 @@ def centre_crop(image, size: int):
     image = _resize_shorter(image, round(size * EVAL_RESIZE))
     hw = tf.shape(image)[:2]
     top, left = (hw[0] - size) // 2, (hw[1] - size) // 2
-    return image[top:top + size, left:left + size]
+    return image[top : top + size, left : left + size]
 
 
-AUGMENT = {"cifar": cifar_augment, "imagenet": imagenet_augment,
-           "none": lambda image, size, seed: _fixed_size(image, size)}
+AUGMENT = {
+    "cifar": cifar_augment,
+    "imagenet": imagenet_augment,
+    "none": lambda image, size, seed: _fixed_size(image, size),
+}
 
 
 def _fixed_size(image, size):
@@ -172,6 +185,7 @@ def _fixed_size(image, size):
 
 
 # --- pipelines ------------------------------------------------------------------------------------------
+
 
 def _loader(listing: Listing):
     """index -> uint8 image tensor: a slice of the in-memory images, or the file read and decoded."""
@@ -182,8 +196,15 @@ def _loader(listing: Listing):
     return lambda i: decode_image(tf.io.read_file(tf.gather(files, i)), None)
 
 
-def train_dataset(listing: Listing, augment: str, size: int, batch_size: int, seed: int = 0,
-                  start_epoch: int = 0, context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+def train_dataset(
+    listing: Listing,
+    augment: str,
+    size: int,
+    batch_size: int,
+    seed: int = 0,
+    start_epoch: int = 0,
+    context: tf.distribute.InputContext | None = None,
+) -> tf.data.Dataset:
     """Endless (image, label) batches: epoch after epoch from `start_epoch`, each a fresh permutation.
 
     `batch_size` is global; under tf.distribute (`context`) each input pipeline takes its shard and
@@ -216,12 +237,15 @@ def _stream_dataset(listing, transform, size, batch_size, seed, start_epoch, con
     """train_dataset for a streamed tfds split: a shuffle buffer reseeded per epoch, stateless crops."""
     n = len(listing)
     ds = tf.data.Dataset.range(start_epoch, 2**40).flat_map(
-        lambda e: listing.stream.shuffle(10_000, seed=seed * 1_000_003 + e).enumerate(e * n))
+        lambda e: listing.stream.shuffle(10_000, seed=seed * 1_000_003 + e).enumerate(e * n)
+    )
     if context is not None:
         ds = ds.shard(context.num_input_pipelines, context.input_pipeline_id)
         batch_size = context.get_per_replica_batch_size(batch_size)
-    ds = ds.map(lambda k, xy: (transform(xy[0], size, tf.stack([tf.constant(seed, tf.int64), k])), xy[1]),
-                num_parallel_calls=AUTOTUNE)
+    ds = ds.map(
+        lambda k, xy: (transform(xy[0], size, tf.stack([tf.constant(seed, tf.int64), k])), xy[1]),
+        num_parallel_calls=AUTOTUNE,
+    )
     return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 
 
@@ -232,8 +256,9 @@ def eval_dataset(listing: Listing, augment: str, size: int, batch_size: int) -> 
         ds = listing.stream.map(lambda x, y: (view(x, size), y), num_parallel_calls=AUTOTUNE)
     else:
         load, labels = _loader(listing), tf.constant(listing.labels)
-        ds = tf.data.Dataset.range(len(listing)).map(lambda i: (view(load(i), size), tf.gather(labels, i)),
-                                                      num_parallel_calls=AUTOTUNE)
+        ds = tf.data.Dataset.range(len(listing)).map(
+            lambda i: (view(load(i), size), tf.gather(labels, i)), num_parallel_calls=AUTOTUNE
+        )
     if listing.files is not None:
         ds = ds.ignore_errors(log_warning=True)
     options = tf.data.Options()

@@ -4,6 +4,7 @@ read too), `tfds:` through tensorflow-datasets, which is imported only for a tfd
 `load` decodes a split into memory (calibration, verification, evaluation, small training sets);
 `builder` is the prepared tensorflow-datasets builder that the training pipeline streams from.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,14 +26,17 @@ def builder(source: sources.Source):
     except Exception as err:  # noqa: BLE001 - tfds raises many types for an unknown name
         raise UserError(f"Unknown tensorflow-datasets dataset {source.location!r}: {err}") from None
     if not prepared.is_prepared():
-        raise UserError(f"{source.location} is not prepared in {prepared.data_dir}: prepare it with "
-                        f"`tfds build {source.location}` (needs network) and set TFDS_DATA_DIR, or use a "
-                        f"folder: source. Received: {source}")
+        raise UserError(
+            f"{source.location} is not prepared in {prepared.data_dir}: prepare it with "
+            f"`tfds build {source.location}` (needs network) and set TFDS_DATA_DIR, or use a "
+            f"folder: source. Received: {source}"
+        )
     return prepared
 
 
-def load(source, split: str = "test", limit: int | None = None, size=None, seed: int = 0,
-         channels: int = 3) -> sources.Images:
+def load(
+    source, split: str = "test", limit: int | None = None, size=None, seed: int = 0, channels: int = 3
+) -> sources.Images:
     """`sources.load` for every kind of source, tfds: included (see there)."""
     source = sources.parse(source) if isinstance(source, str) else source
     if source.kind != "tfds":

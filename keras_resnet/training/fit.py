@@ -10,6 +10,7 @@ Everything that can be checked without TensorFlow is checked here first, before 
 model argument, the weights file, the recipe, the run dir, every image of the data source): a mistake
 costs a second, not TensorFlow's start-up. The run itself is `keras_resnet.training.session`.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,10 +36,22 @@ class Run:
     test: sources.Listing | None
 
 
-def fit(model: str, data: str, out: str, recipe: str = "cifar", *, resume: bool = False,
-        mixed_precision: str = "auto", strategy: str = "auto", input_size: int | None = None,
-        model_options: dict | None = None, weights: str | None = None, verbose: int | None = None,
-        unsafe_load: bool = False, **hyper) -> dict:
+def fit(
+    model: str,
+    data: str,
+    out: str,
+    recipe: str = "cifar",
+    *,
+    resume: bool = False,
+    mixed_precision: str = "auto",
+    strategy: str = "auto",
+    input_size: int | None = None,
+    model_options: dict | None = None,
+    weights: str | None = None,
+    verbose: int | None = None,
+    unsafe_load: bool = False,
+    **hyper,
+) -> dict:
     """Train `model` (a registered name or a Keras model file) on `data` into run dir `out`.
 
     `weights`: for a registered name, a published name ("imagenet", "imagenet-v2", "cifar10":
@@ -53,20 +66,41 @@ def fit(model: str, data: str, out: str, recipe: str = "cifar", *, resume: bool 
     schedule, weight_decay, momentum, warmup_steps, holdout, seed, ...). Returns the metrics written to
     `metrics.json`. `unsafe_load` allows Lambda layers in a `.keras` model (their code runs).
     """
-    run = plan(model, data, out, recipe, resume=resume, weights=weights, input_size=input_size,
-               model_options=model_options or {}, **hyper)
+    run = plan(
+        model,
+        data,
+        out,
+        recipe,
+        resume=resume,
+        weights=weights,
+        input_size=input_size,
+        model_options=model_options or {},
+        **hyper,
+    )
     from keras_resnet.training import session  # TensorFlow starts here
 
     return session.train(run, mixed_precision, strategy, unsafe_load, verbose)
 
 
-def plan(model: str, data: str, out: str, recipe: str, *, resume: bool, weights: str | None,
-         input_size: int | None, model_options: dict, **hyper) -> Run:
+def plan(
+    model: str,
+    data: str,
+    out: str,
+    recipe: str,
+    *,
+    resume: bool,
+    weights: str | None,
+    input_size: int | None,
+    model_options: dict,
+    **hyper,
+) -> Run:
     """Check the request and list its data, without TensorFlow; a UserError names the first problem."""
     if is_model_file(model):
         if weights:
-            raise UserError(f"weights apply to a registered model name; {model} carries its own weights: leave "
-                            f"them out. Received: weights={weights!r}")
+            raise UserError(
+                f"weights apply to a registered model name; {model} carries its own weights: leave "
+                f"them out. Received: weights={weights!r}"
+            )
         check_keras_file(model)
         depth = None
     else:
@@ -74,17 +108,26 @@ def plan(model: str, data: str, out: str, recipe: str, *, resume: bool, weights:
     options = {**model_options, "include_top": False}
     published = pretrained.check(weights, get_spec(model), options) if weights else None
     settings = recipes.resolve(recipe, depth, **hyper)
-    request = {"model": model, "weights": weights, "data": str(sources.parse(data)),
-               "recipe_name": recipe, "recipe": asdict(settings), "augment": settings.augment,
-               "input_size": input_size, "model_options": model_options}
+    request = {
+        "model": model,
+        "weights": weights,
+        "data": str(sources.parse(data)),
+        "recipe_name": recipe,
+        "recipe": asdict(settings),
+        "augment": settings.augment,
+        "input_size": input_size,
+        "model_options": model_options,
+    }
     if published:  # the normalisation these weights were trained with (files: ImageNet's, see session)
         request["preprocess"] = [list(v) for v in PREPROCESSING[published.preprocess]]
     check_directory(out)
     config = start_config(out, resume, request)
     train, test = (sources.scan(config["data"], split) for split in ("train", "test"))
     if train is not None and train.classes != test.classes:
-        raise UserError(f"{config['data']}: train and test splits name different classes "
-                        f"({train.classes[:5]}... vs {test.classes[:5]}...). Received: data={config['data']!r}")
+        raise UserError(
+            f"{config['data']}: train and test splits name different classes "
+            f"({train.classes[:5]}... vs {test.classes[:5]}...). Received: data={config['data']!r}"
+        )
     return Run(out, resume, config, train, test)
 
 
@@ -94,23 +137,30 @@ def start_config(out: str, resume: bool, request: dict) -> dict:
     config_path = os.path.join(out, "config.json")
     if not resume:
         if os.path.exists(config_path):
-            raise UserError(f"{out} already holds a run: pass resume=True to continue it, or choose another "
-                            f"out=DIR. Received: out={os.fspath(out)!r}")
+            raise UserError(
+                f"{out} already holds a run: pass resume=True to continue it, or choose another "
+                f"out=DIR. Received: out={os.fspath(out)!r}"
+            )
         return request
     if not os.path.exists(config_path):
-        raise UserError(f"Nothing to resume in {out} (no config.json): pass the out of an interrupted run, "
-                        f"or leave resume out. Received: out={os.fspath(out)!r}, resume=True")
+        raise UserError(
+            f"Nothing to resume in {out} (no config.json): pass the out of an interrupted run, "
+            f"or leave resume out. Received: out={os.fspath(out)!r}, resume=True"
+        )
     with open(config_path) as f:
         saved = json.load(f)
     for key in ("model", "weights", "data"):
         if request[key] != saved.get(key):
-            raise UserError(f"{out} was started with {key}={saved.get(key)!r}; resume it with the same. "
-                            f"Received: {key}={request[key]!r}")
+            raise UserError(
+                f"{out} was started with {key}={saved.get(key)!r}; resume it with the same. "
+                f"Received: {key}={request[key]!r}"
+            )
     return saved
 
 
-def fine_tune_pruned(model, data: str, run_dir: str, recipe: str = "finetune", *, resume: bool = False,
-                     **options) -> tuple[str, dict]:
+def fine_tune_pruned(
+    model, data: str, run_dir: str, recipe: str = "finetune", *, resume: bool = False, **options
+) -> tuple[str, dict]:
     """Fine-tune a channel-pruned model (`keras_resnet.models.channel_pruning`) with `fit` into `run_dir`.
 
     `options` are fit's (epochs, lr, schedule, mixed_precision, ...). The pruned model keeps its trained

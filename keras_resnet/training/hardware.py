@@ -2,6 +2,7 @@
 
 TensorFlow is imported only when a choice is made, so the command line reads the options from here.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,7 @@ def choose_policy(mode: str = "auto") -> str:
 
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
-        capability = min(tf.config.experimental.get_device_details(g).get("compute_capability", (0, 0))
-                         for g in gpus)
+        capability = min(tf.config.experimental.get_device_details(g).get("compute_capability", (0, 0)) for g in gpus)
         return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16" if capability >= (7, 0) else "float32"
     return "mixed_bfloat16" if sysinfo.cpu_flags() & {"avx512_bf16", "amx_bf16"} else "float32"
 
@@ -47,8 +47,10 @@ def choose_strategy(mode: str = "auto"):
     tasks = sum(len(v) for v in cluster.values())
     if mode == "multiworker" or (mode == "auto" and tasks > 1):
         if not tasks:
-            raise UserError("strategy='multiworker' needs TF_CONFIG (cluster and task) in the environment. "
-                            "Received: strategy='multiworker' with TF_CONFIG unset")
+            raise UserError(
+                "strategy='multiworker' needs TF_CONFIG (cluster and task) in the environment. "
+                "Received: strategy='multiworker' with TF_CONFIG unset"
+            )
         return tf.distribute.MultiWorkerMirroredStrategy()
     if mode == "mirrored" or len(tf.config.list_logical_devices("GPU")) > 1:
         return tf.distribute.MirroredStrategy()
@@ -61,5 +63,4 @@ def is_chief(strategy) -> bool:
     if resolver is None or not resolver.task_type:
         return True
     has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker"
-                                             and resolver.task_id == 0)
+    return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)

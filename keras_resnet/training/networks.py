@@ -1,5 +1,6 @@
 """The networks of a run: the float32 model it exports, the copy it trains (mixed precision, synchronised
 BatchNorm), which layers train in each phase, and the multi-worker wrapper."""
+
 from __future__ import annotations
 
 import keras
@@ -13,8 +14,15 @@ CLASSIFIER = "predictions"
 FLOAT32_LAYERS = ("preprocess", CLASSIFIER)  # kept in float32 under mixed precision (input, softmax)
 
 
-def float_model(model: str, classes: int, size: int, preprocess, options: dict, weights: str | None = None,
-                unsafe_load: bool = False) -> keras.Model:
+def float_model(
+    model: str,
+    classes: int,
+    size: int,
+    preprocess,
+    options: dict,
+    weights: str | None = None,
+    unsafe_load: bool = False,
+) -> keras.Model:
     """The float32 model of a run: a registered name built fresh, a registered name with `weights` (transfer
     learning: the file's backbone under a new classifier), or a `.keras` file (fine-tuning) whose classifier
     is replaced when the class count differs."""
@@ -25,8 +33,15 @@ def float_model(model: str, classes: int, size: int, preprocess, options: dict, 
             net = load_keras_model(model, unsafe=unsafe_load)
             return net if net.output_shape[-1] == classes else with_classifier(net, classes)
         if weights:
-            backbone = create_model(model, include_top=False, pooling="avg", weights=weights,
-                                    input_shape=(size, size, 3), preprocess=preprocess, **options)
+            backbone = create_model(
+                model,
+                include_top=False,
+                pooling="avg",
+                weights=weights,
+                input_shape=(size, size, 3),
+                preprocess=preprocess,
+                **options,
+            )
             return with_classifier(backbone, classes)
         return create_model(model, input_shape=(size, size, 3), classes=classes, preprocess=preprocess, **options)
     finally:
@@ -56,6 +71,7 @@ def training_copy(model: keras.Model, policy: str, sync_batchnorm: bool = False)
     `sync_batchnorm`: BatchNorm statistics over the global batch (all workers), so that the moving
     averages, which are not gradients and are never all-reduced, stay identical on every worker.
     """
+
     def clone(layer):
         config = layer.get_config()
         if layer.name not in FLOAT32_LAYERS and "dtype" in config and not isinstance(layer, keras.layers.InputLayer):

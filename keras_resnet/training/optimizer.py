@@ -2,6 +2,7 @@
 
 Both are registered Keras serializables, so a checkpointed training model restores with its optimizer state.
 """
+
 from __future__ import annotations
 
 import math
@@ -67,15 +68,25 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
         return keras.ops.where(step < rise, warm, after)
 
     def get_config(self):
-        return {"kind": self.kind, "lr": self.lr, "total_steps": self.total_steps,
-                "boundaries": list(self.boundaries), "decay": self.decay,
-                "warmup_steps": self.warmup_steps, "warmup_lr": self.warmup_lr}
+        return {
+            "kind": self.kind,
+            "lr": self.lr,
+            "total_steps": self.total_steps,
+            "boundaries": list(self.boundaries),
+            "decay": self.decay,
+            "warmup_steps": self.warmup_steps,
+            "warmup_lr": self.warmup_lr,
+        }
 
 
 def compile_model(model: keras.Model, recipe: recipes.Recipe, total_steps: int) -> None:
     """Compile for training: TorchSGD on the recipe's schedule, cross-entropy, top-1 and top-5."""
-    schedule = Schedule(recipe.schedule, recipe.lr, total_steps, recipe.boundaries, recipe.decay,
-                        recipe.warmup_steps, recipe.warmup_lr)
+    schedule = Schedule(
+        recipe.schedule, recipe.lr, total_steps, recipe.boundaries, recipe.decay, recipe.warmup_steps, recipe.warmup_lr
+    )
     optimizer = TorchSGD(schedule, recipe.momentum, recipe.nesterov, recipe.weight_decay)
-    model.compile(optimizer, "sparse_categorical_crossentropy",
-                  metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")])
+    model.compile(
+        optimizer,
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")],
+    )

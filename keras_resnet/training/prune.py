@@ -4,6 +4,7 @@
 filters (`keras_resnet.models.channel_pruning`), fine-tunes with a training recipe (`fine_tune_pruned`, a
 resumable run) and writes the .keras file atomically. It returns the report the command prints.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,55 +30,80 @@ def _ratios(channels):
     return channel_pruning.parse_ratios(channels)
 
 
-def _check_request(model, out, channels, macs, data, epochs, recipe, run_dir, resume, weights, mixed_precision,
-                   overrides):
+def _check_request(
+    model, out, channels, macs, data, epochs, recipe, run_dir, resume, weights, mixed_precision, overrides
+):
     """The pruning ratios (None with `macs`), once the whole request was checked, before TensorFlow starts."""
     from keras_resnet.models.loading import check_model_weights
 
     if (channels is None) == (macs is None):
-        raise UserError(f"Give channels=RATIO or macs=FRACTION (exactly one). "
-                        f"Received: channels={channels!r}, macs={macs!r}")
+        raise UserError(
+            f"Give channels=RATIO or macs=FRACTION (exactly one). Received: channels={channels!r}, macs={macs!r}"
+        )
     if not os.fspath(out).endswith(".keras"):
         raise UserError(f"The output must name a .keras file, e.g. pruned.keras. Received: out={os.fspath(out)!r}")
     if epochs < 0:
         raise UserError(f"epochs must be 0 (no fine-tuning) or more. Received: epochs={epochs}")
     if epochs and not data:
-        raise UserError("Fine-tuning needs data=SOURCE; pass epochs=0 to keep the pruned weights untuned. "
-                        "Received: data=None")
+        raise UserError(
+            "Fine-tuning needs data=SOURCE; pass epochs=0 to keep the pruned weights untuned. Received: data=None"
+        )
     if recipe not in recipes.RECIPES:
         raise UserError(f"recipe must be one of {sorted(recipes.RECIPES)}. Received: recipe={recipe!r}")
     if mixed_precision not in MIXED_PRECISION:
-        raise UserError(f"mixed_precision must be one of {MIXED_PRECISION}. "
-                        f"Received: mixed_precision={mixed_precision!r}")
+        raise UserError(
+            f"mixed_precision must be one of {MIXED_PRECISION}. Received: mixed_precision={mixed_precision!r}"
+        )
     unknown = sorted(set(overrides) - set(recipes.Recipe.__dataclass_fields__) - {"verbose"})
     if unknown:
-        raise UserError(f"Unknown training option(s) {unknown}: pass fields of keras_resnet.training.recipes."
-                        f"Recipe. Received: {', '.join(f'{name}={overrides[name]!r}' for name in unknown)}")
+        raise UserError(
+            f"Unknown training option(s) {unknown}: pass fields of keras_resnet.training.recipes."
+            f"Recipe. Received: {', '.join(f'{name}={overrides[name]!r}' for name in unknown)}"
+        )
     ratios = _ratios(channels)
     if macs is not None:
         channel_pruning.check_macs_fraction(macs)
     held = run_dir is not None and os.path.exists(os.path.join(run_dir, "config.json"))
     if resume and not (epochs and held):
-        raise UserError(f"resume=True continues a fine-tuning kept in run_dir, and there is none there: pass the "
-                        f"run_dir=DIR of the run and epochs=N. Received: run_dir={run_dir!r}, epochs={epochs}")
+        raise UserError(
+            f"resume=True continues a fine-tuning kept in run_dir, and there is none there: pass the "
+            f"run_dir=DIR of the run and epochs=N. Received: run_dir={run_dir!r}, epochs={epochs}"
+        )
     if held and not resume:
-        raise UserError(f"{run_dir} already holds a run: pass resume=True to continue it, or choose another "
-                        f"run_dir=DIR. Received: run_dir={os.fspath(run_dir)!r}")
+        raise UserError(
+            f"{run_dir} already holds a run: pass resume=True to continue it, or choose another "
+            f"run_dir=DIR. Received: run_dir={os.fspath(run_dir)!r}"
+        )
     if epochs:
         sources.check(data, "train")
     check_writable(out)
     if isinstance(model, (str, os.PathLike)):
         check_model_weights(model, weights)
     elif weights:
-        raise UserError(f"weights apply to a registered model name, not to a model object, which carries its "
-                        f"own: leave them out. Received: weights={weights!r}")
+        raise UserError(
+            f"weights apply to a registered model name, not to a model object, which carries its "
+            f"own: leave them out. Received: weights={weights!r}"
+        )
     return ratios
 
 
-def prune(model, out, *, channels=None, macs: float | None = None, criterion: str = channel_pruning.CRITERIA[0],
-          data: str | None = None, epochs: int = 10, recipe: str = "finetune", run_dir=None, resume: bool = False,
-          weights: str | None = None, mixed_precision: str = MIXED_PRECISION[0], unsafe_load: bool = False,
-          **recipe_overrides) -> dict:
+def prune(
+    model,
+    out,
+    *,
+    channels=None,
+    macs: float | None = None,
+    criterion: str = channel_pruning.CRITERIA[0],
+    data: str | None = None,
+    epochs: int = 10,
+    recipe: str = "finetune",
+    run_dir=None,
+    resume: bool = False,
+    weights: str | None = None,
+    mixed_precision: str = MIXED_PRECISION[0],
+    unsafe_load: bool = False,
+    **recipe_overrides,
+) -> dict:
     """Remove whole filters from a ResNet's residual blocks, rebuild it narrower, fine-tune it, save `out`.
 
     The first conv of each basic block and the first two of each bottleneck lose filters (no shortcut ties
@@ -119,8 +145,9 @@ def prune(model, out, *, channels=None, macs: float | None = None, criterion: st
     """
     out = os.fspath(out)
     run_dir = os.fspath(run_dir) if run_dir is not None else None
-    ratios = _check_request(model, out, channels, macs, data, epochs, recipe, run_dir, resume, weights,
-                            mixed_precision, recipe_overrides)
+    ratios = _check_request(
+        model, out, channels, macs, data, epochs, recipe, run_dir, resume, weights, mixed_precision, recipe_overrides
+    )
     from keras_resnet.models.loading import open_model
     from keras_resnet.models.saving import save_model
     from keras_resnet.training.fit import fine_tune_pruned
@@ -128,18 +155,34 @@ def prune(model, out, *, channels=None, macs: float | None = None, criterion: st
     net = open_model(model, weights, None, unsafe_load) if isinstance(model, (str, os.PathLike)) else model
     result = channel_pruning.prune(net, ratios, macs, criterion)
     report = result.report
-    say(f"pruned {net.name}: {report['params']['before']:,} -> {report['params']['after']:,} parameters, "
-        f"{report['macs_kept']:.1%} of the MACs kept")
+    say(
+        f"pruned {net.name}: {report['params']['before']:,} -> {report['params']['after']:,} parameters, "
+        f"{report['macs_kept']:.1%} of the MACs kept"
+    )
     if not epochs:
         save_model(result.model, out)
     else:
         with tempfile.TemporaryDirectory(prefix="resnet-prune-run-") as scratch:
-            tuned, metrics = fine_tune_pruned(result.model, data, run_dir or scratch, recipe, resume=resume,
-                                              epochs=epochs, mixed_precision=mixed_precision, **recipe_overrides)
+            tuned, metrics = fine_tune_pruned(
+                result.model,
+                data,
+                run_dir or scratch,
+                recipe,
+                resume=resume,
+                epochs=epochs,
+                mixed_precision=mixed_precision,
+                **recipe_overrides,
+            )
             with atomic_path(out, suffix=".keras") as tmp:
                 shutil.copyfile(tuned, tmp)
         hyper = {name: value for name, value in recipe_overrides.items() if name != "verbose"}
-        report["fine_tuning"] = {"data": data, "epochs": epochs, "recipe": recipe, "run_dir": run_dir, **hyper,
-                                 "metrics": metrics}
+        report["fine_tuning"] = {
+            "data": data,
+            "epochs": epochs,
+            "recipe": recipe,
+            "run_dir": run_dir,
+            **hyper,
+            "metrics": metrics,
+        }
     report["out"] = out
     return report

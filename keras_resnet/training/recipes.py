@@ -21,6 +21,7 @@ loss, *not* Keras' `SGD(weight_decay=wd)` (decoupled, `w -= lr * wd * w`, outsid
 weaker at momentum 0.9) nor `regularizers.L2(wd)` (twice as strong). `keras_resnet.train.TorchSGD`
 implements it.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
@@ -59,8 +60,18 @@ class Recipe:
 RECIPES = {
     "cifar": Recipe(),
     "imagenet": Recipe(batch_size=256, boundaries=(1 / 3, 2 / 3), epochs=90, steps=None, augment="imagenet"),
-    "finetune": Recipe(batch_size=64, lr=0.001, schedule="cosine", boundaries=(), epochs=10, steps=None,
-                       augment=None, head_epochs=3, head_lr=0.01, frozen_bn=True),
+    "finetune": Recipe(
+        batch_size=64,
+        lr=0.001,
+        schedule="cosine",
+        boundaries=(),
+        epochs=10,
+        steps=None,
+        augment=None,
+        head_epochs=3,
+        head_lr=0.01,
+        frozen_bn=True,
+    ),
 }
 
 
@@ -77,9 +88,11 @@ class Phase:
 def phases(recipe: Recipe, epochs: int) -> list[Phase]:
     """The run's phases: the head-only epochs (if any), then every layer for the rest."""
     if recipe.head_epochs > epochs:
-        raise UserError(f"The head-only phase ({recipe.head_epochs} epochs) is longer than the run ({epochs} "
-                        f"epochs): lower head_epochs or raise epochs. "
-                        f"Received: head_epochs={recipe.head_epochs}, epochs={epochs}")
+        raise UserError(
+            f"The head-only phase ({recipe.head_epochs} epochs) is longer than the run ({epochs} "
+            f"epochs): lower head_epochs or raise epochs. "
+            f"Received: head_epochs={recipe.head_epochs}, epochs={epochs}"
+        )
     split = [Phase("head", 0, recipe.head_epochs, recipe.head_lr)] if recipe.head_epochs else []
     return split + ([Phase("all", recipe.head_epochs, epochs, recipe.lr)] if recipe.head_epochs < epochs else [])
 
@@ -96,11 +109,14 @@ def resolve(recipe: str, depth: int | None = None, **overrides) -> Recipe:
     overrides = {k: v for k, v in overrides.items() if v is not None}
     unknown = set(overrides) - {f.name for f in fields(Recipe)}
     if unknown:
-        raise UserError(f"Unknown training option(s) {sorted(unknown)}: pass fields of Recipe. "
-                        f"Received: {', '.join(f'{name}={overrides[name]!r}' for name in sorted(unknown))}")
+        raise UserError(
+            f"Unknown training option(s) {sorted(unknown)}: pass fields of Recipe. "
+            f"Received: {', '.join(f'{name}={overrides[name]!r}' for name in sorted(unknown))}"
+        )
     if "epochs" in overrides and "steps" in overrides:
-        raise UserError(f"Give epochs or steps, not both. "
-                        f"Received: epochs={overrides['epochs']}, steps={overrides['steps']}")
+        raise UserError(
+            f"Give epochs or steps, not both. Received: epochs={overrides['epochs']}, steps={overrides['steps']}"
+        )
     if "epochs" in overrides:
         overrides["steps"] = None
     elif "steps" in overrides:

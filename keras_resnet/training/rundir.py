@@ -7,6 +7,7 @@ last completed epoch. Keras' `BackupAndRestore` is not used: it writes weights a
 steps (a kill between them resumes with the wrong epoch), every worker writes the same files, and it
 restores only inside `fit`, after the input pipeline (which must start at the resumed epoch) exists.
 """
+
 from __future__ import annotations
 
 import csv
@@ -74,9 +75,12 @@ class RunState(keras.callbacks.Callback):
         check_interrupt()  # a Ctrl-C that TensorFlow's clean-up code swallowed still stops the run
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch + 1, **{k: float(np.mean(v)) for k, v in (logs or {}).items()},
-               "lr": float(self.model.optimizer.learning_rate),
-               "seconds": round(time.perf_counter() - self.began, 2)}
+        row = {
+            "epoch": epoch + 1,
+            **{k: float(np.mean(v)) for k, v in (logs or {}).items()},
+            "lr": float(self.model.optimizer.learning_rate),
+            "seconds": round(time.perf_counter() - self.began, 2),
+        }
         self.state["history"].append(row)
         self.state["epoch"] = epoch + 1
         improved = row.get(self.monitor, -1.0) > self.state["best"]["value"]

@@ -5,6 +5,7 @@ strategy) phase by phase (`recipes.phases`: the classifier alone, then every lay
 own optimizer and schedule. The input pipeline's randomness is a function of (seed, epoch), so a resumed
 run sees the same images and crops as an unbroken one.
 """
+
 from __future__ import annotations
 
 import os
@@ -63,22 +64,39 @@ class Session:
 
     def pipeline(self, context=None) -> tf.data.Dataset:
         """The training batches from the state's epoch on: a new pipeline per phase, as an unbroken run's."""
-        return data.train_dataset(self.train, self.run.config["augment"], self.size, self.recipe.batch_size,
-                                  self.recipe.seed, self.state["epoch"], context)
+        return data.train_dataset(
+            self.train,
+            self.run.config["augment"],
+            self.size,
+            self.recipe.batch_size,
+            self.recipe.seed,
+            self.state["epoch"],
+            context,
+        )
 
     def fit(self, phase: recipes.Phase) -> None:
         """Train the remaining epochs of `phase`."""
-        train_ds = (self.distribution.distribute_datasets_from_function(self.pipeline) if self.multiworker
-                    else self.pipeline())
+        train_ds = (
+            self.distribution.distribute_datasets_from_function(self.pipeline) if self.multiworker else self.pipeline()
+        )
         config = self.run.config
-        say(f"Training {'the classifier of ' if phase.layers == 'head' else ''}{self.export.name}: epochs "
+        say(
+            f"Training {'the classifier of ' if phase.layers == 'head' else ''}{self.export.name}: epochs "
             f"{self.state['epoch'] + 1}-{phase.end} of {self.epochs}, {self.steps_per_epoch} steps each, peak lr "
-            f"{phase.lr} ({config['mixed_precision']}, {config['replicas']} replica(s)) ...")
+            f"{phase.lr} ({config['mixed_precision']}, {config['replicas']} replica(s)) ..."
+        )
         verbose = self.verbose if self.verbose is not None else (1 if sys.stdout.isatty() else 2)
         with self.distribution.scope():
-            self.net.fit(train_ds, epochs=phase.end, initial_epoch=self.state["epoch"],
-                         steps_per_epoch=self.steps_per_epoch, validation_data=self.val_ds, callbacks=self.callbacks,
-                         shuffle=False, verbose=verbose)
+            self.net.fit(
+                train_ds,
+                epochs=phase.end,
+                initial_epoch=self.state["epoch"],
+                steps_per_epoch=self.steps_per_epoch,
+                validation_data=self.val_ds,
+                callbacks=self.callbacks,
+                shuffle=False,
+                verbose=verbose,
+            )
 
 
 def train(run: Run, mixed_precision: str, strategy: str, unsafe_load: bool, verbose: int | None) -> dict:
@@ -90,28 +108,62 @@ def train(run: Run, mixed_precision: str, strategy: str, unsafe_load: bool, verb
     train_split, val, test = _listings(run, size)
     steps_per_epoch = len(train_split) // settings.batch_size
     if steps_per_epoch < 1:
-        raise UserError(f"{len(train_split)} training images make no full batch of {settings.batch_size}: lower "
-                        f"batch_size. Received: batch_size={settings.batch_size}")
+        raise UserError(
+            f"{len(train_split)} training images make no full batch of {settings.batch_size}: lower "
+            f"batch_size. Received: batch_size={settings.batch_size}"
+        )
     epochs = recipes.epochs_for(settings, steps_per_epoch)
     phases = recipes.phases(settings, epochs)
-    _describe(config, train_split, val, test, distribution, choose_policy(mixed_precision), settings, epochs,
-              steps_per_epoch, phases)
+    _describe(
+        config,
+        train_split,
+        val,
+        test,
+        distribution,
+        choose_policy(mixed_precision),
+        settings,
+        epochs,
+        steps_per_epoch,
+        phases,
+    )
     keras.utils.set_random_seed(settings.seed)
-    export = float_model(config["model"], len(train_split.classes), size, tuple(map(tuple, config["preprocess"])),
-                         config["model_options"], config.get("weights"), unsafe_load)
+    export = float_model(
+        config["model"],
+        len(train_split.classes),
+        size,
+        tuple(map(tuple, config["preprocess"])),
+        config["model_options"],
+        config.get("weights"),
+        unsafe_load,
+    )
     net = _training_net(export, distribution, config["mixed_precision"])
     trainable = {layer.name: layer.trainable for layer in net.layers}
     state = read_state(run.out) if run.resume else None
     chief = is_chief(distribution)
-    session = Session(run, settings, distribution, chief, export, net, train_split, size, steps_per_epoch, epochs,
-                      state or {"epoch": 0, "history": [], "best": {"value": -1.0, "epoch": 0}}, [],
-                      data.eval_dataset(val, config["augment"], size, EVAL_BATCH), verbose)
+    session = Session(
+        run,
+        settings,
+        distribution,
+        chief,
+        export,
+        net,
+        train_split,
+        size,
+        steps_per_epoch,
+        epochs,
+        state or {"epoch": 0, "history": [], "best": {"value": -1.0, "epoch": 0}},
+        [],
+        data.eval_dataset(val, config["augment"], size, EVAL_BATCH),
+        verbose,
+    )
     current = state.get("phase", 0) if state else 0  # the phase whose optimizer state the checkpoint holds
     session.enter(phases[current], trainable)
     if state:
         restore(net, run.out, state)
-        say(f"Resuming {run.out} after epoch {state['epoch']} of {epochs} "
-            f"(iteration {int(net.optimizer.iterations.numpy())} of its phase).")
+        say(
+            f"Resuming {run.out} after epoch {state['epoch']} of {epochs} "
+            f"(iteration {int(net.optimizer.iterations.numpy())} of its phase)."
+        )
     if chief:  # the run dir is made only now, when nothing in the request was refused
         os.makedirs(run.out, exist_ok=True)
         write_json(os.path.join(run.out, "config.json"), config)
@@ -161,17 +213,25 @@ def _listings(run: Run, size: int):
 
 def _describe(config, train_split, val, test, distribution, policy, settings, epochs, steps_per_epoch, phases):
     """Record in the config what the run is: its data, normalisation, precision, strategy and schedule."""
-    config.update({
-        "preprocess": config.get("preprocess") or _preprocess(train_split, config.get("weights")),
-        "classes": len(train_split.classes), "mixed_precision": policy,
-        "strategy": type(distribution).__name__, "replicas": distribution.num_replicas_in_sync,
-        "epochs": epochs, "steps_per_epoch": steps_per_epoch, "total_steps": epochs * steps_per_epoch,
-        "phases": [asdict(p) for p in phases],
-        "train_images": len(train_split), "val_images": len(val), "eval_images": len(test),
-        "val_split": "holdout" if settings.holdout else "test",
-        "skipped_images": len(train_split.skipped) + len(test.skipped),
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
-    })
+    config.update(
+        {
+            "preprocess": config.get("preprocess") or _preprocess(train_split, config.get("weights")),
+            "classes": len(train_split.classes),
+            "mixed_precision": policy,
+            "strategy": type(distribution).__name__,
+            "replicas": distribution.num_replicas_in_sync,
+            "epochs": epochs,
+            "steps_per_epoch": steps_per_epoch,
+            "total_steps": epochs * steps_per_epoch,
+            "phases": [asdict(p) for p in phases],
+            "train_images": len(train_split),
+            "val_images": len(val),
+            "eval_images": len(test),
+            "val_split": "holdout" if settings.holdout else "test",
+            "skipped_images": len(train_split.skipped) + len(test.skipped),
+            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        }
+    )
 
 
 def _training_net(export: keras.Model, distribution, policy: str) -> keras.Model:
@@ -203,8 +263,10 @@ def _tensorboard(out: str, chief: bool) -> list:
 
 def evaluate(model: keras.Model, ds: tf.data.Dataset) -> dict:
     """Top-1 and top-5 accuracy (and loss) of a float32 model on a dataset, outside any distribution."""
-    model.compile(loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")])
+    model.compile(
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")],
+    )
     loss, top1, top5 = model.evaluate(ds, verbose=0)
     return {"top1": round(top1, 5), "top5": round(top5, 5), "loss": round(loss, 5)}
 
@@ -213,9 +275,12 @@ def _finish(out, export, test, augment, size, state) -> dict:
     """Evaluate the last and best models on the evaluation split; write metrics.json and the history."""
     say(f"Evaluating on {len(test)} test images ...")
     ds = data.eval_dataset(test, augment, size, EVAL_BATCH)
-    metrics = {"eval_images": len(test), "epochs": state["epoch"],
-               "train_seconds": round(sum(row["seconds"] for row in state["history"]), 1),
-               "last": evaluate(export, ds)}
+    metrics = {
+        "eval_images": len(test),
+        "epochs": state["epoch"],
+        "train_seconds": round(sum(row["seconds"] for row in state["history"]), 1),
+        "last": evaluate(export, ds),
+    }
     best_path = os.path.join(out, "best.keras")
     if os.path.exists(best_path):
         metrics["best"] = {"epoch": state["best"]["epoch"], **evaluate(load_keras_model(best_path), ds)}

@@ -13,6 +13,7 @@ output and moved into place at the end: a failed or interrupted build leaves no 
 Without a run (for a board larger than the emulated one), the firmware is built and sized only: its arena is
 the host's measurement plus `micro.ARENA_MARGIN` and its stack `UNMEASURED_STACK`, neither measured.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,19 @@ from keras_resnet.files import write_json
 from keras_resnet.lite import flatbuffer, micro, tflm
 from keras_resnet.lite.accuracy import top1, topk
 from keras_resnet.lite.firmware import library, link, memory, project, qemu, toolchain
-from keras_resnet.lite.firmware.targets import DEFAULT_FLASH, DEFAULT_RAM, DEFAULT_TARGET, KERNELS, KIB, Target, \
-    check_fits_board, parse_bytes, target as find_target
+from keras_resnet.lite.firmware.targets import (
+    DEFAULT_FLASH,
+    DEFAULT_RAM,
+    DEFAULT_TARGET,
+    KERNELS,
+    KIB,
+    Target,
+    check_fits_board,
+    parse_bytes,
+)
+from keras_resnet.lite.firmware.targets import (
+    target as find_target,
+)
 from keras_resnet.lite.runtime import TFLiteModel
 from keras_resnet.lite.safety import check_model
 
@@ -78,10 +90,22 @@ class Job:
     reference: dict
 
 
-def firmware(model, out, *, target: str = DEFAULT_TARGET, kernels: str = KERNELS[0], flash: int | str = DEFAULT_FLASH,
-             ram: int | str = DEFAULT_RAM, tflm=None, data: str | None = None, limit: int = 20,
-             arena: int | None = None, name: str | None = None, timeout: float = qemu.RUN_TIMEOUT_S,
-             run: bool = True) -> dict[str, Any]:
+def firmware(
+    model,
+    out,
+    *,
+    target: str = DEFAULT_TARGET,
+    kernels: str = KERNELS[0],
+    flash: int | str = DEFAULT_FLASH,
+    ram: int | str = DEFAULT_RAM,
+    tflm=None,
+    data: str | None = None,
+    limit: int = 20,
+    arena: int | None = None,
+    name: str | None = None,
+    timeout: float = qemu.RUN_TIMEOUT_S,
+    run: bool = True,
+) -> dict[str, Any]:
     """Build a .tflite file into a bare-metal Cortex-M firmware (or the same program for the host), run it in
     QEMU on test images, compare every output with TFLite-Micro and LiteRT on this machine, and measure its
     flash and RAM from the linked ELF.
@@ -121,24 +145,40 @@ def firmware(model, out, *, target: str = DEFAULT_TARGET, kernels: str = KERNELS
             a firmware that does not fit the board, or a run that fails or does not finish.
         FileNotFoundError: `model` does not exist.
     """
-    request = Request(model=os.fspath(model), target=target, out=os.fspath(out), kernels=kernels,
-                      flash=parse_bytes(flash, "flash"), ram=parse_bytes(ram, "ram"),
-                      tflm=None if tflm is None else os.fspath(tflm), data=data, limit=limit, arena=arena, name=name,
-                      timeout=timeout, run=run)
+    request = Request(
+        model=os.fspath(model),
+        target=target,
+        out=os.fspath(out),
+        kernels=kernels,
+        flash=parse_bytes(flash, "flash"),
+        ram=parse_bytes(ram, "ram"),
+        tflm=None if tflm is None else os.fspath(tflm),
+        data=data,
+        limit=limit,
+        arena=arena,
+        name=name,
+        timeout=timeout,
+        run=run,
+    )
     return build(request)
 
 
 def _check_request(request: Request) -> None:
     """The arguments that need no tool and no file, checked before anything else."""
     if request.kernels not in KERNELS:
-        raise UserError(f"Unknown kernels {request.kernels!r}: TFLite-Micro's kernels are {', '.join(KERNELS)}. "
-                        f"Received: kernels={request.kernels!r}")
+        raise UserError(
+            f"Unknown kernels {request.kernels!r}: TFLite-Micro's kernels are {', '.join(KERNELS)}. "
+            f"Received: kernels={request.kernels!r}"
+        )
     if isinstance(request.limit, bool) or not isinstance(request.limit, int) or request.limit < 1:
         raise UserError(f"limit is the number of test images: at least 1. Received: limit={request.limit!r}")
-    if request.arena is not None and (isinstance(request.arena, bool) or not isinstance(request.arena, int)
-                                      or request.arena < 1):
-        raise UserError(f"arena is the tensor arena's size in bytes, at least 1 (or None: measured). "
-                        f"Received: arena={request.arena!r}")
+    if request.arena is not None and (
+        isinstance(request.arena, bool) or not isinstance(request.arena, int) or request.arena < 1
+    ):
+        raise UserError(
+            f"arena is the tensor arena's size in bytes, at least 1 (or None: measured). "
+            f"Received: arena={request.arena!r}"
+        )
     if not request.timeout > 0:
         raise UserError(f"timeout is in seconds and must be above 0. Received: timeout={request.timeout!r}")
 
@@ -156,22 +196,46 @@ def build(request: Request) -> dict:
     data, model = checked_model(request.model)
     tree = library.tree(request.tflm)
     inputs, labels, source = test_inputs(model, request)
-    lib = link.Build(target, request.kernels, tree, library.library(tree, target, request.kernels, model.op_names()),
-                     request.platform, request.link_flags)
-    job = Job(request=request, build=lib, data=data, model=model, name=c_name, inputs=inputs,
-              reference=host_reference(data, model, inputs))
+    lib = link.Build(
+        target,
+        request.kernels,
+        tree,
+        library.library(tree, target, request.kernels, model.op_names()),
+        request.platform,
+        request.link_flags,
+    )
+    job = Job(
+        request=request,
+        build=lib,
+        data=data,
+        model=model,
+        name=c_name,
+        inputs=inputs,
+        reference=host_reference(data, model, inputs),
+    )
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.", dir=os.path.dirname(out))
     try:
         if request.run:
             probe = _probe(job)
             sized = _final_memory(probe, request)
-            program = _build(job, sized, staging, "Measured on the target by resnet-tflite firmware."
-                             if request.arena is None else "Given to resnet-tflite firmware (arena).")
+            program = _build(
+                job,
+                sized,
+                staging,
+                "Measured on the target by resnet-tflite firmware."
+                if request.arena is None
+                else "Given to resnet-tflite firmware (arena).",
+            )
             final = _run(job, program, staging, sized, probe)
         else:
             probe = final = None
-            sized = project.Memory(request.flash, request.ram, request.arena or micro.recommended_arena(
-                job.reference["arena_bytes"]), UNMEASURED_STACK, 0)
+            sized = project.Memory(
+                request.flash,
+                request.ram,
+                request.arena or micro.recommended_arena(job.reference["arena_bytes"]),
+                UNMEASURED_STACK,
+                0,
+            )
             program = _build(job, sized, staging, "Measured on the host plus a margin (not run on the target).")
         report = _report(job, program, staging, sized, probe, final, labels, source)
         write_json(os.path.join(staging, REPORT), report)
@@ -188,7 +252,8 @@ def _check_tools(target: Target, run: bool) -> None:
             toolchain.find(program)
         return
     for program in ("make", "arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-size") + (
-            ("qemu-system-arm",) if run else ()):
+        ("qemu-system-arm",) if run else ()
+    ):
         toolchain.find(program)
     toolchain.check_cross_libraries()
 
@@ -199,8 +264,9 @@ def _check_out(out: str) -> str:
     if os.path.exists(out) and not os.path.isdir(out):
         raise UserError(f"{out} is a file: out names the folder to write the firmware into. Received: out={out!r}")
     if os.path.isdir(out) and os.listdir(out) and not os.path.exists(os.path.join(out, REPORT)):
-        raise UserError(f"{out} is not empty and holds no earlier firmware: choose a new folder for out. "
-                        f"Received: out={out!r}")
+        raise UserError(
+            f"{out} is not empty and holds no earlier firmware: choose a new folder for out. Received: out={out!r}"
+        )
     parent = os.path.dirname(out)
     if not os.path.isdir(parent):
         raise UserError(f"Output directory {parent} does not exist; create it first. Received: out={out!r}")
@@ -213,12 +279,16 @@ def checked_model(path: str) -> tuple[bytes, flatbuffer.Model]:
     model = flatbuffer.read_file(path)
     floats = [t.name for t in model.tensors if not t.is_constant and t.dtype.startswith("float")]
     if floats:
-        raise UserError(f"{path} computes in floating point (tensor {floats[0]!r} is float): firmware runs full-integer "
-                        f"models; convert it to int8. Received: model={path!r}")
+        raise UserError(
+            f"{path} computes in floating point (tensor {floats[0]!r} is float): firmware runs full-integer "
+            f"models; convert it to int8. Received: model={path!r}"
+        )
     dynamic = [t.name for t in model.tensors if t.is_dynamic]
     if dynamic:
-        raise UserError(f"{path} has tensors whose shape is known only at run time ({dynamic[0]!r}): firmware needs "
-                        f"static shapes; convert it with resnet-tflite convert. Received: model={path!r}")
+        raise UserError(
+            f"{path} has tensors whose shape is known only at run time ({dynamic[0]!r}): firmware needs "
+            f"static shapes; convert it with resnet-tflite convert. Received: model={path!r}"
+        )
     micro.resolver_methods(model)  # an operator TFLite-Micro lacks is refused now, not at the link
     tflm.check_activations(model)
     check_model(model.data, path, micro=True)
@@ -237,14 +307,21 @@ def test_inputs(model: flatbuffer.Model, request: Request) -> tuple[np.ndarray, 
         return tflm.quantized_inputs(model, pixels), None, f"{RANDOM_IMAGES} seeded random images"
     size, channels = image_input(tensor.shape, request.model)
     images = sources.load(request.data, "test", limit=request.limit, size=size, channels=channels)
-    return tflm.quantized_inputs(model, images.x.astype(np.float32)), images.y, f"{len(images)} images of {request.data}"
+    return (
+        tflm.quantized_inputs(model, images.x.astype(np.float32)),
+        images.y,
+        f"{len(images)} images of {request.data}",
+    )
 
 
 def host_reference(data: bytes, model: flatbuffer.Model, inputs: np.ndarray) -> dict:
     """The outputs of the host's TFLite-Micro and of LiteRT on the same inputs, and the host's arena."""
     arena = tflm.measure_arena(data, model)
-    return {"arena_bytes": arena, "tflm": tflm.outputs(data, 2 * arena, inputs).astype(np.int64),
-            "litert": TFLiteModel(data).raw_outputs(inputs).astype(np.int64)}
+    return {
+        "arena_bytes": arena,
+        "tflm": tflm.outputs(data, 2 * arena, inputs).astype(np.int64),
+        "litert": TFLiteModel(data).raw_outputs(inputs).astype(np.int64),
+    }
 
 
 def _probe(job: Job) -> qemu.Run:
@@ -254,8 +331,9 @@ def _probe(job: Job) -> qemu.Run:
     sized = project.Memory(target.flash_max, target.ram_max, arena, PROBE_STACK, PROBE_HEAP)
     say(f"Measuring the firmware on {target.name}: a first build with room to spare ...")
     with tempfile.TemporaryDirectory(prefix=".probe-", dir=os.path.dirname(os.path.abspath(job.request.out))) as folder:
-        return _run(job, _build(job, sized, folder, "Sized for a measuring run by resnet-tflite firmware."), folder,
-                    sized, None)
+        return _run(
+            job, _build(job, sized, folder, "Sized for a measuring run by resnet-tflite firmware."), folder, sized, None
+        )
 
 
 def _final_memory(probe: qemu.Run, request: Request) -> project.Memory:
@@ -273,8 +351,11 @@ def _with_margin(measured: int) -> int:
 def _build(job: Job, sized: project.Memory, folder: str, arena_note: str) -> str:
     """Write the sources and test images into `folder` and build the firmware: the program's path."""
     target = job.build.target
-    settings = {**TFLiteModel(job.data).io_record(), "classes": micro.class_names(job.data, job.model),
-                "arena": {"measured_bytes": job.reference["arena_bytes"]}}
+    settings = {
+        **TFLiteModel(job.data).io_record(),
+        "classes": micro.class_names(job.data, job.model),
+        "arena": {"measured_bytes": job.reference["arena_bytes"]},
+    }
     written = project.write_sources(folder, job.data, job.model, job.name, settings, arena_note, sized)
     written += project.copy_platform(folder, job.build.platform)
     if not target.host:
@@ -293,24 +374,38 @@ def _run(job: Job, program: str, folder: str, sized: project.Memory, probe: qemu
         return qemu.run(target, program, folder, job.request.timeout)
     except UserError as err:
         if probe is not None and sized.arena < probe.arena_used and "arena" in str(err):
-            raise UserError(f"The tensor arena of {sized.arena:,} bytes is too small for this model on {target.name}: "
-                            f"it needs {probe.arena_used:,} (measured on the target): pass a larger arena, or None to "
-                            f"measure it. Received: arena={sized.arena}") from None
+            raise UserError(
+                f"The tensor arena of {sized.arena:,} bytes is too small for this model on {target.name}: "
+                f"it needs {probe.arena_used:,} (measured on the target): pass a larger arena, or None to "
+                f"measure it. Received: arena={sized.arena}"
+            ) from None
         raise
 
 
 def compare(outputs: np.ndarray, reference: dict, labels: np.ndarray | None) -> dict:
     """The firmware's raw outputs against the host's TFLite-Micro and LiteRT (in output steps), and labels."""
     host, litert = np.abs(outputs - reference["tflm"]), np.abs(outputs - reference["litert"])
-    return {"images": int(len(outputs)),
-            "tflm_host": {"max_abs_diff_steps": int(host.max()), "bit_exact_images": int(np.sum(host.max(1) == 0))},
-            "litert": {"max_abs_diff_steps": int(litert.max()),
-                       "top1_agreement": float(np.mean(top1(outputs) == top1(reference["litert"])))},
-            "accuracy": topk(outputs, labels) if labels is not None else None}
+    return {
+        "images": int(len(outputs)),
+        "tflm_host": {"max_abs_diff_steps": int(host.max()), "bit_exact_images": int(np.sum(host.max(1) == 0))},
+        "litert": {
+            "max_abs_diff_steps": int(litert.max()),
+            "top1_agreement": float(np.mean(top1(outputs) == top1(reference["litert"]))),
+        },
+        "accuracy": topk(outputs, labels) if labels is not None else None,
+    }
 
 
-def _report(job: Job, program: str, folder: str, sized: project.Memory, probe: qemu.Run | None,
-            final: qemu.Run | None, labels, source: str) -> dict:
+def _report(
+    job: Job,
+    program: str,
+    folder: str,
+    sized: project.Memory,
+    probe: qemu.Run | None,
+    final: qemu.Run | None,
+    labels,
+    source: str,
+) -> dict:
     request, lib, target = job.request, job.build, job.build.target
     sizes = {}
     if not target.host:
@@ -322,20 +417,29 @@ def _report(job: Job, program: str, folder: str, sized: project.Memory, probe: q
     if not target.host:
         run[0] = os.path.basename(run[0])  # qemu-system-arm from PATH, wherever the folder is taken
     with open(os.path.join(folder, "run.sh"), "w") as f:
-        f.write("#!/bin/sh\n# Runs the firmware on its test images (images.bin, in this folder).\ncd \"$(dirname \"$0\")\"\n"
-                f"exec {' '.join(run)}\n")
+        f.write(
+            '#!/bin/sh\n# Runs the firmware on its test images (images.bin, in this folder).\ncd "$(dirname "$0")"\n'
+            f"exec {' '.join(run)}\n"
+        )
     os.chmod(os.path.join(folder, "run.sh"), 0o755)
     return {
-        "model": os.path.abspath(request.model), "target": target.name, "board": target.board,
-        "kernels": request.kernels, "inputs": source,
+        "model": os.path.abspath(request.model),
+        "target": target.name,
+        "board": target.board,
+        "kernels": request.kernels,
+        "inputs": source,
         "tflm": {"tree": lib.tree.root, "identity": lib.tree.identity(), "library": lib.library},
         "memory": {"flash_board_bytes": request.flash, "ram_board_bytes": request.ram, **sizes},
-        "arena": {"host_bytes": job.reference["arena_bytes"], "target_used_bytes": probe and probe.arena_used,
-                  "reserved_bytes": sized.arena},
+        "arena": {
+            "host_bytes": job.reference["arena_bytes"],
+            "target_used_bytes": probe and probe.arena_used,
+            "reserved_bytes": sized.arena,
+        },
         "stack": {"used_bytes": probe and probe.stack_used, "reserved_bytes": sized.stack},
         "heap": {"used_bytes": probe and probe.heap_used, "reserved_bytes": sized.heap},
         "outputs": compare(final.outputs, job.reference, labels) if final else None,
-        "run": "./run.sh", "files": sorted(os.listdir(folder)) + [REPORT],
+        "run": "./run.sh",
+        "files": sorted(os.listdir(folder)) + [REPORT],
     }
 
 

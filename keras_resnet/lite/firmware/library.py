@@ -9,6 +9,7 @@ uses the same operators, so one library serves them all; it is cached per target
 kernel files and TFLite-Micro tree (its git commit, or a signature of its files), and the second firmware
 for a target takes seconds. `BUILD_TYPE=release` strips TFLite-Micro's error strings (23 KB of flash).
 """
+
 from __future__ import annotations
 
 import functools
@@ -58,7 +59,7 @@ class Tree:
         return _identity(self.root)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _identity(root: str) -> str:
     if os.path.exists(os.path.join(root, ".git")):
         done = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True)
@@ -78,25 +79,32 @@ def tree(path: str | None) -> Tree:
     """The TFLite-Micro tree at `path` (default: $TFLM_DIR), checked: a clear error for anything else."""
     path = path or os.environ.get(TREE_ENV)
     if not path:
-        raise UserError(f"Give the TFLite-Micro source tree to build against: pass tflm=DIR (a checkout of "
-                        f"github.com/tensorflow/tflite-micro with its downloads), or set {TREE_ENV}. "
-                        f"Received: tflm=None")
+        raise UserError(
+            f"Give the TFLite-Micro source tree to build against: pass tflm=DIR (a checkout of "
+            f"github.com/tensorflow/tflite-micro with its downloads), or set {TREE_ENV}. "
+            f"Received: tflm=None"
+        )
     root = os.path.abspath(path)
     if not os.path.isfile(os.path.join(root, MAKEFILE)):
-        raise UserError(f"{root} is not a TFLite-Micro tree (no {MAKEFILE}): pass the top folder of a "
-                        f"tflite-micro checkout. Received: tflm={path!r}")
+        raise UserError(
+            f"{root} is not a TFLite-Micro tree (no {MAKEFILE}): pass the top folder of a "
+            f"tflite-micro checkout. Received: tflm={path!r}"
+        )
     missing = [d for d in NEEDED_DOWNLOADS if not os.path.isdir(os.path.join(root, DOWNLOADS, d))]
     if missing:
-        raise UserError(f"{root} lacks the third-party code its Makefile downloads ({', '.join(missing)} under "
-                        f"{DOWNLOADS}): run `make -f {MAKEFILE} third_party_downloads` there once (needs network). "
-                        f"Received: tflm={path!r}")
+        raise UserError(
+            f"{root} lacks the third-party code its Makefile downloads ({', '.join(missing)} under "
+            f"{DOWNLOADS}): run `make -f {MAKEFILE} third_party_downloads` there once (needs network). "
+            f"Received: tflm={path!r}"
+        )
     return Tree(root)
 
 
 def cache_root() -> str:
     """Where built libraries are kept: $RESNET_TFLITE_CACHE, else $XDG_CACHE_HOME/resnet-tflite, ~/.cache/..."""
     base = os.environ.get(CACHE_ENV) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "resnet-tflite")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "resnet-tflite"
+    )
     return os.path.abspath(base)
 
 
@@ -105,8 +113,11 @@ def _make(tr: Tree, target: Target, kernels: str) -> list[str]:
     command = [toolchain.find("make"), "-f", MAKEFILE, f"BUILD_TYPE={BUILD_TYPE}"]
     if not target.host:
         gcc = toolchain.find("arm-none-eabi-gcc")
-        command += ["TARGET=cortex_m_generic", f"TARGET_ARCH={target.arch}",
-                    f"TARGET_TOOLCHAIN_ROOT={os.path.dirname(gcc)}/"]
+        command += [
+            "TARGET=cortex_m_generic",
+            f"TARGET_ARCH={target.arch}",
+            f"TARGET_TOOLCHAIN_ROOT={os.path.dirname(gcc)}/",
+        ]
     if kernels == "cmsis_nn":
         command.append("OPTIMIZED_KERNEL_DIR=cmsis_nn")
     return command
@@ -120,8 +131,12 @@ def _environment() -> dict:
 def kernel_sources(tr: Tree, target: Target, kernels: str, ops: list[str]) -> list[str]:
     """The Makefile's kernel sources that define the model's operators (`Register_<OP>()`), with the
     `*_common.cc` beside each and kernel_util.cc; all of them when one operator is not found."""
-    listed = toolchain.run(_make(tr, target, kernels) + ["list_library_sources"], "TFLite-Micro's Makefile",
-                           cwd=tr.root, env=_environment()).split()
+    listed = toolchain.run(
+        _make(tr, target, kernels) + ["list_library_sources"],
+        "TFLite-Micro's Makefile",
+        cwd=tr.root,
+        env=_environment(),
+    ).split()
     every = [s for s in listed if "/kernels/" in s]
     chosen = set()
     for op in ops:
@@ -150,13 +165,24 @@ def library(tr: Tree, target: Target, kernels: str, ops: list[str]) -> str:
     if os.path.isfile(path):
         return path
     os.makedirs(os.path.dirname(folder), exist_ok=True)
-    say(f"Building TFLite-Micro's library for {target.name} with {kernels} kernels ({len(sources)} kernel files; "
-        f"a few minutes, once: it is cached in {folder}) ...")
+    say(
+        f"Building TFLite-Micro's library for {target.name} with {kernels} kernels ({len(sources)} kernel files; "
+        f"a few minutes, once: it is cached in {folder}) ..."
+    )
     with tempfile.TemporaryDirectory(prefix=".building-", dir=os.path.dirname(folder)) as work:
-        toolchain.run(_make(tr, target, kernels) + [f"BASE_GENDIR={work}", f"MICROLITE_CC_KERNEL_SRCS={' '.join(sources)}",
-                                                    f"-j{os.cpu_count() or 1}", "microlite"],
-                      f"Building TFLite-Micro's library for {target.name}", cwd=tr.root, env=_environment(),
-                      timeout=BUILD_TIMEOUT_S)
+        toolchain.run(
+            _make(tr, target, kernels)
+            + [
+                f"BASE_GENDIR={work}",
+                f"MICROLITE_CC_KERNEL_SRCS={' '.join(sources)}",
+                f"-j{os.cpu_count() or 1}",
+                "microlite",
+            ],
+            f"Building TFLite-Micro's library for {target.name}",
+            cwd=tr.root,
+            env=_environment(),
+            timeout=BUILD_TIMEOUT_S,
+        )
         built = glob.glob(os.path.join(work, "*", "lib", "libtensorflow-microlite.a"))
         if len(built) != 1:
             raise UserError(f"TFLite-Micro's Makefile built no single library under {work}: found {built}")
@@ -164,8 +190,10 @@ def library(tr: Tree, target: Target, kernels: str, ops: list[str]) -> str:
         os.makedirs(staged)
         shutil.move(built[0], os.path.join(staged, "libtensorflow-microlite.a"))
         objects = sorted(os.path.basename(s).rsplit(".", 1)[0] + ".o" for s in sources)
-        write_json(os.path.join(staged, BUILD_RECORD), {"key": json.loads(key), "make": _make(tr, target, kernels),
-                                                        "kernel_objects": objects})
+        write_json(
+            os.path.join(staged, BUILD_RECORD),
+            {"key": json.loads(key), "make": _make(tr, target, kernels), "kernel_objects": objects},
+        )
         try:
             os.rename(staged, folder)  # atomic: a killed build leaves no half library in the cache
         except OSError:

@@ -1,6 +1,7 @@
 """Compiling and linking the firmware: Debian's arm-none-eabi-gcc with the flags of the library's target (one
 ABI), newlib-nano with librdimon for semihosting, the board's linker script; or the system compiler for the
 host. The firmware's own files are built as the library was (`BUILD_TYPE=release`: no error strings)."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,10 @@ DEFINES = ("-DTF_LITE_STATIC_MEMORY", "-DNDEBUG", "-DTF_LITE_STRIP_ERROR_STRINGS
 CXX_FLAGS = ("-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics", "-fno-use-cxa-atexit")
 SIZE_FLAGS = ("-Os", "-ffunction-sections", "-fdata-sections", "-fno-unwind-tables", "-fno-asynchronous-unwind-tables")
 # newlib-nano; with the stdio platform also librdimon, which takes stdio through semihosting
-LIBC = {"semihosting": ("--specs=nano.specs", "--specs=nosys.specs"),
-        "stdio": ("--specs=nano.specs", "--specs=rdimon.specs")}
+LIBC = {
+    "semihosting": ("--specs=nano.specs", "--specs=nosys.specs"),
+    "stdio": ("--specs=nano.specs", "--specs=rdimon.specs"),
+}
 ELF = "firmware.elf"
 HOST_PROGRAM = "firmware"
 MAP = "firmware.map"
@@ -48,8 +51,11 @@ class Build:
         return [*DEFINES, *device, *(["-DCMSIS_NN"] if self.kernels == "cmsis_nn" else [])]
 
     def includes(self, folder: str) -> list[str]:
-        cmsis = [] if self.target.host else [os.path.join(self.tree.downloads, "cmsis", "CMSIS", "Core", "Include"),
-                                             self.dfp("Include")]
+        cmsis = (
+            []
+            if self.target.host
+            else [os.path.join(self.tree.downloads, "cmsis", "CMSIS", "Core", "Include"), self.dfp("Include")]
+        )
         return [f"-I{d}" for d in (folder, *cmsis, *self.tree.includes())]
 
 
@@ -59,21 +65,39 @@ def program(build: Build, folder: str, sources: list[str]) -> str:
         return _host_program(build, folder, sources)
     gcc, gxx = toolchain.find("arm-none-eabi-gcc"), toolchain.find("arm-none-eabi-g++")
     common = [*build.target.cpu_flags, "-mthumb", *SIZE_FLAGS, *build.defines(), *build.includes(folder)]
-    startup = [build.dfp("Source", f"startup_{build.target.device}.c"),
-               build.dfp("Source", f"system_{build.target.device}.c")]
+    startup = [
+        build.dfp("Source", f"startup_{build.target.device}.c"),
+        build.dfp("Source", f"system_{build.target.device}.c"),
+    ]
     objects = []
     for source in [*startup, *(os.path.join(folder, s) for s in sources)]:
         cxx = source.endswith(".cc")
         obj = os.path.join(folder, "obj", os.path.basename(source).rsplit(".", 1)[0] + ".o")
         os.makedirs(os.path.dirname(obj), exist_ok=True)
-        toolchain.run([gxx if cxx else gcc, *common, *(CXX_FLAGS if cxx else ()), "-c", source, "-o", obj],
-                      f"Compiling {os.path.basename(source)}", timeout=COMPILE_TIMEOUT_S)
+        toolchain.run(
+            [gxx if cxx else gcc, *common, *(CXX_FLAGS if cxx else ()), "-c", source, "-o", obj],
+            f"Compiling {os.path.basename(source)}",
+            timeout=COMPILE_TIMEOUT_S,
+        )
         objects.append(obj)
     elf = os.path.join(folder, ELF)
-    link = [gxx, *build.target.cpu_flags, "-mthumb", "-nostartfiles", *LIBC[build.platform], "-T",
-            os.path.join(folder, LINKER_SCRIPT),
-            "-Wl,--gc-sections", f"-Wl,-Map={os.path.join(folder, MAP)}", *build.extra_link_flags, *objects,
-            build.library, "-lm", "-o", elf]
+    link = [
+        gxx,
+        *build.target.cpu_flags,
+        "-mthumb",
+        "-nostartfiles",
+        *LIBC[build.platform],
+        "-T",
+        os.path.join(folder, LINKER_SCRIPT),
+        "-Wl,--gc-sections",
+        f"-Wl,-Map={os.path.join(folder, MAP)}",
+        *build.extra_link_flags,
+        *objects,
+        build.library,
+        "-lm",
+        "-o",
+        elf,
+    ]
     _link(link, build)
     return elf
 
@@ -100,13 +124,16 @@ def _link(command: list[str], build: Build) -> None:
         overflow = re.search(r"region `?(\w+)'? overflowed by (\d+) bytes", str(err))
         if overflow:
             region, excess = overflow.groups()
-            raise DoesNotFit(f"The firmware does not fit the board: its {region} region overflowed by "
-                             f"{int(excess):,} bytes (the linker's words). Pass the board's real sizes as flash=SIZE "
-                             f"and ram=SIZE, or use a smaller model. Received: {err}") from None
+            raise DoesNotFit(
+                f"The firmware does not fit the board: its {region} region overflowed by "
+                f"{int(excess):,} bytes (the linker's words). Pass the board's real sizes as flash=SIZE "
+                f"and ram=SIZE, or use a smaller model. Received: {err}"
+            ) from None
         if "overflowed with stack" in str(err):
-            raise DoesNotFit(f"The firmware does not fit the board: RAM overflowed with the stack (the linker's "
-                             f"words). Pass ram=SIZE, the board's real size, or use a smaller model. Received: {err}") \
-                from None
+            raise DoesNotFit(
+                f"The firmware does not fit the board: RAM overflowed with the stack (the linker's "
+                f"words). Pass ram=SIZE, the board's real size, or use a smaller model. Received: {err}"
+            ) from None
         raise
 
 

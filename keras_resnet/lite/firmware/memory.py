@@ -7,6 +7,7 @@ stack. Each is split by where its bytes come from: the model array, TFLite-Micro
 startup and the application, and in RAM the arena, the stack and the heap. The split is read from the map;
 whatever the map attributes to no file (alignment padding) is "other", so each split adds up to the total.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,10 @@ _OUTPUT = re.compile(r"^(\.[\w.]+)(?:\s+0x([0-9a-f]+)\s+0x([0-9a-f]+))?")
 
 def totals(sections: dict[str, int]) -> dict[str, int]:
     """Flash and RAM bytes of the ELF's sections (as `section_sizes` read them)."""
-    return {"flash_bytes": sum(sections.get(s, 0) for s in FLASH_SECTIONS),
-            "ram_bytes": sum(sections.get(s, 0) for s in RAM_SECTIONS)}
+    return {
+        "flash_bytes": sum(sections.get(s, 0) for s in FLASH_SECTIONS),
+        "ram_bytes": sum(sections.get(s, 0) for s in RAM_SECTIONS),
+    }
 
 
 def origin(path: str, section: str, kernel_objects: set[str]) -> str:
@@ -46,7 +49,7 @@ def split(map_file: str, sections: dict[str, int], kernel_objects: set[str]) -> 
     """{"flash": {part: bytes}, "ram": {part: bytes}}: the map's attribution, "other" making up the totals."""
     with open(map_file, errors="replace") as f:
         text = f.read()
-    text = text[text.find("Linker script and memory map"):]
+    text = text[text.find("Linker script and memory map") :]
     flash, ram = Counter(), Counter()
     output, pending = None, None
     for line in text.splitlines():
@@ -62,8 +65,14 @@ def split(map_file: str, sections: dict[str, int], kernel_objects: set[str]) -> 
         entry = _INPUT.match(line)
         name = entry.group(1) if entry and entry.group(1) else pending
         pending = None
-        if not entry or output not in FLASH_SECTIONS + RAM_SECTIONS or output in (".heap", ".stack") or not name \
-                or name.startswith("*") or entry.group(4).startswith(("load address", "size before")):
+        if (
+            not entry
+            or output not in FLASH_SECTIONS + RAM_SECTIONS
+            or output in (".heap", ".stack")
+            or not name
+            or name.startswith("*")
+            or entry.group(4).startswith(("load address", "size before"))
+        ):
             continue
         size, part = int(entry.group(3), 16), origin(entry.group(4), name, kernel_objects)
         if output in FLASH_SECTIONS:

@@ -6,6 +6,7 @@ project with the files `resnet-tflite micro` writes. For a Cortex-M target the l
 for the device with its memory regions, stack and heap set; its sizes are plain assignments at its top
 (`__ROM_SIZE = 0x00040000;`), used by MEMORY{}, which `--defsym` cannot override, so they are rewritten.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,9 +24,11 @@ SOURCES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "src")
 COMMON_SOURCES = ("main.cc", "platform.h")
 # A platform's files (src/): "semihosting" (the default on Cortex-M) talks to QEMU by semihosting calls,
 # "stdio" through newlib's stdio and librdimon (measured for its cost), "host" with the host's C library.
-PLATFORMS = {"semihosting": ("cortex_m.c", "semihost.h", "semihosting.c"),
-             "stdio": ("cortex_m.c", "semihost.h", "stdio_files.c"),
-             "host": ("host.c", "stdio_files.c")}
+PLATFORMS = {
+    "semihosting": ("cortex_m.c", "semihost.h", "semihosting.c"),
+    "stdio": ("cortex_m.c", "semihost.h", "stdio_files.c"),
+    "host": ("host.c", "stdio_files.c"),
+}
 IMAGES = "images.bin"
 LINKER_SCRIPT = "firmware.ld"
 LINKER_SYMBOLS = ("__ROM_BASE", "__ROM_SIZE", "__RAM_BASE", "__RAM_SIZE", "__STACK_SIZE", "__HEAP_SIZE")
@@ -42,12 +45,16 @@ class Memory:
     heap: int
 
 
-def write_sources(folder: str, data: bytes, model, name: str, settings: dict, arena_note: str,
-                  memory: Memory) -> list[str]:
+def write_sources(
+    folder: str, data: bytes, model, name: str, settings: dict, arena_note: str, memory: Memory
+) -> list[str]:
     """The model's sources (array, resolver, settings with the arena, model.h) and main.cc's, into `folder`."""
-    files = {**micro.model_data_sources(data, name), f"{name}_op_resolver.h": micro.resolver_header(model, name),
-             "model.h": micro.model_header(name),
-             f"{name}_model_settings.h": micro.settings_header(settings, name, memory.arena, arena_note)}
+    files = {
+        **micro.model_data_sources(data, name),
+        f"{name}_op_resolver.h": micro.resolver_header(model, name),
+        "model.h": micro.model_header(name),
+        f"{name}_model_settings.h": micro.settings_header(settings, name, memory.arena, arena_note),
+    }
     os.makedirs(folder, exist_ok=True)
     for filename, text in files.items():
         with open(os.path.join(folder, filename), "w") as f:
@@ -71,9 +78,13 @@ def linker_script(dfp_script: str, target: Target, memory: Memory) -> str:
     for symbol, value in zip(LINKER_SYMBOLS, values):
         text, found = re.subn(rf"^{symbol}\s*=\s*0x[0-9A-Fa-f]+;", f"{symbol} = 0x{value:08X};", text, flags=re.M)
         if found != 1:
-            raise UserError(f"{dfp_script} is not the Cortex_DFP linker script this was made for: it has {found} "
-                            f"'{symbol} = 0x...;' lines, expected one. Received: {dfp_script}")
-    return f"/* Cortex_DFP's {os.path.basename(dfp_script)}, regions and sizes set by resnet-tflite firmware */\n" + text
+            raise UserError(
+                f"{dfp_script} is not the Cortex_DFP linker script this was made for: it has {found} "
+                f"'{symbol} = 0x...;' lines, expected one. Received: {dfp_script}"
+            )
+    return (
+        f"/* Cortex_DFP's {os.path.basename(dfp_script)}, regions and sizes set by resnet-tflite firmware */\n" + text
+    )
 
 
 def write_images(folder: str, inputs: np.ndarray) -> str:

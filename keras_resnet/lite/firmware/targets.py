@@ -7,6 +7,7 @@ boards keep code and data (`info mtree`): the MPS3 AN547 boots the M55 from its 
 DTCM; the AN505 runs the M33 in the secure world, so code and RAM use the secure aliases (its SRAM at
 0x20000000 holds only 32 KB).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,17 +38,56 @@ class Target:
         return self.arch is None
 
 
-TARGETS = {t.name: t for t in (
-    Target("cortex-m4", "cortex-m4", ("-mcpu=cortex-m4+nofp", "-mfpu=fpv4-sp-d16", "-mfloat-abi=soft"), "ARMCM4",
-           "mps2-an386", 0x00000000, 0x20000000, 4 * MIB, 4 * MIB),
-    Target("cortex-m7", "cortex-m7", ("-mcpu=cortex-m7+nofp", "-mfpu=fpv4-sp-d16", "-mfloat-abi=soft"), "ARMCM7",
-           "mps2-an500", 0x00000000, 0x20000000, 4 * MIB, 4 * MIB),
-    Target("cortex-m33", "cortex-m33", ("-mcpu=cortex-m33", "-mfpu=auto", "-mfloat-abi=hard"), "ARMCM33",
-           "mps2-an505", 0x10000000, 0x38000000, 4 * MIB, 2 * MIB),
-    Target("cortex-m55", "cortex-m55", ("-mcpu=cortex-m55", "-mfpu=auto", "-mfloat-abi=hard"), "ARMCM55",
-           "mps3-an547", 0x00000000, 0x20000000, 512 * KIB, 512 * KIB),
-    Target("host", None, (), None, None),
-)}
+TARGETS = {
+    t.name: t
+    for t in (
+        Target(
+            "cortex-m4",
+            "cortex-m4",
+            ("-mcpu=cortex-m4+nofp", "-mfpu=fpv4-sp-d16", "-mfloat-abi=soft"),
+            "ARMCM4",
+            "mps2-an386",
+            0x00000000,
+            0x20000000,
+            4 * MIB,
+            4 * MIB,
+        ),
+        Target(
+            "cortex-m7",
+            "cortex-m7",
+            ("-mcpu=cortex-m7+nofp", "-mfpu=fpv4-sp-d16", "-mfloat-abi=soft"),
+            "ARMCM7",
+            "mps2-an500",
+            0x00000000,
+            0x20000000,
+            4 * MIB,
+            4 * MIB,
+        ),
+        Target(
+            "cortex-m33",
+            "cortex-m33",
+            ("-mcpu=cortex-m33", "-mfpu=auto", "-mfloat-abi=hard"),
+            "ARMCM33",
+            "mps2-an505",
+            0x10000000,
+            0x38000000,
+            4 * MIB,
+            2 * MIB,
+        ),
+        Target(
+            "cortex-m55",
+            "cortex-m55",
+            ("-mcpu=cortex-m55", "-mfpu=auto", "-mfloat-abi=hard"),
+            "ARMCM55",
+            "mps3-an547",
+            0x00000000,
+            0x20000000,
+            512 * KIB,
+            512 * KIB,
+        ),
+        Target("host", None, (), None, None),
+    )
+}
 KERNELS = ("cmsis_nn", "reference")
 DEFAULT_TARGET = "cortex-m55"
 DEFAULT_FLASH = 256 * KIB  # the MLPerf Tiny class of board
@@ -56,8 +96,7 @@ DEFAULT_RAM = 128 * KIB
 
 def target(name: str) -> Target:
     if name not in TARGETS:
-        raise UserError(f"Unknown target {name!r}: the targets are {', '.join(TARGETS)}. "
-                        f"Received: target={name!r}")
+        raise UserError(f"Unknown target {name!r}: the targets are {', '.join(TARGETS)}. Received: target={name!r}")
     return TARGETS[name]
 
 
@@ -88,5 +127,7 @@ def check_fits_board(t: Target, flash: int, ram: int) -> None:
     """Refuse memory sizes larger than the emulated board holds (the link would succeed, QEMU would fault)."""
     for what, size, most in (("flash", flash, t.flash_max), ("RAM", ram, t.ram_max)):
         if not t.host and size > most:
-            raise UserError(f"QEMU's {t.board} gives the {t.name} {most // KIB} KB for {what}: choose at most "
-                            f"{most // KIB}K. Received: {what.lower()}={size} ({size // KIB} KB)")
+            raise UserError(
+                f"QEMU's {t.board} gives the {t.name} {most // KIB} KB for {what}: choose at most "
+                f"{most // KIB}K. Received: {what.lower()}={size} ({size // KIB} KB)"
+            )

@@ -1,5 +1,6 @@
 """The programs a firmware build needs, found on PATH, each with the Debian package that provides it, and
 running them so that a failure becomes one line with the tool's own first error lines."""
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,10 @@ def find(program: str) -> str:
     path = shutil.which(program)
     if path is None:
         package = PACKAGES[program]
-        raise UserError(f"{program} is not installed: it comes with Debian's {package} (sudo apt-get install "
-                        f"{package}, or `make firmware-tools` in this checkout). Received: no {program} on PATH")
+        raise UserError(
+            f"{program} is not installed: it comes with Debian's {package} (sudo apt-get install "
+            f"{package}, or `make firmware-tools` in this checkout). Received: no {program} on PATH"
+        )
     return path
 
 
@@ -39,18 +42,22 @@ def check_cross_libraries() -> None:
     for library, package in LIBRARIES.items():
         found = run([gcc, f"-print-file-name={library}"], "arm-none-eabi-gcc").strip()
         if not os.path.isabs(found):
-            raise UserError(f"{library} for arm-none-eabi is not installed: it comes with Debian's {package} "
-                            f"(sudo apt-get install {package}, or `make firmware-tools`). Received: no {library}")
+            raise UserError(
+                f"{library} for arm-none-eabi is not installed: it comes with Debian's {package} "
+                f"(sudo apt-get install {package}, or `make firmware-tools`). Received: no {library}"
+            )
 
 
 def run(command: list[str], what: str, cwd=None, env=None, timeout: float | None = None) -> str:
     """Run `command`; its output, or a UserError with `what` and the first error lines it printed."""
     try:
-        done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, errors="replace",
-                              timeout=timeout)
+        done = subprocess.run(
+            command, cwd=cwd, env=env, capture_output=True, text=True, errors="replace", timeout=timeout
+        )
     except subprocess.TimeoutExpired:
-        raise UserError(f"{what} did not finish within {timeout:g} s and was stopped. Received: "
-                        f"{' '.join(command[:3])} ...") from None
+        raise UserError(
+            f"{what} did not finish within {timeout:g} s and was stopped. Received: {' '.join(command[:3])} ..."
+        ) from None
     if done.returncode != 0:
         raise UserError(f"{what} failed (exit {done.returncode}): {first_errors(done.stdout + done.stderr)}")
     return done.stdout
