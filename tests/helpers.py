@@ -103,3 +103,21 @@ def publish(monkeypatch, content: bytes, weights: str, model: str, keras_home=No
         (keras_home / "models").mkdir(parents=True, exist_ok=True)
         (keras_home / "models" / entry.file_name).write_bytes(content)
     return mine
+
+
+def bench_result(values, sha="abc") -> dict:
+    """A benchmark result of one model whose per-image outputs were kept (`bench --outputs`): what
+    `compare-outputs` compares."""
+    return {
+        "schema": "resnet-tflite-bench/1",
+        "results": [
+            {
+                "model": "m",
+                "threads": 1,
+                "delegate": "xnnpack",
+                "sha256": sha,
+                "output": {"dtype": "int8", "scale": 0.5, "zero_point": 0},
+                "accuracy": {"top1": 0.5, "outputs": {"labels": [0, 1, 2, 1], "values": values}},
+            }
+        ],
+    }

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import run_cli
+from helpers import bench_result, run_cli
 from keras_resnet import sources
 from keras_resnet.device import command, harness, report, results, statistics, sysinfo
 from keras_resnet.errors import UserError
@@ -402,27 +402,13 @@ def test_reference_script_refuses_to_run_under_emulation(monkeypatch, capsys):
 def test_outputs_of_two_machines_are_compared_image_by_image():
     from keras_resnet.device import compare as compare_outputs
 
-    def result(values, sha="abc"):
-        return {
-            "results": [
-                {
-                    "model": "m",
-                    "threads": 1,
-                    "delegate": "xnnpack",
-                    "sha256": sha,
-                    "output": {"dtype": "int8", "scale": 0.5, "zero_point": 0},
-                    "accuracy": {"top1": 0.5, "outputs": {"labels": [0, 1, 2, 1], "values": values}},
-                }
-            ]
-        }
-
-    a = result([[5, 1, 0], [3, 3, 0], [0, 1, 9], [4, 6, 0]])  # A ties the second image's two best classes,
-    b = result([[5, 2, 0], [3, 4, 0], [0, 1, 7], [5, 5, 0]])  # B the fourth's
+    a = bench_result([[5, 1, 0], [3, 3, 0], [0, 1, 9], [4, 6, 0]])  # A ties the second image's two best classes,
+    b = bench_result([[5, 2, 0], [3, 4, 0], [0, 1, 7], [5, 5, 0]])  # B the fourth's
     (row,) = compare_outputs.agreement(a, b)
     assert row["top1_agreement"] == 0.5 and row["tied"] == 2 and row["top1_agreement_untied"] == 1.0
     assert row["max_abs_diff"] == 2 and row["max_abs_diff_dequantized"] == 1.0
     with pytest.raises(UserError, match="different model file"):
-        compare_outputs.agreement(a, result([[5, 1, 0]] * 4, sha="other"))
+        compare_outputs.agreement(a, bench_result([[5, 1, 0]] * 4, sha="other"))
     a["results"][0]["accuracy"]["outputs"] = None
     with pytest.raises(UserError, match="run the benchmark with data=SOURCE and outputs=True"):
         compare_outputs.agreement(a, b)

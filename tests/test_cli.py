@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from helpers import ROOT, run_cli
+from helpers import ROOT, bench_result, run_cli
 from keras_resnet.cli.main import COMMANDS
 from keras_resnet.models import specs
 
@@ -122,33 +122,16 @@ def test_the_former_tools_and_the_demo_are_commands():
     assert not (ROOT / "tools" / "convert_weights.py").exists() and not (ROOT / "tools" / "compare_outputs.py").exists()
 
 
-def bench_result(path, values, sha="abc"):
-    """A benchmark result file of one model whose per-image outputs were kept."""
-    path.write_text(
-        json.dumps(
-            {
-                "schema": "resnet-tflite-bench/1",
-                "results": [
-                    {
-                        "model": "m",
-                        "threads": 1,
-                        "delegate": "xnnpack",
-                        "sha256": sha,
-                        "output": {"dtype": "int8", "scale": 0.5, "zero_point": 0},
-                        "accuracy": {"top1": 0.5, "outputs": {"labels": [0, 1, 2, 1], "values": values}},
-                    }
-                ],
-            }
-        )
-    )
+def bench_result_file(path, values, sha="abc"):
+    path.write_text(json.dumps(bench_result(values, sha)))
     return path
 
 
 def test_compare_outputs_prints_what_its_function_returns(tmp_path):
     from keras_resnet.device.compare import compare_outputs
 
-    a = bench_result(tmp_path / "a.json", [[5, 1, 0], [3, 3, 0], [0, 1, 9], [4, 6, 0]])
-    b = bench_result(tmp_path / "b.json", [[5, 2, 0], [3, 4, 0], [0, 1, 7], [5, 5, 0]])
+    a = bench_result_file(tmp_path / "a.json", [[5, 1, 0], [3, 3, 0], [0, 1, 9], [4, 6, 0]])
+    b = bench_result_file(tmp_path / "b.json", [[5, 2, 0], [3, 4, 0], [0, 1, 7], [5, 5, 0]])
     expected = compare_outputs(a, b)
     (row,) = expected["rows"]
     assert row["top1_agreement"] == 0.5 and row["tied"] == 2 and row["max_abs_diff_dequantized"] == 1.0
@@ -159,8 +142,8 @@ def test_compare_outputs_prints_what_its_function_returns(tmp_path):
 
 
 def test_compare_outputs_refuses_other_models_and_missing_files_in_one_line(tmp_path):
-    a = bench_result(tmp_path / "a.json", [[5, 1, 0]] * 4)
-    other = bench_result(tmp_path / "other.json", [[5, 1, 0]] * 4, sha="def")
+    a = bench_result_file(tmp_path / "a.json", [[5, 1, 0]] * 4)
+    other = bench_result_file(tmp_path / "other.json", [[5, 1, 0]] * 4, sha="def")
     for args, message in (
         ((a, other), "error: m is a different model file"),
         ((a, tmp_path / "missing.json"), "error: Results file not found"),
