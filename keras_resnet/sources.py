@@ -65,7 +65,14 @@ class Listing:
             raise UserError(
                 "a held-out split of a streamed tfds dataset needs a tfds split instead, e.g. tfds:NAME:train[:90%]"
             )
-        return Listing(self.labels[index], self.classes, pick(self.files), pick(self.images), None, self.skipped)
+        return Listing(
+            labels=self.labels[index],
+            classes=self.classes,
+            files=pick(self.files),
+            images=pick(self.images),
+            stream=None,
+            skipped=self.skipped,
+        )
 
 
 @dataclass
@@ -211,7 +218,10 @@ def scan(source, split: str) -> Listing | None:
         if not ok.any():
             raise no_readable_images(source, split, len(files))
         listing = Listing(
-            labels[ok], classes, files=np.asarray(files)[ok], skipped=[f for f, good in zip(files, ok) if not good]
+            labels=labels[ok],
+            classes=classes,
+            files=np.asarray(files)[ok],
+            skipped=[f for f, good in zip(files, ok) if not good],
         )
         if listing.skipped:
             warn(f"skipped {len(listing.skipped)} unreadable image(s) in {source} ({split}), e.g. {listing.skipped[0]}")
@@ -222,7 +232,7 @@ def scan(source, split: str) -> Listing | None:
 def _npz_split(source: Source, split: str) -> Listing:
     """The arrays of one split of an npz source; a file of x and y alone holds out a stable tenth as test."""
     images = load(source, split)
-    listing = Listing(images.y, images.classes, images=images.x)
+    listing = Listing(labels=images.y, classes=images.classes, images=images.x)
     with np.load(source.location, allow_pickle=False) as data:
         if "x_train" in data.files:
             return listing

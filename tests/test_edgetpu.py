@@ -1,5 +1,6 @@
 """Edge TPU: the preflight on real converted models, the compiler log parser on published output, the driver."""
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -119,9 +120,7 @@ def test_op_constraints_fused_activation_and_batch_padding():
     parsed = flatbuffer.read(int8_bytes(tiny_model(middle=pool)))
     op = next(o for o in parsed.operators if o.opcode == "MAX_POOL_2D")
     assert edgetpu.op_problems(parsed, op) == []
-    fused = flatbuffer.Operator(
-        op.index, op.opcode, None, op.version, op.inputs, op.outputs, {**op.options, "fusedActivationFunction": 1}
-    )
+    fused = dataclasses.replace(op, options={**op.options, "fusedActivationFunction": 1})
     assert edgetpu.op_problems(parsed, fused) == [
         "has a fused RELU activation; the Edge TPU runs MAX_POOL_2D only without one"
     ]

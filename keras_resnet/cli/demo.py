@@ -50,8 +50,8 @@ class Budget:
     bench_runs: int
 
 
-FULL = Budget("resnet20", epochs=30, train_images=None, calib_samples=300, bench_runs=200)
-QUICK = Budget("resnet8", epochs=2, train_images=400, calib_samples=50, bench_runs=20)
+FULL = Budget(model="resnet20", epochs=30, train_images=None, calib_samples=300, bench_runs=200)
+QUICK = Budget(model="resnet8", epochs=2, train_images=400, calib_samples=50, bench_runs=20)
 
 
 def digits_npz(path: str, train_images: int | None) -> dict:

@@ -123,7 +123,9 @@ def load_variant(path: str, data: bytes, threads: int, settings: Settings, clock
         ) from None
     load_ns = clock() - start
     name = os.path.splitext(os.path.basename(path))[0]
-    return Variant(name, path, data, threads, model, load_ns, compiled)
+    return Variant(
+        name=name, path=path, data=data, threads=threads, model=model, load_ns=load_ns, edgetpu_compiled=compiled
+    )
 
 
 def sample_input(model: runtime.TFLiteModel, seed: int) -> np.ndarray:

@@ -229,7 +229,18 @@ def _tensor(t, index: int, spans, generated) -> Tensor:
     data_bytes = spans[buffer][1] if 0 <= buffer < len(spans) else 0
     dtype = types.get(t.Type(), f"type{t.Type()}").lower()
     name = (t.Name() or b"").decode("utf-8", "replace")
-    return Tensor(index, name, dtype, shape, signature, scale, zero, buffer, data_bytes, t.Sparsity() is not None)
+    return Tensor(
+        index=index,
+        name=name,
+        dtype=dtype,
+        shape=shape,
+        shape_signature=signature,
+        scale=scale,
+        zero_point=zero,
+        buffer=buffer,
+        data_bytes=data_bytes,
+        sparse=t.Sparsity() is not None,
+    )
 
 
 def _opcode(code, generated) -> tuple[str, str | None, int]:
@@ -251,7 +262,15 @@ def _operator(op, index: int, codes, n_tensors: int, generated) -> Operator:
     for i in inputs + outputs:
         if not -1 <= i < n_tensors:
             raise Damaged(f"operator {index} ({name}) refers to tensor {i}, but the subgraph has {n_tensors}")
-    return Operator(index, name, custom, version, inputs, outputs, _options(op, generated))
+    return Operator(
+        index=index,
+        opcode=name,
+        custom_code=custom,
+        version=version,
+        inputs=inputs,
+        outputs=outputs,
+        options=_options(op, generated),
+    )
 
 
 def _options(op, generated) -> dict:

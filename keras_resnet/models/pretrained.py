@@ -101,18 +101,18 @@ def _hash_in_name(file_name: str) -> str:
 def _table() -> tuple[Published, ...]:
     rows = [
         Published(
-            name,
-            f"resnet{depth}",
-            "v1.5",
-            False,
-            None,
-            TORCHVISION + file,
-            _hash_in_name(file),
-            "sha256-prefix",
-            top1,
-            f"torchvision IMAGENET1K_{'V2' if name == 'imagenet-v2' else 'V1'}",
-            "imagenet",
-            1000,
+            weights=name,
+            model=f"resnet{depth}",
+            variant="v1.5",
+            preact=False,
+            top=None,
+            url=TORCHVISION + file,
+            file_hash=_hash_in_name(file),
+            hash_kind="sha256-prefix",
+            top1=top1,
+            source=f"torchvision IMAGENET1K_{'V2' if name == 'imagenet-v2' else 'V1'}",
+            preprocess="imagenet",
+            classes=1000,
         )
         for (name, depth), (file, top1) in _TORCHVISION.items()
     ]
@@ -121,36 +121,36 @@ def _table() -> tuple[Published, ...]:
         for top, md5, suffix in ((True, md5_top, ".h5"), (False, md5_notop, "_notop.h5")):
             rows.append(
                 Published(
-                    "imagenet",
-                    f"resnet{depth}",
-                    "v1",
-                    preact,
-                    top,
-                    KERAS + stem + suffix,
-                    md5,
-                    "md5",
-                    top1,
-                    f"keras.applications ResNet{depth}{'V2' if preact else ''}",
-                    "tf" if preact else "caffe",
-                    1000,
+                    weights="imagenet",
+                    model=f"resnet{depth}",
+                    variant="v1",
+                    preact=preact,
+                    top=top,
+                    url=KERAS + stem + suffix,
+                    file_hash=md5,
+                    hash_kind="md5",
+                    top1=top1,
+                    source=f"keras.applications ResNet{depth}{'V2' if preact else ''}",
+                    preprocess="tf" if preact else "caffe",
+                    classes=1000,
                     bgr=not preact,
                 )
             )
     for depth, (file, sha256, top1) in _AKAMASTER.items():
         rows.append(
             Published(
-                "cifar10",
-                f"resnet{depth}",
-                "v1.5",
-                False,
-                None,
-                AKAMASTER + file,
-                sha256 or _hash_in_name(file),
-                "sha256" if sha256 else "sha256-prefix",
-                top1,
-                "akamaster/pytorch_resnet_cifar10",
-                "imagenet",
-                10,
+                weights="cifar10",
+                model=f"resnet{depth}",
+                variant="v1.5",
+                preact=False,
+                top=None,
+                url=AKAMASTER + file,
+                file_hash=sha256 or _hash_in_name(file),
+                hash_kind="sha256" if sha256 else "sha256-prefix",
+                top1=top1,
+                source="akamaster/pytorch_resnet_cifar10",
+                preprocess="imagenet",
+                classes=10,
             )
         )
     return tuple(rows)

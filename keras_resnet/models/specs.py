@@ -76,13 +76,35 @@ def imagenet_spec(depth: int, shortcut: str | None = "B") -> Spec:
         raise UserError(f"ImageNet ResNets exist at depths {sorted(IMAGENET_TABLE)}. Received: depth={depth!r}")
     block, blocks = IMAGENET_TABLE[depth]
     prefix = "resnet" if shortcut else "plain"
-    return Spec(f"{prefix}{depth}", "imagenet", depth, block, blocks, IMAGENET_WIDTHS, 64, shortcut, 224, 1000)
+    return Spec(
+        name=f"{prefix}{depth}",
+        family="imagenet",
+        depth=depth,
+        block=block,
+        blocks=blocks,
+        widths=IMAGENET_WIDTHS,
+        stem_width=64,
+        shortcut=shortcut,
+        input_size=224,
+        classes=1000,
+    )
 
 
 def cifar_spec(depth: int, shortcut: str | None = "A") -> Spec:
     n = cifar_n(depth)
     prefix = "resnet" if shortcut else "plain"
-    return Spec(f"{prefix}{depth}", "cifar", depth, "basic", (n, n, n), CIFAR_WIDTHS, CIFAR_WIDTHS[0], shortcut, 32, 10)
+    return Spec(
+        name=f"{prefix}{depth}",
+        family="cifar",
+        depth=depth,
+        block="basic",
+        blocks=(n, n, n),
+        widths=CIFAR_WIDTHS,
+        stem_width=CIFAR_WIDTHS[0],
+        shortcut=shortcut,
+        input_size=32,
+        classes=10,
+    )
 
 
 def _registry() -> dict[str, Spec]:

@@ -54,7 +54,7 @@ def listing_for(listing: Listing | None, source, split: str, size: int | None) -
         return _tfds_stream(source, split)
     if listing is None:
         images = datasets.load(source, split, size=(size, size))
-        return Listing(images.y, images.classes, images=images.x)
+        return Listing(labels=images.y, classes=images.classes, images=images.x)
     if size is None:
         return listing
     if listing.files is not None:
@@ -63,7 +63,10 @@ def listing_for(listing: Listing | None, source, split: str, size: int | None) -
             raise sources.no_readable_images(source, split, len(listing.files))
         return decoded
     return Listing(
-        listing.labels, listing.classes, images=sources.fitted(listing.images, (size, size)), skipped=listing.skipped
+        labels=listing.labels,
+        classes=listing.classes,
+        images=sources.fitted(listing.images, (size, size)),
+        skipped=listing.skipped,
     )
 
 
@@ -76,7 +79,7 @@ def _tfds_stream(source, split: str) -> Listing:
     count = builder.info.splits[name].num_examples
     say(f"Streaming {count} {name} images of {source} from {builder.data_dir} ...")
     stream = builder.as_dataset(split=name, as_supervised=True, shuffle_files=split == "train")
-    return Listing(np.zeros(count, np.int64), list(builder.info.features["label"].names), stream=stream)
+    return Listing(labels=np.zeros(count, np.int64), classes=list(builder.info.features["label"].names), stream=stream)
 
 
 def decode_image(contents, size: int | None):
@@ -97,8 +100,8 @@ def _decode_all(listing: Listing, size: int) -> Listing:
     images, index = sources.decode_all(listing.files, (size, size))
     failed = np.setdiff1d(np.arange(len(listing)), index)
     return Listing(
-        listing.labels[index],
-        listing.classes,
+        labels=listing.labels[index],
+        classes=listing.classes,
         images=images,
         skipped=listing.skipped + [str(f) for f in listing.files[failed]],
     )

@@ -128,7 +128,7 @@ def plan(
             f"{config['data']}: train and test splits name different classes "
             f"({train.classes[:5]}... vs {test.classes[:5]}...). Received: data={config['data']!r}"
         )
-    return Run(out, resume, config, train, test)
+    return Run(out=out, resume=resume, config=config, train=train, test=test)
 
 
 def start_config(out: str, resume: bool, request: dict) -> dict:

@@ -141,20 +141,20 @@ def train(run: Run, mixed_precision: str, strategy: str, unsafe_load: bool, verb
     state = read_state(run.out) if run.resume else None
     chief = is_chief(distribution)
     session = Session(
-        run,
-        settings,
-        distribution,
-        chief,
-        export,
-        net,
-        train_split,
-        size,
-        steps_per_epoch,
-        epochs,
-        state or {"epoch": 0, "history": [], "best": {"value": -1.0, "epoch": 0}},
-        [],
-        data.eval_dataset(val, config["augment"], size, EVAL_BATCH),
-        verbose,
+        run=run,
+        recipe=settings,
+        distribution=distribution,
+        chief=chief,
+        export=export,
+        net=net,
+        train=train_split,
+        size=size,
+        steps_per_epoch=steps_per_epoch,
+        epochs=epochs,
+        state=state or {"epoch": 0, "history": [], "best": {"value": -1.0, "epoch": 0}},
+        callbacks=[],
+        val_ds=data.eval_dataset(val, config["augment"], size, EVAL_BATCH),
+        verbose=verbose,
     )
     current = state.get("phase", 0) if state else 0  # the phase whose optimizer state the checkpoint holds
     session.enter(phases[current], trainable)
