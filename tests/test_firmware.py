@@ -127,6 +127,106 @@ def test_resnet8_on_cortex_m55_with_cmsis_nn_is_bit_exact_and_fits_the_budget(re
     # ... and the arena and stack measured on the target
     assert 0 < report["stack"]["used_bytes"] <= report["stack"]["reserved_bytes"]
     assert report["arena"]["host_bytes"] > 0 and report["arena"]["target_used_bytes"] > 0
+    # ... and the instructions of every image and operator
+    check_instructions(report, 20, resnet8)
+
+
+def check_instructions(report, images, model):
+    """Counts for every image and every operator; the operators add up to the inference less the loop between
+    their events (TFLite-Micro's loop over the operators and Invoke's entry and exit, which no event covers:
+    82 instructions an operator measured, at most speed.LOOP_OVERHEAD_PER_OPERATOR plus a fixed part)."""
+    from keras_resnet.lite import flatbuffer
+    from keras_resnet.lite.firmware import speed
+
+    counted = report["instructions"]
+    assert len(counted["per_inference"]) == images and min(counted["per_inference"]) > 0
+    operators = flatbuffer.read_file(model).operators
+    assert [r["op"] for r in counted["operators"]] == [op.name for op in operators]
+    outside = counted["per_inference"][0] - sum(r["instructions"] for r in counted["operators"])
+    assert outside == counted["outside_operators"]
+    assert 0 < outside <= speed.LOOP_OVERHEAD_PER_OPERATOR * len(operators) + speed.LOOP_OVERHEAD_FIXED
+    assert all(r["instructions"] > 0 for r in counted["operators"])
+    assert counted["macs"] == sum(r["macs"] for r in counted["operators"]) > 0
+    return counted
+
+
+@pytest.fixture(scope="module")
+def untrained_resnet8(tmp_path_factory):
+    """ResNet-8 with Keras' seeded initial weights, calibrated on seeded random images: the same file every
+    time, so its instruction counts can be held to recorded values."""
+    import keras
+
+    import keras_resnet as kr
+    from keras_resnet.export.convert import convert_keras, representative_from
+
+    keras.utils.set_random_seed(0)
+    net = kr.ResNet8(preprocess="cifar10")
+    images = np.random.default_rng(0).uniform(0, 255, (20, 32, 32, 3)).astype("float32")
+    path = tmp_path_factory.mktemp("untrained") / "r8.tflite"
+    path.write_bytes(convert_keras(net, "int8", representative_from(images)))
+    return path
+
+
+def images_in(folder, count, image_bytes):
+    data = (folder / "all_images.bin").read_bytes()
+    (folder / "images.bin").write_bytes(data[: count * image_bytes])
+
+
+def counts_printed(folder) -> dict:
+    """FW_INSTR and FW_INSTR_TOTAL of a run of the folder's run.sh (QEMU with -icount, as the build ran it)."""
+    done = subprocess.run([str(folder / "run.sh")], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    fields = [line.split() for line in done.stdout.splitlines()]
+    return {
+        "per_inference": [int(f[2]) for f in fields if f[0] == "FW_INSTR"],
+        "operators": [int(f[2]) for f in fields if f[0] == "FW_OP"],
+        "total": next(int(f[1]) for f in fields if f[0] == "FW_INSTR_TOTAL"),
+    }
+
+
+# Recorded: ResNet-8 (untrained_resnet8) on the Cortex-M55 with CMSIS-NN, first seeded random image, QEMU 7.2
+RESNET8_M55_CMSIS_NN_INSTRUCTIONS = 6_010_383
+
+
+def test_instruction_counts_are_exact_reproducible_and_agree_with_the_run_length(
+    untrained_resnet8, tflm_tree, tmp_path
+):
+    out = tmp_path / "fw"
+    result, report = firmware(untrained_resnet8, tflm_tree, out, "--target", "cortex-m55", "--clock", "160MHz")
+    assert result.returncode == 0, result.stderr
+    counted = check_instructions(report, 10, untrained_resnet8)
+    # held to the value recorded for this model: a change to the firmware, kernels or flags shows here
+    assert counted["per_inference"][0] == RESNET8_M55_CMSIS_NN_INSTRUCTIONS
+    assert counted["clock"] == {
+        "hz": 160e6,
+        "ms_per_inference": round(counted["median"] / 160e6 * 1e3, 4),
+        "kind": "estimate",  # the M55's MVE instructions take beats: no bound
+    }
+    assert f"instructions per inference: {counted['median']:,}" in result.stdout
+    assert "ms per inference (estimate)" in result.stdout and "cycles" not in result.stdout.replace("not cycles", "")
+    listed = result.stdout.split("costliest operators (one inference):\n")[1].splitlines()
+    costliest = sorted(counted["operators"], key=lambda r: -r["instructions"])[:5]
+    assert [int(line.split()[0]) for line in listed] == [r["index"] for r in costliest]
+    # the same firmware run again counts the same, image for image and operator for operator
+    again = counts_printed(out)
+    assert again["per_inference"] == counted["per_inference"]
+    assert again["operators"] == [r["instructions"] for r in counted["operators"]]
+    assert again["total"] == counted["total_run"]
+    # an independent check: the whole run's length (the counter read at exit, start-up included) grows by one
+    # inference per image; what else an image costs outside Invoke (reading it by semihosting, printing its
+    # outputs and count) is under 10,000 instructions (3,497 measured)
+    image_bytes = (out / "images.bin").stat().st_size // 10
+    (out / "all_images.bin").write_bytes((out / "images.bin").read_bytes())
+    images_in(out, 1, image_bytes)
+    one = counts_printed(out)
+    images_in(out, 2, image_bytes)
+    two = counts_printed(out)
+    assert one["per_inference"][0] == two["per_inference"][0] == counted["per_inference"][0]
+    assert 0 < (two["total"] - one["total"]) - two["per_inference"][1] < 10_000
+    # where the instructions go: a picture, and the figures as Model Explorer node data keyed by tensor name
+    assert (out / "instructions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    node_data = json.loads((out / "instructions_node_data.json").read_text())
+    assert node_data["results"] == {r["output"]: {"value": r["instructions"]} for r in counted["operators"]}
 
 
 def test_the_trained_resnet20_on_a_board_it_fits_and_not_on_one_it_does_not(resnet20, tflm_tree, cifar_jpg, tmp_path):
@@ -161,6 +261,8 @@ def test_reference_kernels_on_cortex_m4(resnet8, tflm_tree, cifar_jpg, tmp_path)
     assert result.returncode == 0, result.stderr
     check_outputs(report, 20)
     assert report["board"] == "mps2-an386" and report["kernels"] == "reference"
+    counted = check_instructions(report, 20, resnet8)
+    assert "clock" not in counted and counted["instructions_per_mac"] > 1
 
 
 def test_the_same_program_on_the_host(resnet8, tflm_tree, cifar_jpg, tmp_path):
@@ -170,6 +272,7 @@ def test_the_same_program_on_the_host(resnet8, tflm_tree, cifar_jpg, tmp_path):
     assert result.returncode == 0, result.stderr
     check_outputs(report, 20)
     assert (tmp_path / "fw" / "firmware").exists() and report["stack"]["used_bytes"] == -1
+    assert report["instructions"] is None and not (tmp_path / "fw" / "instructions.png").exists()  # not counted
     rerun = subprocess.run([str(tmp_path / "fw" / "run.sh")], capture_output=True, text=True)
     assert rerun.returncode == 0 and rerun.stdout.count("FW_OUT") == 20
 

@@ -1,13 +1,15 @@
 """The firmware's pure functions on small literal inputs, without a toolchain: what `arm-none-eabi-size -A`
 and the linker's map say, the linker-script rewrite, what the firmware prints, memory sizes as text, and
-the requests `keras_resnet.firmware` refuses before it builds anything (in Python and on the command line)."""
+the requests `keras_resnet.firmware` refuses before it builds anything (in Python and on the command line), and
+the instruction counting's arithmetic: ticks to instructions, clocks as text, MACs per operator."""
 
 import pytest
 
 import keras_resnet as kr
 from helpers import run_cli
 from keras_resnet.errors import UserError
-from keras_resnet.lite.firmware import link, memory, project, qemu, targets, toolchain
+from keras_resnet.lite import flatbuffer
+from keras_resnet.lite.firmware import link, memory, project, qemu, speed, targets, toolchain
 
 KIB = 1024
 
@@ -173,6 +175,133 @@ def test_what_the_firmware_prints_is_parsed():
     assert (host.stack_used, host.heap_used) == (-1, -1)  # not measured on the host
 
 
+def test_the_instruction_counts_the_firmware_prints_are_parsed():
+    lines = [
+        "FW_OUT 0 1 2",
+        "FW_INSTR 0 6011182",
+        "FW_OP 0 347854",
+        "FW_OP 1 5660000",
+        "FW_OUT 1 3 4",
+        "FW_INSTR 1 6010141",
+        "FW_INSTR_TOTAL 12350903",
+        "FW_ARENA_USED 100 of 200",
+    ]
+    run = qemu.parse(lines, ["qemu-system-arm"])
+    assert run.instructions == [6011182, 6010141] and run.operators == [347854, 5660000]
+    assert run.total_instructions == 12350903 and run.count_error is None
+    # the counter went beyond its range during image 1: no count at all rather than a wrapped one
+    beyond = lines[:5] + ["FW_ERROR the instruction count went beyond the range of the board's counter"] + lines[6:]
+    run = qemu.parse(beyond, ["qemu-system-arm"])
+    assert run.instructions == [] and run.total_instructions is None and "beyond the range" in run.count_error
+    host = qemu.parse(["FW_OUT 0 1 2", "FW_ARENA_USED 100 of 200"], ["./firmware"])
+    assert (host.instructions, host.operators, host.total_instructions) == ([], [], None)
+
+
+@pytest.mark.parametrize("clock_hz, ticks_per_instruction", [(25_000_000, (16, 5)), (20_000_000, (64, 25))])
+def test_counter_ticks_convert_to_instructions_exactly(clock_hz, ticks_per_instruction):
+    """QEMU -icount shift=7: 128 ns a instruction, the counter floor(128 ns x clock) ticks: rounding inverts it."""
+    numerator, denominator = ticks_per_instruction  # 3.2 and 2.56 ticks per instruction
+    for n in [*range(0, 5000), 6_011_182, 1_342_177_279, 2**40 + 12345]:
+        assert speed.ticks_to_instructions(n * numerator // denominator, clock_hz) == n
+    # ... and the firmware computes the same thing
+    source = (project.SOURCES + "/cortex_m.c").replace("\\", "/")
+    text = open(source).read()
+    assert "(((t) * 5u + 8u) >> 4)" in text and "(((t) * 25u + 32u) >> 6)" in text
+
+
+@pytest.mark.parametrize(
+    "clock, hz",
+    [
+        ("120MHz", 120e6),
+        ("120 MHz", 120e6),
+        ("1.2GHz", 1.2e9),
+        ("32768Hz", 32768.0),
+        ("48M", 48e6),
+        (8e6, 8e6),
+        (16_000_000, 16e6),
+        ("64k", 64e3),
+        (None, None),
+    ],
+)
+def test_clocks(clock, hz):
+    assert speed.parse_clock(clock) == hz
+
+
+@pytest.mark.parametrize("clock", ["0", "0MHz", "-5MHz", "fast", "120 MHz/2", "", 0, -1.0, float("nan"), True])
+def test_a_clock_that_is_not_a_frequency_names_its_argument(clock):
+    with pytest.raises(UserError, match=r"clock takes a frequency above 0.*Received: clock="):
+        speed.parse_clock(clock)
+
+
+def test_time_at_a_clock_is_a_lower_bound_on_single_issue_cores_only():
+    assert [speed.time_kind(t) for t in ("cortex-m4", "cortex-m33", "cortex-m7", "cortex-m55")] == [
+        "lower bound",
+        "lower bound",
+        "estimate",
+        "estimate",
+    ]
+
+
+def _tensor(index, shape, constant=False):
+    return flatbuffer.Tensor(
+        index=index,
+        name=f"t{index}",
+        dtype="int8",
+        shape=shape,
+        shape_signature=shape,
+        scale=(0.1,),
+        zero_point=(0,),
+        buffer=index,
+        data_bytes=1 if constant else 0,
+    )
+
+
+def _operator(index, opcode, inputs, outputs):
+    return flatbuffer.Operator(index=index, opcode=opcode, custom_code=None, version=1, inputs=inputs, outputs=outputs)
+
+
+def test_macs_per_operator_come_from_the_tensor_shapes():
+    tensors = (
+        _tensor(0, (1, 32, 32, 3)),
+        _tensor(1, (16, 3, 3, 3), constant=True),  # conv filter [out, h, w, in]
+        _tensor(2, (1, 32, 32, 16)),
+        _tensor(3, (1, 3, 3, 16), constant=True),  # depthwise [1, h, w, channels]
+        _tensor(4, (1, 16, 16, 16)),
+        _tensor(5, (1, 16, 16, 16)),
+        _tensor(6, (10, 64), constant=True),  # dense [units, features]
+        _tensor(7, (1, 10)),
+        _tensor(8, (1, 64)),
+    )
+    operators = (
+        _operator(0, "CONV_2D", (0, 1, -1), (2,)),
+        _operator(1, "DEPTHWISE_CONV_2D", (2, 3, -1), (4,)),
+        _operator(2, "ADD", (4, 4), (5,)),
+        _operator(3, "FULLY_CONNECTED", (8, 6, -1), (7,)),
+    )
+    model = flatbuffer.Model(
+        size=0,
+        version=3,
+        subgraph_count=1,
+        tensors=tensors,
+        operators=operators,
+        inputs=(0,),
+        outputs=(7,),
+        _data=b"",
+        _buffer_spans=(),
+    )
+    assert speed.operator_macs(model) == [32 * 32 * 16 * 27, 16 * 16 * 16 * 9, 0, 10 * 64]
+    report = speed.instructions_report(model, "cortex-m4", [30000, 30010], [20000, 5000, 1000, 900], 61000, 120e6)
+    assert [r["instructions_per_mac"] for r in report["operators"]] == [
+        round(20000 / 442368, 3),
+        round(5000 / 36864, 3),
+        None,
+        round(900 / 640, 3),
+    ]
+    assert report["outside_operators"] == 30000 - 26900 and report["clock"]["kind"] == "lower bound"
+    assert report["clock"]["ms_per_inference"] == round(30010 / 120e6 * 1e3, 4)  # the median of the images
+    assert report["operators"][0]["output"] == "t2" and report["per_inference"] == [30000, 30010]
+
+
 @pytest.mark.parametrize(
     "lines",
     [
@@ -266,6 +395,13 @@ BAD_REQUESTS = [
         "Received: ram=1048576 (1024 KB)",
         ["--ram", "1M"],
         "Received: --ram 1048576 (1024 KB)",
+    ),
+    (
+        {"clock": "0MHz"},
+        "clock takes a frequency above 0",
+        "Received: clock='0MHz'",
+        ["--clock", "0MHz"],
+        "Received: --clock 0MHz",
     ),
     (
         {"kernels": "fast"},

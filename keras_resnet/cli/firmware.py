@@ -31,7 +31,37 @@ def _split(part: dict) -> str:
     return ", ".join(f"{PARTS.get(k, k)} {v:,}" for k, v in part.items() if v)
 
 
-def _summary(report: dict, out: str) -> str:
+def _instructions(report: dict, profile: bool) -> list[str]:
+    """The instruction count per inference, a time at the clock with what it is, the costliest operators."""
+    counted = report.get("instructions")
+    if not counted:
+        return []
+    if not counted["per_inference"]:
+        return [f"instructions: not counted ({counted.get('note')})"]
+    counts = counted["per_inference"]
+    spread = (
+        f" (from {min(counts):,} to {max(counts):,} over {len(counts)} images)" if min(counts) != max(counts) else ""
+    )
+    per_mac = f", {counted['instructions_per_mac']:.2f} per MAC" if counted["instructions_per_mac"] else ""
+    lines = [f"instructions per inference: {counted['median']:,}{spread}{per_mac} (executed instructions, not cycles)"]
+    if counted.get("clock"):
+        c = counted["clock"]
+        lines.append(f"at {c['hz'] / 1e6:g} MHz: {c['ms_per_inference']:.3f} ms per inference ({c['kind']})")
+    rows = counted["operators"]
+    if rows:
+        shown = rows if profile else sorted(rows, key=lambda r: -r["instructions"])[:5]
+        first = counts[0]
+        lines.append("operators (one inference):" if profile else "costliest operators (one inference):")
+        for r in shown:
+            per = f"{r['instructions_per_mac']:7.2f}/MAC" if r["instructions_per_mac"] else " " * 11
+            lines.append(
+                f"  {r['index']:3d} {r['op']:<20} {r['instructions']:>12,} {100 * r['instructions'] / first:5.1f}%"
+                f" {per}  {r['macs']:>11,} MACs"
+            )
+    return lines
+
+
+def _summary(report: dict, out: str, profile: bool = False) -> str:
     where = f"QEMU {report['board']}" if report["board"] else "this machine"
     lines = [f"firmware for {report['target']} ({where}), {report['kernels']} kernels: {out}"]
     mem = report["memory"]
@@ -64,7 +94,7 @@ def _summary(report: dict, out: str) -> str:
         f"LiteRT top-1 agreement {o['litert']['top1_agreement']:.3f}, largest difference "
         f"{o['litert']['max_abs_diff_steps']} steps{accuracy}"
     )
-    return "\n".join(lines)
+    return "\n".join(lines + _instructions(report, profile))
 
 
 @click.command(context_settings=CONTEXT)
@@ -119,9 +149,17 @@ def _summary(report: dict, out: str) -> str:
     help="Build and size the firmware only, for a board larger than "
     "QEMU's: the arena is then the host's measurement plus 10%, the stack 2 KB, neither measured.",
 )
+@click.option(
+    "--clock",
+    help="A core clock such as 120MHz: also print the time per inference the instruction count implies at it "
+    "(a lower bound on cortex-m4 and cortex-m33, an estimate on cortex-m7 and cortex-m55).",
+)
+@click.option("--profile", is_flag=True, help="Print every operator's instructions, not only the five costliest.")
 @json_option()
 @command_errors
-def firmware(model, target, out, kernels, flash, ram, tflm, data, limit, arena, name, timeout, no_run, as_json):
+def firmware(
+    model, target, out, kernels, flash, ram, tflm, data, limit, arena, name, timeout, no_run, clock, profile, as_json
+):
     """Build FILE.tflite into a firmware for a Cortex-M board (TFLite-Micro's Makefile, Debian's arm-none-eabi
     toolchain, CMSIS startup and linker script), run it in QEMU on test images, compare every output with
     TFLite-Micro and LiteRT on this machine, and measure its flash and RAM from the linked ELF.
@@ -146,5 +184,6 @@ def firmware(model, target, out, kernels, flash, ram, tflm, data, limit, arena, 
         name=name,
         timeout=timeout,
         run=not no_run,
+        clock=clock,
     )
-    click.echo(json.dumps(report, indent=2) if as_json else _summary(report, os.path.abspath(out)))
+    click.echo(json.dumps(report, indent=2) if as_json else _summary(report, os.path.abspath(out), profile))

@@ -29,7 +29,7 @@ from keras_resnet.errors import UserError, say
 from keras_resnet.files import write_json
 from keras_resnet.lite import flatbuffer, micro, tflm
 from keras_resnet.lite.accuracy import top1, topk
-from keras_resnet.lite.firmware import library, link, memory, project, qemu, toolchain
+from keras_resnet.lite.firmware import library, link, memory, project, qemu, speed, toolchain
 from keras_resnet.lite.firmware.targets import (
     DEFAULT_FLASH,
     DEFAULT_RAM,
@@ -75,6 +75,7 @@ class Request:
     # What tools/firmware_sizes.py varies to measure the C library's cost: the platform's I/O and extra link flags
     platform: str = "semihosting"
     link_flags: tuple[str, ...] = ()
+    clock: float | None = None  # Hz: the time the instruction count implies at this clock
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ def firmware(
     name: str | None = None,
     timeout: float = qemu.RUN_TIMEOUT_S,
     run: bool = True,
+    clock: float | str | None = None,
 ) -> dict[str, Any]:
     """Build a .tflite file into a bare-metal Cortex-M firmware (or the same program for the host), run it in
     QEMU on test images, compare every output with TFLite-Micro and LiteRT on this machine, and measure its
@@ -133,12 +135,19 @@ def firmware(
         timeout: Seconds a run may take in QEMU before it counts as a hang.
         run: False: build and size only, for a board larger than QEMU's (the arena is the host's
             measurement plus a margin, the stack 2 KB, neither measured).
+        clock: A core clock, in Hz or as text like "120MHz": the report then gives the time per inference the
+            instruction count implies at it, a lower bound on the single-issue Cortex-M4 and M33, an estimate
+            on the M7 (dual issue) and M55 (MVE beats). Default: no time.
 
     Returns:
         The report written to OUT/firmware.json: model, target, board, kernels, inputs, tflm (tree and
         library), memory (the board's sizes, the firmware's flash and RAM bytes, its sections and their split
         by part), arena, stack and heap (used on the target and reserved), outputs (the comparison with the
-        host's TFLite-Micro and LiteRT, and accuracy with labels; None without a run), run and files.
+        host's TFLite-Micro and LiteRT, and accuracy with labels; None without a run), instructions (on a
+        Cortex-M run: every image's executed instructions, each operator's with its MACs and instructions per
+        MAC, the time at `clock`; None on the host or without a run), run and files. The folder also holds
+        instructions.png (instructions per operator) and instructions_node_data.json (the same as Model
+        Explorer node data).
 
     Raises:
         UserError: A bad argument, a model a microcontroller cannot run, a missing tool or TFLite-Micro tree,
@@ -159,6 +168,7 @@ def firmware(
         name=name,
         timeout=timeout,
         run=run,
+        clock=speed.parse_clock(clock),
     )
     return build(request)
 
@@ -358,6 +368,7 @@ def _build(job: Job, sized: project.Memory, folder: str, arena_note: str) -> str
     }
     written = project.write_sources(folder, job.data, job.model, job.name, settings, arena_note, sized)
     written += project.copy_platform(folder, job.build.platform)
+    written += project.write_profiled_graph(folder, job.build.tree.root)
     if not target.host:
         with open(os.path.join(folder, project.LINKER_SCRIPT), "w") as f:
             f.write(project.linker_script(job.build.dfp("Config", f"{target.device}_gcc.ld"), target, sized))
@@ -413,6 +424,20 @@ def _report(
         split = memory.split(os.path.join(folder, link.MAP), sections, library.kernel_objects(lib.library))
         sizes = {**memory.totals(sections), "sections": sections, "split": split}
     shutil.rmtree(os.path.join(folder, "obj"), ignore_errors=True)  # intermediate objects
+    instructions = None
+    if final is not None:
+        instructions = speed.instructions_report(
+            job.model,
+            target.name,
+            final.instructions,
+            final.operators,
+            final.total_instructions,
+            request.clock,
+            final.count_error,
+        )
+        title = speed.picture_title(request.model, target.name, request.kernels)
+        speed.write_picture(instructions, os.path.join(folder, speed.PICTURE), title)
+        speed.write_node_data(instructions, os.path.join(folder, speed.NODE_DATA))
     run = qemu.command(target, "./" + os.path.basename(program))
     if not target.host:
         run[0] = os.path.basename(run[0])  # qemu-system-arm from PATH, wherever the folder is taken
@@ -438,6 +463,7 @@ def _report(
         "stack": {"used_bytes": probe and probe.stack_used, "reserved_bytes": sized.stack},
         "heap": {"used_bytes": probe and probe.heap_used, "reserved_bytes": sized.heap},
         "outputs": compare(final.outputs, job.reference, labels) if final else None,
+        "instructions": instructions,
         "run": "./run.sh",
         "files": sorted(os.listdir(folder)) + [REPORT],
     }

@@ -40,6 +40,8 @@ def origin(path: str, section: str, kernel_objects: set[str]) -> str:
     name = os.path.basename(path)
     if name.endswith("_model_data.o"):
         return "model"
+    if name == "micro_interpreter_graph.o":  # TFLite-Micro's own, compiled with its operator events kept
+        return "tflm_runtime"
     if name == "main.o" and "tensor_arena" in section:
         return "arena"
     return "startup" if name.startswith(("startup_", "system_")) else "application"

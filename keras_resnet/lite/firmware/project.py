@@ -30,6 +30,33 @@ PLATFORMS = {
     "host": ("host.c", "stdio_files.c"),
 }
 IMAGES = "images.bin"
+# TFLite-Micro's interpreter loop, compiled into the firmware in place of the library's copy so that its operator
+# events reach the profiler in a build without error strings (BUILD_TYPE=release makes ScopedMicroProfiler a
+# no-op there); everything else in the file is the tree's own.
+PROFILED_GRAPH = "micro_interpreter_graph.cc"
+GRAPH_SOURCE = "tensorflow/lite/micro/" + PROFILED_GRAPH
+_SCOPED_PROFILER = re.compile(
+    r"#if !defined\(TF_LITE_STRIP_ERROR_STRINGS\)\s*"
+    r"ScopedMicroProfiler scoped_profiler\(\s*OpNameFromRegistration\(registration\),\s*"
+    r"(reinterpret_cast<MicroProfilerInterface\*>\(context_->profiler\))\);\s*#endif"
+)
+_OPERATOR_EVENT = """
+// resnet-tflite: ScopedMicroProfiler's operator events, kept in a build without error strings (no tag: the
+// firmware's profiler knows each operator by its index).
+class OperatorEvent {
+ public:
+  explicit OperatorEvent(MicroProfilerInterface* profiler) : profiler_(profiler) {
+    if (profiler_ != nullptr) handle_ = profiler_->BeginEvent(nullptr);
+  }
+  ~OperatorEvent() {
+    if (profiler_ != nullptr) profiler_->EndEvent(handle_);
+  }
+
+ private:
+  MicroProfilerInterface* profiler_;
+  uint32_t handle_ = 0;
+};
+"""
 LINKER_SCRIPT = "firmware.ld"
 LINKER_SYMBOLS = ("__ROM_BASE", "__ROM_SIZE", "__RAM_BASE", "__RAM_SIZE", "__STACK_SIZE", "__HEAP_SIZE")
 
@@ -68,6 +95,30 @@ def copy_platform(folder: str, platform: str) -> list[str]:
     for name in names:
         shutil.copy(os.path.join(SOURCES, name), os.path.join(folder, name))
     return names
+
+
+def profiled_graph(tree_root: str) -> str | None:
+    """The tree's micro_interpreter_graph.cc with its operator events kept in a release build, or None when the
+    tree's file is not of the shape this was made for (the firmware then counts whole inferences only)."""
+    path = os.path.join(tree_root, GRAPH_SOURCE)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        text = f.read()
+    text, found = _SCOPED_PROFILER.subn(r"    OperatorEvent scoped_profiler(\1);", text)
+    if found != 1 or "namespace tflite {" not in text:
+        return None
+    return text.replace("namespace tflite {", "namespace tflite {\n" + _OPERATOR_EVENT, 1)
+
+
+def write_profiled_graph(folder: str, tree_root: str) -> list[str]:
+    """profiled_graph's file written into `folder`: its name in a list, or an empty list."""
+    text = profiled_graph(tree_root)
+    if text is None:
+        return []
+    with open(os.path.join(folder, PROFILED_GRAPH), "w") as f:
+        f.write(f"// {GRAPH_SOURCE} of the TFLite-Micro tree, operator events kept by resnet-tflite firmware\n" + text)
+    return [PROFILED_GRAPH]
 
 
 def linker_script(dfp_script: str, target: Target, memory: Memory) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -14,6 +14,9 @@ from keras_resnet.lite.firmware import toolchain
 from keras_resnet.lite.firmware.targets import Target
 
 RUN_TIMEOUT_S = 600
+# QEMU's virtual clock advances 2^7 ns per executed instruction, whatever the host does (no alignment with real
+# time, no jump over sleeps): the boards' counters then give the firmware exact instruction counts.
+ICOUNT = "shift=7,align=off,sleep=off"
 # main.cc's exit codes (and the fault handler's) -> what they mean
 EXIT_CODES = {
     2: "the tensor arena is too small for the model (AllocateTensors failed)",
@@ -35,6 +38,12 @@ class Run:
     stack_used: int  # -1: not measured (the host)
     heap_used: int
     command: list[str]
+    # instructions (platform_instructions(): Cortex-M under QEMU -icount): every image's Invoke(), each operator of
+    # the first image, the whole run from start-up; empty and None where not counted
+    instructions: list[int] = field(default_factory=list)
+    operators: list[int] = field(default_factory=list)
+    total_instructions: int | None = None
+    count_error: str | None = None  # why there is no count (the counter went beyond its range)
 
 
 def command(target: Target, program: str) -> list[str]:
@@ -52,6 +61,8 @@ def command(target: Target, program: str) -> list[str]:
         "none",
         "-serial",
         "none",
+        "-icount",
+        ICOUNT,
         "-semihosting-config",
         "enable=on,target=native",
         "-kernel",
@@ -82,23 +93,39 @@ def run(target: Target, program: str, folder: str, timeout: float = RUN_TIMEOUT_
 
 
 def parse(lines: list[str], argv: list[str]) -> Run:
-    """main.cc's lines: `FW_OUT <image> <values...>` per image and `FW_<WHAT>_USED <bytes> of <bytes>`."""
-    outputs, used = {}, {}
+    """main.cc's lines: `FW_OUT <image> <values...>` per image, `FW_<WHAT>_USED <bytes> of <bytes>`, and where
+    the platform counts, `FW_INSTR <image> <instructions>`, `FW_OP <index> <instructions>` and
+    `FW_INSTR_TOTAL <instructions>`."""
+    outputs, used, per_image, operators = {}, {}, {}, {}
+    total, count_error = None, None
     for line in lines:
         fields = line.split()
         if fields[:1] == ["FW_OUT"]:
             outputs[int(fields[1])] = [int(v) for v in fields[2:]]
         elif len(fields) == 4 and fields[0].endswith("_USED"):
             used[fields[0]] = int(fields[1])
+        elif len(fields) == 3 and fields[0] in ("FW_INSTR", "FW_OP"):
+            (per_image if fields[0] == "FW_INSTR" else operators)[int(fields[1])] = int(fields[2])
+        elif len(fields) == 2 and fields[0] == "FW_INSTR_TOTAL":
+            total = int(fields[1])
+        elif line.startswith("FW_ERROR the instruction count"):
+            count_error = line.removeprefix("FW_ERROR ").strip()
     if not outputs or sorted(outputs) != list(range(len(outputs))) or "FW_ARENA_USED" not in used:
         raise UserError(
             f"The firmware ran but printed no complete result ({len(outputs)} images' outputs). "
             f"Received: {' | '.join(lines[-3:]) or 'nothing'}"
         )
+    counted = sorted(per_image) == list(range(len(outputs))) and count_error is None
     return Run(
-        np.asarray([outputs[i] for i in range(len(outputs))]),
-        used["FW_ARENA_USED"],
-        used.get("FW_STACK_USED", -1),
-        used.get("FW_HEAP_USED", -1),
-        argv,
+        outputs=np.asarray([outputs[i] for i in range(len(outputs))]),
+        arena_used=used["FW_ARENA_USED"],
+        stack_used=used.get("FW_STACK_USED", -1),
+        heap_used=used.get("FW_HEAP_USED", -1),
+        command=argv,
+        instructions=[per_image[i] for i in range(len(outputs))] if counted else [],
+        operators=[operators[i] for i in sorted(operators)]
+        if counted and sorted(operators) == list(range(len(operators)))
+        else [],
+        total_instructions=total if count_error is None else None,
+        count_error=count_error,
     )

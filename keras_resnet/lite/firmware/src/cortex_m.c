@@ -116,3 +116,40 @@ __attribute__((naked)) void HardFault_Handler(void) {
       "sub sp, #64\n"
       "b platform_fault\n");
 }
+
+/* ---- instructions: the board's FPGAIO COUNTER under QEMU -icount shift=7 ------------------------------
+ * The MPS2/MPS3 FPGA counter is a free-running 32-bit up-counter at the board's reference clock. With
+ * `-icount shift=7` QEMU's virtual clock advances 2^7 = 128 ns per executed instruction and the counter
+ * follows it (ticks = floor(128 ns * instructions * clock)), so rounding ticks / (128 ns * clock) gives the
+ * instructions back exactly, in 64-bit integer arithmetic:
+ *   25 MHz (mps2-an386, -an500): 3.2 ticks per instruction, instructions = (ticks * 5 + 8) >> 4
+ *   20 MHz (mps2-an505, mps3-an547): 2.56 ticks per instruction, instructions = (ticks * 25 + 32) >> 6
+ * The AN505 and AN547 cores start in the Secure state: their counters are read through the Secure alias. */
+#if defined(ARMCM4) || defined(ARMCM4_FP) || defined(ARMCM7) || defined(ARMCM7_SP) || defined(ARMCM7_DP)
+#define COUNTER_ADDRESS 0x40028018u
+#define TICKS_TO_INSTRUCTIONS(t) (((t) * 5u + 8u) >> 4)
+#elif defined(ARMCM33) || defined(ARMCM33_DSP_FP) || defined(ARMCM33_DSP_FP_TZ)
+#define COUNTER_ADDRESS 0x50302018u
+#define TICKS_TO_INSTRUCTIONS(t) (((t) * 25u + 32u) >> 6)
+#elif defined(ARMCM55)
+#define COUNTER_ADDRESS 0x59302018u
+#define TICKS_TO_INSTRUCTIONS(t) (((t) * 25u + 32u) >> 6)
+#endif
+
+#ifdef COUNTER_ADDRESS
+static uint32_t counter_last;
+static uint64_t counter_high; /* the wraps seen, in ticks */
+static int counter_beyond;
+
+int64_t platform_instructions(void) {
+  const uint32_t raw = *(volatile const uint32_t*)COUNTER_ADDRESS;
+  if (raw - counter_last > 0x80000000u) counter_beyond = 1; /* more than half a period since the last call */
+  if (raw < counter_last) counter_high += (uint64_t)1 << 32;
+  counter_last = raw;
+  if (counter_beyond) return PLATFORM_BEYOND_COUNTER;
+  const uint64_t ticks = counter_high + raw;
+  return (int64_t)TICKS_TO_INSTRUCTIONS(ticks);
+}
+#else
+int64_t platform_instructions(void) { return -1; }
+#endif

@@ -21,6 +21,14 @@ long platform_stack_size(void);
 long platform_heap_used(void);  /* bytes the C library took from the heap; -1 when not measured */
 long platform_heap_size(void);
 
+/* Instructions executed since start-up, or -1 when the platform cannot count them (the host), or
+ * PLATFORM_BEYOND_COUNTER once two calls came more than half the counter's period apart (it may have wrapped
+ * unseen: no count after that is trusted). The Cortex-M port reads the board's free-running FPGAIO COUNTER,
+ * which QEMU run with `-icount shift=7` advances by exactly 128 ns per instruction, extends it to 64 bits and
+ * converts ticks to instructions exactly. Call it at least every ~6e8 instructions. */
+#define PLATFORM_BEYOND_COUNTER (-2)
+int64_t platform_instructions(void);
+
 #ifdef __cplusplus
 }
 #endif
