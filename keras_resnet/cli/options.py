@@ -98,13 +98,35 @@ def model_options(func):
     return _options(
         func,
         [
-            click.option("--input-size", type=click.IntRange(min=1), help="Square input side (default: model's)."),
+            input_size_option(),
             click.option("--classes", type=click.IntRange(min=1), help="Number of classes (default: model's)."),
-            click.option("--preact/--no-preact", default=None, help="Pre-activation blocks."),
-            click.option("--width", type=click.FloatRange(min=0, min_open=True), help="Channel multiplier."),
+            preact_option(),
+            width_option(),
             click.option("--variant", type=click.Choice(specs.VARIANTS), help="Layout: v1.5 (torchvision) or v1."),
             shortcut_option(),
         ],
+    )
+
+
+def preact_option():
+    """`--preact/--no-preact`: pre-activation blocks (unset: the model's own)."""
+    return click.option("--preact/--no-preact", default=None, help="Pre-activation blocks.")
+
+
+def width_option():
+    """`--width`: the channel multiplier (unset: the model's own)."""
+    return click.option("--width", type=click.FloatRange(min=0, min_open=True), help="Channel multiplier.")
+
+
+def recipe_option(default: str):
+    """`--recipe`: the recipe table's row whose values the recipe options override."""
+    return click.option(
+        "--recipe",
+        type=click.Choice(sorted(recipes.RECIPES)),
+        default=default,
+        show_default=True,
+        help="Training recipe: the paper's cifar or imagenet, or finetune (transfer learning); the recipe "
+        "options override its values.",
     )
 
 

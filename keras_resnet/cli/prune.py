@@ -15,12 +15,12 @@ from keras_resnet.cli.options import (
     data_option,
     given,
     mixed_precision_option,
+    recipe_option,
     recipe_options,
     unsafe_load_option,
     weights_option,
 )
 from keras_resnet.models.channel_pruning import CRITERIA  # NumPy only at import: --help stays instant
-from keras_resnet.training import recipes
 
 RECIPE_OPTIONS = ("lr", "schedule", "batch_size", "weight_decay", "nesterov", "seed")
 
@@ -54,13 +54,7 @@ RECIPE_OPTIONS = ("lr", "schedule", "batch_size", "weight_decay", "nesterov", "s
     show_default=True,
     help="Fine-tuning epochs; 0 keeps the pruned weights as they are.",
 )
-@click.option(
-    "--recipe",
-    type=click.Choice(sorted(recipes.RECIPES)),
-    default="finetune",
-    show_default=True,
-    help="Training recipe the options below override (see resnet-tflite train).",
-)
+@recipe_option(default="finetune")
 @recipe_options(*RECIPE_OPTIONS)
 @mixed_precision_option()
 @click.option(

@@ -21,11 +21,13 @@ from keras_resnet.cli.options import (
     given,
     input_size_option,
     mixed_precision_option,
+    preact_option,
+    recipe_option,
     recipe_options,
     shortcut_option,
     unsafe_load_option,
+    width_option,
 )
-from keras_resnet.training import recipes
 from keras_resnet.training.hardware import STRATEGIES
 
 MODEL_OPTIONS = ("width", "preact", "shortcut")
@@ -35,13 +37,7 @@ MODEL_OPTIONS = ("width", "preact", "shortcut")
 @click.argument("model")
 @data_option("Training images (its test split evaluates)", required=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
-@click.option(
-    "--recipe",
-    type=click.Choice(sorted(recipes.RECIPES)),
-    default="cifar",
-    show_default=True,
-    help="The paper's CIFAR or ImageNet recipe, or fine-tuning (transfer learning).",
-)
+@recipe_option(default="cifar")
 @click.option(
     "--weights",
     help="Pretrained weights for MODEL: published (imagenet, imagenet-v2, cifar10; downloaded "
@@ -63,8 +59,8 @@ MODEL_OPTIONS = ("width", "preact", "shortcut")
     help="tf.distribute strategy; multiworker reads TF_CONFIG.",
 )
 @input_size_option()
-@click.option("--width", type=click.FloatRange(min=0, min_open=True), help="Channel multiplier.")
-@click.option("--preact/--no-preact", default=None, help="Pre-activation blocks.")
+@width_option()
+@preact_option()
 @shortcut_option()
 @unsafe_load_option()
 @command_errors
