@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/resnet-tflite demo
 
+# The tests run in TEST_WORKERS processes (pytest-xdist), one file per worker at a time: a file's fixtures (a
+# trained model, a firmware library) are made once. Many tests wait on one core (a subprocess starting
+# TensorFlow, QEMU, a linker), so two workers keep both cores busy.
+TEST_WORKERS ?= 2
 test: lint
-	$(PY) -m pytest -q -m "not slow and not arm64" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow and not arm64" $(PYTEST_ARGS)
 
 # `make lint`: ruff's lint rules and format ([tool.ruff] in pyproject.toml); `ruff format .` writes the format.
 lint: $(STAMP)

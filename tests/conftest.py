@@ -6,6 +6,7 @@ import pathlib
 import tarfile
 
 import pytest
+from filelock import FileLock
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -20,11 +21,12 @@ def cifar_jpg() -> pathlib.Path:
         pytest.skip(f"CIFAR-10 (JPEG) archive not found at {CIFAR_TAR}")
     target = CACHE / "cifar10-jpg"
     done = target / ".complete"
-    if not done.exists():
-        target.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(CIFAR_TAR) as tar:
-            tar.extractall(target, filter="data")
-        done.touch()
+    target.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{target}.lock"):  # the test workers share it: one extracts, the others wait
+        if not done.exists():
+            with tarfile.open(CIFAR_TAR) as tar:
+                tar.extractall(target, filter="data")
+            done.touch()
     # the archive may hold a top folder; find the one with train/ and test/
     for candidate in [target, *target.iterdir()]:
         if (candidate / "train").is_dir() and (candidate / "test").is_dir():

@@ -12,6 +12,7 @@ import tarfile
 
 import numpy as np
 import pytest
+from filelock import FileLock
 
 from helpers import CACHE, ROOT, SHARED, run_cli
 
@@ -34,12 +35,14 @@ def tflm_tree():
     if not TARBALL.exists():
         pytest.skip(f"the vendored TFLite-Micro tree is not at {TARBALL}")
     tree = CACHE / "tflite-micro"
-    if not (tree / ".complete").exists():
-        shutil.rmtree(tree, ignore_errors=True)
-        tree.mkdir(parents=True)
-        with tarfile.open(TARBALL) as archive:
-            archive.extractall(tree, filter="tar")
-        (tree / ".complete").touch()
+    CACHE.mkdir(exist_ok=True)
+    with FileLock(f"{tree}.lock"):  # the test workers share it: one extracts, the others wait
+        if not (tree / ".complete").exists():
+            shutil.rmtree(tree, ignore_errors=True)
+            tree.mkdir(parents=True)
+            with tarfile.open(TARBALL) as archive:
+                archive.extractall(tree, filter="tar")
+            (tree / ".complete").touch()
     return next(p for p in tree.iterdir() if p.is_dir())
 
 
