@@ -15,7 +15,7 @@ import click
 from keras_resnet.errors import INTERRUPTED, cli_errors
 from keras_resnet.files import check_directory
 from keras_resnet.models import specs
-from keras_resnet.training import recipes
+from keras_resnet.training import distill, recipes
 from keras_resnet.training.hardware import MIXED_PRECISION
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -179,6 +179,38 @@ RECIPE_FIELDS = {
 def recipe_options(*fields: str):
     """The options of these recipe fields (`RECIPE_FIELDS`), in this order; read back with `given(*fields)`."""
     return lambda func: _options(func, [click.option(RECIPE_FIELDS[f][0], f, **RECIPE_FIELDS[f][1]) for f in fields])
+
+
+def distill_options(func):
+    """--teacher, --teacher-weights, --distill-temperature, --distill-alpha: knowledge distillation
+    (`keras_resnet.training.distill`), the keywords of `fit` and `prune` of the same names."""
+    return _options(
+        func,
+        [
+            click.option(
+                "--teacher",
+                help="Distil from this trained model: a .keras file, or a registered name with --teacher-weights. "
+                "It must classify the data's classes at the student's input size.",
+            ),
+            click.option(
+                "--teacher-weights", help="The teacher's weights when it is a name: published (cifar10, ...) or a file."
+            ),
+            click.option(
+                "--distill-temperature",
+                type=float,
+                default=distill.TEMPERATURE,
+                show_default=True,
+                help="Temperature of the teacher's and the student's soft targets (positive).",
+            ),
+            click.option(
+                "--distill-alpha",
+                type=float,
+                default=distill.ALPHA,
+                show_default=True,
+                help="Weight of the teacher's term in the loss, in [0, 1]; the labels' weighs 1 - alpha.",
+            ),
+        ],
+    )
 
 
 def mixed_precision_option():

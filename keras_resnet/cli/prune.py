@@ -13,6 +13,7 @@ from keras_resnet.cli.options import (
     OneLineCommand,
     command_errors,
     data_option,
+    distill_options,
     given,
     mixed_precision_option,
     recipe_option,
@@ -68,6 +69,7 @@ RECIPE_OPTIONS = ("lr", "schedule", "batch_size", "weight_decay", "nesterov", "s
     help="Continue the fine-tuning kept in --run-dir from its last "
     "completed epoch (after a crash or Ctrl-C); give the same MODEL, --data and options.",
 )
+@distill_options
 @unsafe_load_option()
 @command_errors
 def prune(**options):

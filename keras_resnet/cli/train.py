@@ -18,6 +18,7 @@ from keras_resnet.cli.options import (
     OneLineCommand,
     command_errors,
     data_option,
+    distill_options,
     given,
     input_size_option,
     mixed_precision_option,
@@ -62,10 +63,26 @@ MODEL_OPTIONS = ("width", "preact", "shortcut")
 @width_option()
 @preact_option()
 @shortcut_option()
+@distill_options
 @unsafe_load_option()
 @command_errors
 def train(
-    model, data, out, recipe, weights, resume, mixed_precision, strategy, input_size, boundaries, unsafe_load, **_
+    model,
+    data,
+    out,
+    recipe,
+    weights,
+    resume,
+    mixed_precision,
+    strategy,
+    input_size,
+    boundaries,
+    unsafe_load,
+    teacher,
+    teacher_weights,
+    distill_temperature,
+    distill_alpha,
+    **_,
 ):
     """Train MODEL (a registered name or a Keras model file to fine-tune) on --data into --out.
 
@@ -73,6 +90,9 @@ def train(
 
     Transfer learning: resnet-tflite train resnet18 --weights imagenet --data folder:MY_IMAGES --recipe finetune
     --out runs/mine --input-size 160
+
+    Distillation: resnet-tflite train resnet20 --data folder:cifar10-jpg --out runs/r20kd --teacher
+    runs/r56/best.keras (a teacher fine-tuned on the same data; see the training guide)
 
     Python: keras_resnet.fit(model, data, out, recipe, ...), which returns the metrics printed here.
     """
@@ -93,6 +113,10 @@ def train(
         unsafe_load=unsafe_load,
         model_options=given(*MODEL_OPTIONS),
         weights=weights,
+        teacher=teacher,
+        teacher_weights=teacher_weights,
+        distill_temperature=distill_temperature,
+        distill_alpha=distill_alpha,
         **hyper,
     )
     if metrics:

@@ -22,7 +22,7 @@ from keras_resnet.errors import UserError
 from keras_resnet.files import check_directory, check_keras_file, is_model_file
 from keras_resnet.models import pretrained
 from keras_resnet.models.specs import PREPROCESSING, get_spec
-from keras_resnet.training import recipes
+from keras_resnet.training import distill, recipes
 
 
 @dataclass
@@ -50,6 +50,10 @@ def fit(
     weights: str | None = None,
     verbose: int | None = None,
     unsafe_load: bool = False,
+    teacher: str | None = None,
+    teacher_weights: str | None = None,
+    distill_temperature: float = distill.TEMPERATURE,
+    distill_alpha: float = distill.ALPHA,
     **hyper,
 ) -> dict:
     """Train `model` (a registered name or a Keras model file) on `data` into run dir `out`.
@@ -61,6 +65,11 @@ def fit(
     (ImageNet's mean and std for files). With `head_epochs` (the finetune recipe: 3 of 10), training starts with the
     backbone frozen; the checkpoint records the phase, so a resumed run continues in the right one.
     `model_options`: builder keywords for a registered name (width, preact, shortcut, ...), as given.
+
+    `teacher`: knowledge distillation (`keras_resnet.training.distill`) from a trained model, a `.keras` file
+    or a registered name with `teacher_weights` (a published name or a weights file), with its soft targets
+    at `distill_temperature` weighted `distill_alpha` against the labels'. It must classify the same classes
+    at the same input size as the student.
 
     `hyper` overrides any field of `keras_resnet.training.recipes.Recipe` (epochs, steps, batch_size, lr,
     schedule, weight_decay, momentum, warmup_steps, holdout, seed, ...). Returns the metrics written to
@@ -75,6 +84,7 @@ def fit(
         weights=weights,
         input_size=input_size,
         model_options=model_options or {},
+        distillation=distill.check(teacher, teacher_weights, distill_temperature, distill_alpha),
         **hyper,
     )
     from keras_resnet.training import session  # TensorFlow starts here
@@ -92,6 +102,7 @@ def plan(
     weights: str | None,
     input_size: int | None,
     model_options: dict,
+    distillation: distill.Distillation | None = None,
     **hyper,
 ) -> Run:
     """Check the request and list its data, without TensorFlow; a UserError names the first problem."""
@@ -117,6 +128,7 @@ def plan(
         "augment": settings.augment,
         "input_size": input_size,
         "model_options": model_options,
+        "distill": distillation.as_config() if distillation else None,
     }
     if published:  # the normalisation these weights were trained with (files: ImageNet's, see session)
         request["preprocess"] = [list(v) for v in PREPROCESSING[published.preprocess]]
@@ -128,6 +140,8 @@ def plan(
             f"{config['data']}: train and test splits name different classes "
             f"({train.classes[:5]}... vs {test.classes[:5]}...). Received: data={config['data']!r}"
         )
+    if train is not None:
+        distill.check_classes(distillation, len(train.classes))
     return Run(out=out, resume=resume, config=config, train=train, test=test)
 
 
@@ -149,7 +163,7 @@ def start_config(out: str, resume: bool, request: dict) -> dict:
         )
     with open(config_path) as f:
         saved = json.load(f)
-    for key in ("model", "weights", "data"):
+    for key in ("model", "weights", "data", "distill"):
         if request[key] != saved.get(key):
             raise UserError(
                 f"{out} was started with {key}={saved.get(key)!r}; resume it with the same. "

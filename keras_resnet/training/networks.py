@@ -1,14 +1,17 @@
 """The networks of a run: the float32 model it exports, the copy it trains (mixed precision, synchronised
-BatchNorm), which layers train in each phase, and the multi-worker wrapper."""
+BatchNorm), which layers train in each phase, the multi-worker wrapper and the distilling student."""
 
 from __future__ import annotations
 
 import keras
 
+from keras_resnet.errors import UserError
 from keras_resnet.files import is_model_file
 from keras_resnet.models.builders import create_model
+from keras_resnet.models.pretrained import is_named
 from keras_resnet.models.saving import load_keras_model
 from keras_resnet.models.specs import get_spec
+from keras_resnet.training.distill import Distillation, teacher_errors
 
 CLASSIFIER = "predictions"
 FLOAT32_LAYERS = ("preprocess", CLASSIFIER)  # kept in float32 under mixed precision (input, softmax)
@@ -101,6 +104,63 @@ class MultiWorkerNet(keras.Model):
 
     def test_step(self, data):
         return {k: keras.ops.reshape(v, [1]) for k, v in super().test_step(data).items()}
+
+
+class DistillingNet(keras.Model):
+    """A functional student that learns from a teacher too (`keras_resnet.training.distill`).
+
+    Its training loss is `(1 - alpha) * CE + alpha * T^2 * KL(teacher_T || student_T)`. Both models end in a
+    softmax, so their logits are read back as log-probabilities (a log-softmax differs from the logits by a
+    constant per image, which a softmax ignores). The teacher runs in inference mode on the batch the student
+    is given (the same augmentation). Validation losses stay the student's cross-entropy, comparable with an
+    undistilled run's. The teacher is held outside Keras' tracking: it is in no checkpoint and no export.
+    """
+
+    def set_teacher(self, teacher: keras.Model, temperature: float, alpha: float) -> None:
+        object.__setattr__(self, "_distillation", (teacher, temperature, alpha))
+        object.__setattr__(self, "_soft_loss", keras.losses.KLDivergence())  # reduced as Keras' losses are
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = super().compute_loss(x, y, y_pred, sample_weight, training)
+        if not training:
+            return loss
+        teacher, temperature, alpha = self._distillation
+        soft_teacher = _softened(teacher(x, training=False), temperature)
+        soft_student = _softened(y_pred, temperature)
+        return (1 - alpha) * loss + alpha * temperature**2 * self._soft_loss(soft_teacher, soft_student)
+
+
+class MultiWorkerDistillingNet(MultiWorkerNet, DistillingNet):
+    """A distilling student under MultiWorkerMirroredStrategy."""
+
+
+def _softened(probabilities, temperature: float):
+    """softmax(logits / T) from softmax(logits), in float32."""
+    logits = keras.ops.log(keras.ops.maximum(keras.ops.cast(probabilities, "float32"), 1e-30))
+    return keras.ops.softmax(logits / temperature)
+
+
+def teacher_model(distillation: Distillation, classes: int, size: int, unsafe_load: bool = False) -> keras.Model:
+    """The float32 teacher of a distilled run, checked against the student's classes and input size."""
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        if is_model_file(distillation.teacher):
+            net = load_keras_model(distillation.teacher, unsafe=unsafe_load)
+        else:  # a registered name: published weights bring their normalisation; files were trained on ImageNet's
+            preprocess = None if is_named(distillation.weights) else "imagenet"
+            with teacher_errors():
+                net = create_model(distillation.teacher, weights=distillation.weights, preprocess=preprocess)
+    finally:
+        keras.config.set_dtype_policy(policy)
+    shape, outputs = net.input_shape, net.output_shape[-1]
+    if outputs != classes or shape[1:3] not in ((size, size), (None, None)):
+        raise UserError(
+            f"The teacher {distillation.teacher} classifies {outputs} classes at {shape[1]}x{shape[2]}; the "
+            f"student learns {classes} at {size}x{size}: distil from a teacher trained on the same classes and "
+            f"images. Received: teacher={distillation.teacher!r}"
+        )
+    return net
 
 
 def model_size(model: str, input_size: int | None, unsafe_load: bool = False) -> tuple[int, str]:

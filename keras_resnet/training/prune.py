@@ -15,7 +15,7 @@ from keras_resnet import sources
 from keras_resnet.errors import UserError, say
 from keras_resnet.files import atomic_path, check_writable
 from keras_resnet.models import channel_pruning
-from keras_resnet.training import recipes
+from keras_resnet.training import distill, recipes
 from keras_resnet.training.hardware import MIXED_PRECISION
 
 __all__ = ["prune"]
@@ -102,6 +102,10 @@ def prune(
     weights: str | None = None,
     mixed_precision: str = MIXED_PRECISION[0],
     unsafe_load: bool = False,
+    teacher: str | None = None,
+    teacher_weights: str | None = None,
+    distill_temperature: float = distill.TEMPERATURE,
+    distill_alpha: float = distill.ALPHA,
     **recipe_overrides,
 ) -> dict:
     """Remove whole filters from a ResNet's residual blocks, rebuild it narrower, fine-tune it, save `out`.
@@ -131,6 +135,11 @@ def prune(
         weights: For a registered name: published weights ("imagenet", "imagenet-v2", "cifar10") or a file.
         mixed_precision: "auto" (bfloat16 where the hardware has it natively) or a Keras policy name.
         unsafe_load: Allow Lambda layers in a model file (their code runs: only for files you trust).
+        teacher: Fine-tune by knowledge distillation from this trained model (`keras_resnet.training.distill`):
+            a .keras file, or a registered name with `teacher_weights`; the unpruned model is a natural one.
+        teacher_weights: The teacher's weights when it is a registered name: a published name or a file.
+        distill_temperature: Temperature of the soft targets (positive).
+        distill_alpha: Weight of the teacher's term against the labels', in [0, 1].
         **recipe_overrides: Fields of `keras_resnet.training.recipes.Recipe` (lr, schedule, batch_size,
             weight_decay, nesterov, seed, ...), and `verbose` for Keras' progress output.
 
@@ -148,6 +157,12 @@ def prune(
     ratios = _check_request(
         model, out, channels, macs, data, epochs, recipe, run_dir, resume, weights, mixed_precision, recipe_overrides
     )
+    distillation = distill.check(teacher, teacher_weights, distill_temperature, distill_alpha)
+    if distillation and not epochs:
+        raise UserError(
+            f"A teacher teaches during fine-tuning: pass epochs > 0, or leave teacher out. "
+            f"Received: teacher={teacher!r}, epochs={epochs}"
+        )
     from keras_resnet.models.loading import open_model
     from keras_resnet.models.saving import save_model
     from keras_resnet.training.fit import fine_tune_pruned
@@ -171,6 +186,10 @@ def prune(
                 resume=resume,
                 epochs=epochs,
                 mixed_precision=mixed_precision,
+                teacher=teacher,
+                teacher_weights=teacher_weights,
+                distill_temperature=distill_temperature,
+                distill_alpha=distill_alpha,
                 **recipe_overrides,
             )
             with atomic_path(out, suffix=".keras") as tmp:
@@ -182,6 +201,7 @@ def prune(
             "recipe": recipe,
             "run_dir": run_dir,
             **hyper,
+            "distill": distillation.as_config() if distillation else None,
             "metrics": metrics,
         }
     report["out"] = out

@@ -21,8 +21,18 @@ from keras_resnet.files import write_json, write_text
 from keras_resnet.models.saving import load_keras_model, save_model
 from keras_resnet.models.specs import PREPROCESSING
 from keras_resnet.training import data, recipes
+from keras_resnet.training.distill import Distillation
 from keras_resnet.training.hardware import choose_policy, choose_strategy, is_chief
-from keras_resnet.training.networks import MultiWorkerNet, float_model, model_size, train_layers, training_copy
+from keras_resnet.training.networks import (
+    DistillingNet,
+    MultiWorkerDistillingNet,
+    MultiWorkerNet,
+    float_model,
+    model_size,
+    teacher_model,
+    train_layers,
+    training_copy,
+)
 from keras_resnet.training.optimizer import compile_model
 from keras_resnet.training.rundir import RunState, read_state, restore, write_history
 
@@ -136,7 +146,9 @@ def train(run: Run, mixed_precision: str, strategy: str, unsafe_load: bool, verb
         config.get("weights"),
         unsafe_load,
     )
-    net = _training_net(export, distribution, config["mixed_precision"])
+    distillation = Distillation(**config["distill"]) if config.get("distill") else None
+    teacher = teacher_model(distillation, len(train_split.classes), size, unsafe_load) if distillation else None
+    net = _training_net(export, distribution, config["mixed_precision"], teacher, distillation)
     trainable = {layer.name: layer.trainable for layer in net.layers}
     state = read_state(run.out) if run.resume else None
     chief = is_chief(distribution)
@@ -234,12 +246,19 @@ def _describe(config, train_split, val, test, distribution, policy, settings, ep
     )
 
 
-def _training_net(export: keras.Model, distribution, policy: str) -> keras.Model:
-    """The copy of `export` that trains, built in the strategy's scope (multi-worker: synchronised BatchNorm)."""
+def _training_net(
+    export: keras.Model, distribution, policy: str, teacher: keras.Model | None, distillation: Distillation | None
+) -> keras.Model:
+    """The copy of `export` that trains, built in the strategy's scope (multi-worker: synchronised BatchNorm),
+    and, distilling, the teacher's copy in the same policy beside it."""
     with distribution.scope():
         multiworker = isinstance(distribution, tf.distribute.MultiWorkerMirroredStrategy)
         net = training_copy(export, policy, sync_batchnorm=multiworker)
-        return MultiWorkerNet(net.inputs, net.outputs, name=net.name) if multiworker else net
+        if teacher is None:
+            return MultiWorkerNet(net.inputs, net.outputs, name=net.name) if multiworker else net
+        student = (MultiWorkerDistillingNet if multiworker else DistillingNet)(net.inputs, net.outputs, name=net.name)
+        student.set_teacher(training_copy(teacher, policy), distillation.temperature, distillation.alpha)
+        return student
 
 
 def _preprocess(train: data.Listing, weights: str | None = None):
