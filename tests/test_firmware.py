@@ -268,6 +268,54 @@ def test_reference_kernels_on_cortex_m4(resnet8, tflm_tree, cifar_jpg, tmp_path)
     assert "clock" not in counted and counted["instructions_per_mac"] > 1
 
 
+@pytest.fixture(scope="module")
+def float_resnet8(tmp_path_factory):
+    """A half-width ResNet-8 with Keras' seeded initial weights, converted float32 (TFLite's default): the
+    normalisation in its graph, so that it takes the raw pixels as float32."""
+    import keras
+
+    import keras_resnet as kr
+    from keras_resnet.export.convert import convert_keras
+
+    keras.utils.set_random_seed(0)
+    path = tmp_path_factory.mktemp("float") / "r8_float.tflite"
+    path.write_bytes(convert_keras(kr.ResNet8(preprocess="cifar10", width=0.5), "float32"))
+    return path
+
+
+def test_a_float_model_runs_on_the_cortex_m4_fpu_and_is_refused_without_it(
+    float_resnet8, resnet8, tflm_tree, cifar_jpg, tmp_path
+):
+    data = ("--data", f"folder:{cifar_jpg}", "--limit", 4, "--kernels", "reference")
+    result, report = firmware(float_resnet8, tflm_tree, tmp_path / "fw", "--target", "cortex-m4+fp", *data)
+    assert result.returncode == 0, result.stderr
+    assert report["target"] == "cortex-m4+fp" and report["board"] == "mps2-an386"
+    # the float outputs: within a hair of the host's TFLite-Micro (another FPU, other roundings), the same class
+    # as LiteRT's on every image
+    outputs = report["outputs"]
+    assert outputs["images"] == 4 and "max_abs_diff_steps" not in outputs["tflm_host"]
+    assert outputs["tflm_host"]["max_abs_diff_relative"] < 1e-4 and outputs["tflm_host"]["output_range"] > 0
+    assert outputs["litert"]["top1_agreement"] == 1.0, outputs
+    assert "largest difference" in result.stdout and "steps" not in result.stdout
+    # ... computed on the FPU: a hard-float ELF, single precision, its arguments in VFP registers
+    attributes = subprocess.run(
+        ["arm-none-eabi-readelf", "-A", str(tmp_path / "fw" / "firmware.elf")], capture_output=True, text=True
+    ).stdout
+    assert "Tag_ABI_VFP_args: VFP registers" in attributes and "Tag_FP_arch: VFPv4-D16" in attributes
+    # ... and counted as an int8 model is
+    check_instructions(report, 4, float_resnet8)
+    # an int8 model runs on the hard-float target too, bit for bit
+    result, report = firmware(resnet8, tflm_tree, tmp_path / "int8", "--target", "cortex-m4+fp", *data)
+    assert result.returncode == 0, result.stderr
+    check_outputs(report, 4)
+    # the soft-float cortex-m4 refuses the float model in one line, naming the target that runs it
+    refused, _ = firmware(float_resnet8, tflm_tree, tmp_path / "soft", "--target", "cortex-m4", *data)
+    lines = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert refused.returncode == 1 and len(lines) == 1 and "Traceback" not in refused.stderr, refused.stderr
+    assert "computes in floating point" in lines[0] and "build it for cortex-m4+fp" in lines[0]
+    assert lines[0].endswith("Received: --target cortex-m4") and not (tmp_path / "soft").exists()
+
+
 def test_the_same_program_on_the_host(resnet8, tflm_tree, cifar_jpg, tmp_path):
     result, report = firmware(
         resnet8, tflm_tree, tmp_path / "fw", "--target", "host", "--data", f"folder:{cifar_jpg}", "--limit", 20
@@ -322,7 +370,13 @@ def wrong_models(tmp_path_factory):
 
 # (id, options after the model, problem, what to do); every row: exit 1 (2 for click's usage errors), one line
 BAD_FIRMWARE = [
-    ("float-model", ["{float}", "--target", "cortex-m55"], "computes in floating point", "convert it to int8", 1),
+    (
+        "float-model-without-fpu",
+        ["{float}", "--target", "cortex-m7"],
+        "computes in floating point",
+        "build it for cortex-m7+fp",
+        1,
+    ),
     ("dynamic-shapes", ["{dynamic}", "--target", "cortex-m55"], "known only at run time", "static shapes", 1),
     ("unknown-target", ["{model}", "--target", "cortex-m99"], "Invalid value for '--target'", "see --help", 2),
     (

@@ -3,13 +3,16 @@ and the linker's map say, the linker-script rewrite, what the firmware prints, m
 the requests `keras_resnet.firmware` refuses before it builds anything (in Python and on the command line), and
 the instruction counting's arithmetic: ticks to instructions, clocks as text, MACs per operator."""
 
+import os
+
+import numpy as np
 import pytest
 
 import keras_resnet as kr
 from helpers import run_cli
 from keras_resnet.errors import UserError
 from keras_resnet.lite import flatbuffer
-from keras_resnet.lite.firmware import link, memory, project, qemu, speed, targets, toolchain
+from keras_resnet.lite.firmware import builder, link, memory, project, qemu, speed, targets, toolchain
 
 KIB = 1024
 
@@ -175,6 +178,70 @@ def test_what_the_firmware_prints_is_parsed():
     assert (host.stack_used, host.heap_used) == (-1, -1)  # not measured on the host
 
 
+def test_float_outputs_are_parsed_from_their_bits_exactly():
+    """main.cc prints a float output as each float's 32 bits in hex: the values come back bit for bit."""
+    values = np.array([1.0, -0.5, 1e-30, 0.1, np.float32(1) / 3, -0.0], np.float32)
+    printed = " ".join(f"{bits:08x}" for bits in values.view(np.uint32))
+    assert printed.split()[:3] == ["3f800000", "bf000000", "0da24260"]
+    run = qemu.parse([f"FW_OUT_F32 1 {printed}", f"FW_OUT_F32 0 {printed}", "FW_ARENA_USED 100 of 200"], ["x"])
+    assert run.outputs.dtype == np.float32 and run.outputs.shape == (2, 6)
+    assert run.outputs.view(np.uint32).tolist() == [values.view(np.uint32).tolist()] * 2  # -0.0 stays -0.0
+    # ... and main.cc writes them so, for a float32 output tensor
+    text = open(os.path.join(project.SOURCES, "main.cc")).read()
+    assert '"FW_OUT_F32 "' in text and "output->type == kTfLiteFloat32" in text
+
+
+def test_float_outputs_are_compared_by_value_and_integer_ones_in_steps():
+    host = np.array([[0.125, 0.75, 0.125], [0.5, 0.25, 0.25]], np.float32)  # exact in binary, as are the sums
+    reference = {"tflm": host, "litert": host + np.float32(2**-10)}
+    same = builder.compare(host.copy(), reference, np.array([1, 0]))
+    assert same["tflm_host"] == {
+        "max_abs_diff": 0.0,
+        "max_abs_diff_relative": 0.0,
+        "output_range": 0.625,
+        "bit_exact_images": 2,
+    }
+    assert same["litert"]["top1_agreement"] == 1.0 and same["litert"]["max_abs_diff"] == 2**-10
+    assert same["accuracy"]["top1"] == 1.0 and "max_abs_diff_steps" not in same["tflm_host"]
+    moved = host.copy()
+    moved[1, 0] = 0.125  # image 1: another value and another class
+    off = builder.compare(moved, reference, None)
+    assert off["tflm_host"]["bit_exact_images"] == 1 and off["litert"]["top1_agreement"] == 0.5
+    assert off["tflm_host"]["max_abs_diff"] == 0.375 and off["tflm_host"]["max_abs_diff_relative"] == 0.6
+    assert off["accuracy"] is None
+    steps = np.array([[3, -128, 5]], np.int64)
+    integer = builder.compare(steps, {"tflm": steps, "litert": steps + 2}, None)
+    assert integer["tflm_host"] == {"max_abs_diff_steps": 0, "bit_exact_images": 1}  # as before floats ran
+    assert integer["litert"] == {"max_abs_diff_steps": 2, "top1_agreement": 1.0}
+
+
+def test_the_hard_float_targets_are_tflite_micros_own_on_the_soft_float_cores_boards(monkeypatch):
+    """cortex-m4+fp and cortex-m7+fp: the flags cortex_m_generic_makefile.inc gives those TARGET_ARCH values
+    (-mcpu=<core>, -mfpu=auto, -mfloat-abi=hard), the device and QEMU board of the soft-float core."""
+    monkeypatch.setattr(toolchain, "find", lambda program: program)  # no QEMU needed for its command line
+    table = targets.TARGETS
+    for core in ("cortex-m4", "cortex-m7"):
+        soft, hard = table[core], table[f"{core}+fp"]
+        assert hard.arch == f"{core}+fp" and hard.cpu_flags == (f"-mcpu={core}", "-mfpu=auto", "-mfloat-abi=hard")
+        assert (hard.device, hard.board, hard.flash_max, hard.ram_max) == (
+            soft.device,
+            soft.board,
+            soft.flash_max,
+            soft.ram_max,
+        )
+        assert hard.core == soft.core == core and qemu.command(hard, "fw.elf")[3:5] == ["-cpu", core]
+        assert hard.hard_float and not soft.hard_float and "-mfloat-abi=soft" in soft.cpu_flags
+        assert targets.hard_float_variant(soft) == hard.name
+    assert [name for name, t in table.items() if t.hard_float] == [
+        "cortex-m4+fp",
+        "cortex-m7+fp",
+        "cortex-m33",
+        "cortex-m55",
+        "host",
+    ]
+    assert targets.hard_float_variant(table["cortex-m33"]) == "cortex-m33"
+
+
 def test_the_instruction_counts_the_firmware_prints_are_parsed():
     lines = [
         "FW_OUT 0 1 2",
@@ -234,12 +301,8 @@ def test_a_clock_that_is_not_a_frequency_names_its_argument(clock):
 
 
 def test_time_at_a_clock_is_a_lower_bound_on_single_issue_cores_only():
-    assert [speed.time_kind(t) for t in ("cortex-m4", "cortex-m33", "cortex-m7", "cortex-m55")] == [
-        "lower bound",
-        "lower bound",
-        "estimate",
-        "estimate",
-    ]
+    cores = ("cortex-m4", "cortex-m4+fp", "cortex-m33", "cortex-m7", "cortex-m7+fp", "cortex-m55")
+    assert [speed.time_kind(t) for t in cores] == ["lower bound"] * 3 + ["estimate"] * 3
 
 
 def _tensor(index, shape, constant=False):

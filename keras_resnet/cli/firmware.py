@@ -90,11 +90,18 @@ def _summary(report: dict, out: str, profile: bool = False) -> str:
     accuracy = f"; top-1 {o['accuracy']['top1']:.3f}" if o["accuracy"] else ""
     lines.append(
         f"{report['inputs']}: outputs equal TFLite-Micro on this host on {o['tflm_host']['bit_exact_images']} "
-        f"of {o['images']} (largest difference {o['tflm_host']['max_abs_diff_steps']} steps); against "
+        f"of {o['images']} (largest difference {_difference(o['tflm_host'])}); against "
         f"LiteRT top-1 agreement {o['litert']['top1_agreement']:.3f}, largest difference "
-        f"{o['litert']['max_abs_diff_steps']} steps{accuracy}"
+        f"{_difference(o['litert'])}{accuracy}"
     )
     return "\n".join(lines + _instructions(report, profile))
+
+
+def _difference(compared: dict) -> str:
+    """The largest difference: in output steps for integer outputs, as a value for float ones."""
+    if "max_abs_diff_steps" in compared:
+        return f"{compared['max_abs_diff_steps']} steps"
+    return f"{compared['max_abs_diff']:.3g}"
 
 
 @click.command(context_settings=CONTEXT)
@@ -104,7 +111,8 @@ def _summary(report: dict, out: str, profile: bool = False) -> str:
     type=click.Choice(sorted(TARGETS)),
     default=DEFAULT_TARGET,
     show_default=True,
-    help="The core (each runs on the QEMU board that has it), or host.",
+    help="The core (each runs on the QEMU board that has it), or host. Float models need a core's FPU: "
+    "cortex-m4+fp, cortex-m7+fp (the plain cortex-m4 and cortex-m7 are soft-float), cortex-m33, cortex-m55.",
 )
 @click.option(
     "--out",
@@ -152,7 +160,7 @@ def _summary(report: dict, out: str, profile: bool = False) -> str:
 @click.option(
     "--clock",
     help="A core clock such as 120MHz: also print the time per inference the instruction count implies at it "
-    "(a lower bound on cortex-m4 and cortex-m33, an estimate on cortex-m7 and cortex-m55).",
+    "(a lower bound on cortex-m4 and cortex-m33, an estimate on cortex-m7 and cortex-m55, with an FPU or not).",
 )
 @click.option("--profile", is_flag=True, help="Print every operator's instructions, not only the five costliest.")
 @json_option()

@@ -38,6 +38,7 @@ from keras_resnet.lite.firmware.targets import (
     KIB,
     Target,
     check_fits_board,
+    hard_float_variant,
     parse_bytes,
 )
 from keras_resnet.lite.firmware.targets import (
@@ -118,11 +119,14 @@ def firmware(
     fails at link time. Everything is built beside `out` and moved into place at the end.
 
     Args:
-        model: Path of the .tflite file: a full-integer (int8) model with static shapes.
+        model: Path of the .tflite file, with static shapes: a full-integer (int8) model, or a float32 one
+            (as TFLite's converter writes by default) for a target with an FPU (see `target`).
         out: Folder for the firmware, its sources, map, run.sh and firmware.json: new, empty, or an earlier
             firmware's (replaced whole, never left half).
-        target: The core (`targets.TARGETS`: cortex-m4, cortex-m7, cortex-m33, cortex-m55), each run on the
-            QEMU board that has it, or "host".
+        target: The core (`targets.TARGETS`: cortex-m4, cortex-m4+fp, cortex-m7, cortex-m7+fp, cortex-m33,
+            cortex-m55), each run on the QEMU board that has it, or "host". Float models run on the hard-float
+            ones (TFLite-Micro's `+fp` names, the M33 and M55, the host); plain cortex-m4 and cortex-m7 are
+            soft-float and refuse them.
         kernels: TFLite-Micro's kernels: "cmsis_nn" (Arm's CMSIS-NN) or "reference".
         flash: The board's flash, in bytes or as text like "256K" or "1M".
         ram: The board's RAM, likewise.
@@ -143,7 +147,8 @@ def firmware(
         The report written to OUT/firmware.json: model, target, board, kernels, inputs, tflm (tree and
         library), memory (the board's sizes, the firmware's flash and RAM bytes, its sections and their split
         by part), arena, stack and heap (used on the target and reserved), outputs (the comparison with the
-        host's TFLite-Micro and LiteRT, and accuracy with labels; None without a run), instructions (on a
+        host's TFLite-Micro and LiteRT, in output steps for an integer output, as values for a float one, and
+        accuracy with labels; None without a run), instructions (on a
         Cortex-M run: every image's executed instructions, each operator's with its MACs and instructions per
         MAC, the time at `clock`; None on the host or without a run), run and files. The folder also holds
         instructions.png (instructions per operator) and instructions_node_data.json (the same as Model
@@ -203,7 +208,7 @@ def build(request: Request) -> dict:
         check_fits_board(target, request.flash, request.ram)
     out = _check_out(request.out)
     _check_tools(target, request.run)
-    data, model = checked_model(request.model)
+    data, model = checked_model(request.model, target)
     tree = library.tree(request.tflm)
     inputs, labels, source = test_inputs(model, request)
     lib = link.Build(
@@ -283,15 +288,17 @@ def _check_out(out: str) -> str:
     return out
 
 
-def checked_model(path: str) -> tuple[bytes, flatbuffer.Model]:
-    """The model's bytes and graph once the safety gate passed it; a float or dynamic-shape model is refused
-    (a microcontroller build runs full-integer models with static shapes, as int8 conversion makes them)."""
+def checked_model(path: str, target: Target) -> tuple[bytes, flatbuffer.Model]:
+    """The model's bytes and graph once the safety gate passed it. A dynamic-shape model is refused (a
+    microcontroller build needs static shapes), and so is a float model for a soft-float target (its floats
+    would run in software emulation on a core whose FPU the build leaves off)."""
     model = flatbuffer.read_file(path)
     floats = [t.name for t in model.tensors if not t.is_constant and t.dtype.startswith("float")]
-    if floats:
+    if floats and not target.hard_float:
         raise UserError(
-            f"{path} computes in floating point (tensor {floats[0]!r} is float): firmware runs full-integer "
-            f"models; convert it to int8. Received: model={path!r}"
+            f"{path} computes in floating point (tensor {floats[0]!r} is float) and {target.name} is built "
+            f"soft-float, its FPU unused: build it for {hard_float_variant(target)}, which computes on the FPU, "
+            f"or convert the model to int8. Received: target={target.name!r}"
         )
     dynamic = [t.name for t in model.tensors if t.is_dynamic]
     if dynamic:
@@ -329,9 +336,14 @@ def host_reference(data: bytes, model: flatbuffer.Model, inputs: np.ndarray) -> 
     arena = tflm.measure_arena(data, model)
     return {
         "arena_bytes": arena,
-        "tflm": tflm.outputs(data, 2 * arena, inputs).astype(np.int64),
-        "litert": TFLiteModel(data).raw_outputs(inputs).astype(np.int64),
+        "tflm": _comparable(tflm.outputs(data, 2 * arena, inputs)),
+        "litert": _comparable(TFLiteModel(data).raw_outputs(inputs)),
     }
+
+
+def _comparable(outputs: np.ndarray) -> np.ndarray:
+    """Raw outputs to subtract: integers widened (their differences are in output steps), floats as they are."""
+    return outputs if np.issubdtype(outputs.dtype, np.floating) else outputs.astype(np.int64)
 
 
 def _probe(job: Job) -> qemu.Run:
@@ -394,16 +406,38 @@ def _run(job: Job, program: str, folder: str, sized: project.Memory, probe: qemu
 
 
 def compare(outputs: np.ndarray, reference: dict, labels: np.ndarray | None) -> dict:
-    """The firmware's raw outputs against the host's TFLite-Micro and LiteRT (in output steps), and labels."""
+    """The firmware's raw outputs against the host's TFLite-Micro and LiteRT, and labels. Integer outputs
+    differ in output steps; float outputs by their values (`_float_differences`)."""
     host, litert = np.abs(outputs - reference["tflm"]), np.abs(outputs - reference["litert"])
+    floats = np.issubdtype(outputs.dtype, np.floating)
+    compared = _float_differences(host, litert, reference["tflm"]) if floats else _step_differences(host, litert)
+    compared["litert"]["top1_agreement"] = float(np.mean(top1(outputs) == top1(reference["litert"])))
     return {
         "images": int(len(outputs)),
-        "tflm_host": {"max_abs_diff_steps": int(host.max()), "bit_exact_images": int(np.sum(host.max(1) == 0))},
-        "litert": {
-            "max_abs_diff_steps": int(litert.max()),
-            "top1_agreement": float(np.mean(top1(outputs) == top1(reference["litert"]))),
-        },
+        **compared,
         "accuracy": topk(outputs, labels) if labels is not None else None,
+    }
+
+
+def _step_differences(host: np.ndarray, litert: np.ndarray) -> dict:
+    return {
+        "tflm_host": {"max_abs_diff_steps": int(host.max()), "bit_exact_images": int(np.sum(host.max(1) == 0))},
+        "litert": {"max_abs_diff_steps": int(litert.max())},
+    }
+
+
+def _float_differences(host: np.ndarray, litert: np.ndarray, tflm_outputs: np.ndarray) -> dict:
+    """Float outputs are not bit-exact across FPUs (another order of the sums, fused multiply-adds, another
+    expf): their largest difference, also relative to the range the host's outputs span."""
+    span = float(tflm_outputs.max() - tflm_outputs.min())
+    return {
+        "tflm_host": {
+            "max_abs_diff": float(host.max()),
+            "max_abs_diff_relative": float(host.max()) / span if span > 0 else None,
+            "output_range": span,
+            "bit_exact_images": int(np.sum(host.max(1) == 0)),
+        },
+        "litert": {"max_abs_diff": float(litert.max())},
     }
 
 

@@ -33,7 +33,7 @@ EXIT_CODES = {
 class Run:
     """What the firmware printed: every image's raw outputs and the memory it measured."""
 
-    outputs: np.ndarray
+    outputs: np.ndarray  # integers, or float32 for a float output
     arena_used: int
     stack_used: int  # -1: not measured (the host)
     heap_used: int
@@ -55,7 +55,7 @@ def command(target: Target, program: str) -> list[str]:
         "-M",
         target.board,
         "-cpu",
-        target.name,
+        target.core,
         "-nographic",
         "-monitor",
         "none",
@@ -92,8 +92,14 @@ def run(target: Target, program: str, folder: str, timeout: float = RUN_TIMEOUT_
     return parse(lines, argv)
 
 
+def float32_from_bits(words: list[str]) -> np.ndarray:
+    """Floats from their 32-bit patterns in hex, as main.cc prints them (`3f800000` is 1.0)."""
+    return np.array([int(w, 16) for w in words], dtype=np.uint32).view(np.float32)
+
+
 def parse(lines: list[str], argv: list[str]) -> Run:
-    """main.cc's lines: `FW_OUT <image> <values...>` per image, `FW_<WHAT>_USED <bytes> of <bytes>`, and where
+    """main.cc's lines: `FW_OUT <image> <values...>` per image (`FW_OUT_F32 <image> <bits...>` for a float
+    output: each float's 32 bits in hex, exact), `FW_<WHAT>_USED <bytes> of <bytes>`, and where
     the platform counts, `FW_INSTR <image> <instructions>`, `FW_OP <index> <instructions>` and
     `FW_INSTR_TOTAL <instructions>`."""
     outputs, used, per_image, operators = {}, {}, {}, {}
@@ -102,6 +108,8 @@ def parse(lines: list[str], argv: list[str]) -> Run:
         fields = line.split()
         if fields[:1] == ["FW_OUT"]:
             outputs[int(fields[1])] = [int(v) for v in fields[2:]]
+        elif fields[:1] == ["FW_OUT_F32"]:
+            outputs[int(fields[1])] = float32_from_bits(fields[2:])
         elif len(fields) == 4 and fields[0].endswith("_USED"):
             used[fields[0]] = int(fields[1])
         elif len(fields) == 3 and fields[0] in ("FW_INSTR", "FW_OP"):

@@ -95,8 +95,9 @@ def parse_clock(clock: int | float | str | None) -> float | None:
 
 
 def time_kind(target: str) -> str:
-    """What a time computed from an instruction count is on `target`: "lower bound" or "estimate"."""
-    return "lower bound" if target in SINGLE_ISSUE else "estimate"
+    """What a time computed from an instruction count is on `target` (its FPU or none alike): "lower bound" or
+    "estimate"."""
+    return "lower bound" if target.split("+")[0] in SINGLE_ISSUE else "estimate"
 
 
 def operator_macs(model: flatbuffer.Model) -> list[int]:

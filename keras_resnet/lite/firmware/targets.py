@@ -2,7 +2,10 @@
 
 Compiler flags are those TFLite-Micro's `cortex_m_generic` target builds its library with (its
 `cortex_m_generic_makefile.inc`), so that the firmware and the library share one ABI: plain cortex-m4 and
-cortex-m7 are soft-float there, cortex-m33 and cortex-m55 hard-float. Memory bases are where QEMU 7.2's
+cortex-m7 are soft-float there (`+nofp`: the FPU unused), cortex-m4+fp, cortex-m7+fp, cortex-m33 and cortex-m55
+hard-float (`-mfpu=auto`: the core's own FPU, single precision on the M4, double on the M7). Only a hard-float
+target runs a float model: CMSIS's SystemInit turns the FPU on at start-up when the compiler uses it. Each
+`+fp` target runs on its core's board. Memory bases are where QEMU 7.2's
 boards keep code and data (`info mtree`): the MPS3 AN547 boots the M55 from its 512 KB ITCM and has a 512 KB
 DTCM; the AN505 runs the M33 in the secure world, so code and RAM use the secure aliases (its SRAM at
 0x20000000 holds only 32 KB).
@@ -10,7 +13,7 @@ DTCM; the AN505 runs the M33 in the secure world, so code and RAM use the secure
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from keras_resnet.errors import UserError
 
@@ -37,36 +40,60 @@ class Target:
     def host(self) -> bool:
         return self.arch is None
 
+    @property
+    def core(self) -> str:
+        """The core without TFLite-Micro's FPU suffix: QEMU's -cpu name ("cortex-m4" for "cortex-m4+fp")."""
+        return self.name.split("+")[0]
 
+    @property
+    def hard_float(self) -> bool:
+        """Whether it computes floats on an FPU (the host too): float models are built only for these."""
+        return self.host or HARD_FLOAT[-1] in self.cpu_flags
+
+
+HARD_FLOAT = ("-mfpu=auto", "-mfloat-abi=hard")
+
+
+def _with_fpu(soft: Target) -> Target:
+    """The hard-float variant of a soft-float target: TFLite-Micro's `<core>+fp` TARGET_ARCH, the same board."""
+    return replace(soft, name=f"{soft.name}+fp", arch=f"{soft.arch}+fp", cpu_flags=(f"-mcpu={soft.core}", *HARD_FLOAT))
+
+
+_M4, _M7 = (
+    Target(
+        "cortex-m4",
+        "cortex-m4",
+        ("-mcpu=cortex-m4+nofp", "-mfpu=fpv4-sp-d16", "-mfloat-abi=soft"),
+        "ARMCM4",
+        "mps2-an386",
+        0x00000000,
+        0x20000000,
+        4 * MIB,
+        4 * MIB,
+    ),
+    Target(
+        "cortex-m7",
+        "cortex-m7",
+        ("-mcpu=cortex-m7+nofp", "-mfpu=fpv4-sp-d16", "-mfloat-abi=soft"),
+        "ARMCM7",
+        "mps2-an500",
+        0x00000000,
+        0x20000000,
+        4 * MIB,
+        4 * MIB,
+    ),
+)
 TARGETS = {
     t.name: t
     for t in (
-        Target(
-            "cortex-m4",
-            "cortex-m4",
-            ("-mcpu=cortex-m4+nofp", "-mfpu=fpv4-sp-d16", "-mfloat-abi=soft"),
-            "ARMCM4",
-            "mps2-an386",
-            0x00000000,
-            0x20000000,
-            4 * MIB,
-            4 * MIB,
-        ),
-        Target(
-            "cortex-m7",
-            "cortex-m7",
-            ("-mcpu=cortex-m7+nofp", "-mfpu=fpv4-sp-d16", "-mfloat-abi=soft"),
-            "ARMCM7",
-            "mps2-an500",
-            0x00000000,
-            0x20000000,
-            4 * MIB,
-            4 * MIB,
-        ),
+        _M4,
+        _with_fpu(_M4),
+        _M7,
+        _with_fpu(_M7),
         Target(
             "cortex-m33",
             "cortex-m33",
-            ("-mcpu=cortex-m33", "-mfpu=auto", "-mfloat-abi=hard"),
+            ("-mcpu=cortex-m33", *HARD_FLOAT),
             "ARMCM33",
             "mps2-an505",
             0x10000000,
@@ -77,7 +104,7 @@ TARGETS = {
         Target(
             "cortex-m55",
             "cortex-m55",
-            ("-mcpu=cortex-m55", "-mfpu=auto", "-mfloat-abi=hard"),
+            ("-mcpu=cortex-m55", *HARD_FLOAT),
             "ARMCM55",
             "mps3-an547",
             0x00000000,
@@ -98,6 +125,11 @@ def target(name: str) -> Target:
     if name not in TARGETS:
         raise UserError(f"Unknown target {name!r}: the targets are {', '.join(TARGETS)}. Received: target={name!r}")
     return TARGETS[name]
+
+
+def hard_float_variant(t: Target) -> str | None:
+    """The name of the hard-float target on the same core and board (cortex-m4+fp for cortex-m4), or None."""
+    return next((name for name, other in TARGETS.items() if other.core == t.core and other.hard_float), None)
 
 
 def parse_bytes(size: int | str, name: str = "size") -> int:

@@ -4,6 +4,10 @@
  * librdimon takes to the host the same way, at a few kilobytes more of flash and a heap).
  *
  * Cortex_DFP's startup runs Reset_Handler -> SystemInit -> __cmsis_start (which copies .data) -> _start.
+ * On a hard-float target (-mfloat-abi=hard: cortex-m4+fp, cortex-m7+fp, cortex-m33, cortex-m55) SystemInit
+ * also turns the FPU on (CPACR's CP10 and CP11) before any float instruction runs: CMSIS's core header sets
+ * __FPU_USED where the device has one (__FPU_PRESENT) and the compiler uses it (__ARM_FP); a soft-float
+ * build leaves it off.
  * This _start replaces newlib's rdimon crt0, which asks the debugger for the heap and stack (SYS_HEAPINFO)
  * and moves the stack pointer to QEMU's answer, outside the linker script's stack, so that the first push
  * trips the v8-M stack limit Reset_Handler set. It does what crt0 would: zero .bss (the DFP's zero table

@@ -1,8 +1,11 @@
-// Run an int8 model exported by `resnet-tflite micro` (or `firmware`) on a batch of images with TFLite-Micro.
+// Run a model exported by `resnet-tflite micro` (or `firmware`) on a batch of images with TFLite-Micro: an
+// int8 model, or a float32 one on a core with an FPU.
 //
 // model.h names the model's generated files (the C array, its op resolver, its settings); platform.h is
 // what the board provides. Each image is one input tensor, read from "images.bin"; for each, one line
-// `FW_OUT <image> <output values...>` with the raw int8 (or uint8) outputs, then the memory it took:
+// `FW_OUT <image> <output values...>` with the raw int8 (or uint8) outputs, or for a float32 output
+// `FW_OUT_F32 <image> <bits...>` with each float's 32 bits in hex (exact, without printf's float code),
+// then the memory it took:
 //   FW_ARENA_USED <bytes> of <bytes>     interpreter.arena_used_bytes() and kTensorArenaSize
 //   FW_STACK_USED <bytes> of <bytes>     the deepest the stack went (-1: not measured)
 //   FW_HEAP_USED <bytes> of <bytes>
@@ -83,20 +86,35 @@ int Done(int code) {
   return code;
 }
 
+// A float's 32 bits as eight hex digits: the exact value, where printing it in decimal would round it.
+char* Hex(char* out, float value) {
+  static const char digits[] = "0123456789abcdef";
+  uint32_t bits;
+  memcpy(&bits, &value, sizeof(bits));
+  for (int shift = 28; shift >= 0; shift -= 4) *out++ = digits[(bits >> shift) & 15u];
+  return out;
+}
+
 // One line of outputs, written in pieces so the buffer stays small whatever the number of classes.
 void WriteOutputs(int image, const TfLiteTensor* output) {
+  const bool floats = output->type == kTfLiteFloat32;
   char line[96];
-  memcpy(line, "FW_OUT ", 7);
-  char* out = Decimal(line + 7, image);
-  const int count = static_cast<int>(output->bytes);
+  char* out = line;
+  for (const char* k = floats ? "FW_OUT_F32 " : "FW_OUT "; *k != '\0'; ++k) *out++ = *k;
+  out = Decimal(out, image);
+  const int count = static_cast<int>(output->bytes / (floats ? sizeof(float) : 1));
   for (int i = 0; i < count; ++i) {
-    if (out - line > static_cast<ptrdiff_t>(sizeof(line)) - 8) {
+    if (out - line > static_cast<ptrdiff_t>(sizeof(line)) - 12) {  // room for a value, a newline and the end
       *out = '\0';
       platform_write(line);
       out = line;
     }
     *out++ = ' ';
-    out = Decimal(out, output->type == kTfLiteUInt8 ? output->data.uint8[i] : output->data.int8[i]);
+    if (floats) {
+      out = Hex(out, output->data.f[i]);
+    } else {
+      out = Decimal(out, output->type == kTfLiteUInt8 ? output->data.uint8[i] : output->data.int8[i]);
+    }
   }
   *out++ = '\n';
   *out = '\0';
