@@ -487,3 +487,39 @@ def test_bad_requests_name_the_python_argument_and_the_commands_flag(case, tmp_p
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode in (1, 2) and len(lines) == 1 and command_words in lines[0], result.stderr
     assert not (tmp_path / "fw").exists()
+
+
+def test_the_speed_benchmark_sets_int8_against_float32_of_the_same_network_on_the_same_core():
+    from helpers import load_tool
+
+    tool = load_tool("firmware_speed")
+
+    def row(model, dtype, target, kernels, instructions, macs=12_500_000):
+        return {
+            "model": model,
+            "dtype": dtype,
+            "target": target,
+            "kernels": kernels,
+            "instructions": instructions,
+            "macs": macs,
+            "instructions_per_mac": instructions / macs,
+            "flash_bytes": 1024,
+            "ram_bytes": 1024,
+        }
+
+    rows = [
+        row("r8_float.tflite", "float32", "cortex-m4+fp", "reference", 120_000_000),
+        row("r8_int8.tflite", "int8", "cortex-m4", "cmsis_nn", 30_000_000),
+        row("r8_int8.tflite", "int8", "cortex-m4", "reference", 100_000_000),
+        row("r8_int8.tflite", "int8", "cortex-m55", "cmsis_nn", 6_000_000),  # another core: no speed-up
+        row("r20_int8.tflite", "int8", "cortex-m4", "cmsis_nn", 90_000_000, macs=40_800_000),  # no float ResNet-20
+        {"model": "big.tflite", "target": "cortex-m4", "kernels": "cmsis_nn", "error": "does not fit"},
+    ]
+    tool.add_speed_ups(rows)
+    assert [r.get("speed_up") for r in rows] == [None, 4.0, 1.2, None, None, None]
+    lines = tool.table(rows).splitlines()
+    assert lines[2].split(" | ")[6] == "baseline" and lines[3].split(" | ")[6] == "4.00x"
+    assert lines[6].split(" | ")[6] == "" and "does not fit" in lines[7]
+    assert tool.speed_up_lines(rows) == [
+        "r8_int8.tflite: int8 with CMSIS-NN on cortex-m4 executes 4.00x fewer instructions than float32 on cortex-m4+fp"
+    ]
