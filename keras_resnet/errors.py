@@ -142,7 +142,13 @@ def cli_errors(func: Callable | None = None, *, flags: Callable[[], Mapping[str,
     def wrapper(*args, **kwargs):
         try:
             with _remembering_ctrl_c():
-                result = func(*args, **kwargs)
+                try:
+                    result = func(*args, **kwargs)
+                except Exception:
+                    # a Ctrl-C raised inside C code can surface as another error there (a SystemError of
+                    # CPython's list code, seen in TensorFlow's tracing): it is still the user's Ctrl-C
+                    check_interrupt()
+                    raise
                 check_interrupt()
                 return result
         except KeyboardInterrupt:
