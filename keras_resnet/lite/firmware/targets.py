@@ -48,7 +48,7 @@ class Target:
     @property
     def hard_float(self) -> bool:
         """Whether it computes floats on an FPU (the host too): float models are built only for these."""
-        return self.host or HARD_FLOAT[-1] in self.cpu_flags
+        return self.host or "-mfloat-abi=hard" in self.cpu_flags
 
 
 HARD_FLOAT = ("-mfpu=auto", "-mfloat-abi=hard")
