@@ -171,7 +171,8 @@ def train(run: Run, mixed_precision: str, strategy: str, unsafe_load: bool, verb
     current = state.get("phase", 0) if state else 0  # the phase whose optimizer state the checkpoint holds
     session.enter(phases[current], trainable)
     if state:
-        restore(net, run.out, state)
+        with distribution.scope():  # the optimizer's slots are built here, as the strategy places them
+            restore(net, run.out, state)
         say(
             f"Resuming {run.out} after epoch {state['epoch']} of {epochs} "
             f"(iteration {int(net.optimizer.iterations.numpy())} of its phase)."
