@@ -16,6 +16,7 @@ from keras_resnet.cli.options import (
     input_size_option,
     json_option,
     limit_option,
+    strip_option,
     unsafe_load_option,
     weights_option,
 )
@@ -138,6 +139,13 @@ def _summary(result: dict) -> str:
     help="For a registered name: cifar10, imagenet, unit, caffe or tf, folded into the "
     "graph (published --weights set their own).",
 )
+@click.option(
+    "--fold/--no-fold",
+    default=None,
+    help="Fold the input normalisation into the first convolution (default: for --int8 without --qat or "
+    "--magnitude-prune; it changes the first feature map's one-pixel border).",
+)
+@strip_option()
 @unsafe_load_option()
 @json_option()
 @command_errors

@@ -8,7 +8,15 @@ import os
 
 import click
 
-from keras_resnet.cli.options import CONTEXT, c_name_option, command_errors, data_option, json_option, limit_option
+from keras_resnet.cli.options import (
+    CONTEXT,
+    c_name_option,
+    command_errors,
+    data_option,
+    json_option,
+    limit_option,
+    strip_option,
+)
 from keras_resnet.lite.firmware.library import TREE_ENV
 from keras_resnet.lite.firmware.qemu import RUN_TIMEOUT_S
 from keras_resnet.lite.firmware.targets import DEFAULT_FLASH, DEFAULT_RAM, DEFAULT_TARGET, KERNELS, KIB, TARGETS
@@ -163,10 +171,27 @@ def _difference(compared: dict) -> str:
     "(a lower bound on cortex-m4 and cortex-m33, an estimate on cortex-m7 and cortex-m55, with an FPU or not).",
 )
 @click.option("--profile", is_flag=True, help="Print every operator's instructions, not only the five costliest.")
+@strip_option()
 @json_option()
 @command_errors
 def firmware(
-    model, target, out, kernels, flash, ram, tflm, data, limit, arena, name, timeout, no_run, clock, profile, as_json
+    model,
+    target,
+    out,
+    kernels,
+    flash,
+    ram,
+    tflm,
+    data,
+    limit,
+    arena,
+    name,
+    timeout,
+    no_run,
+    clock,
+    profile,
+    strip,
+    as_json,
 ):
     """Build FILE.tflite into a firmware for a Cortex-M board (TFLite-Micro's Makefile, Debian's arm-none-eabi
     toolchain, CMSIS startup and linker script), run it in QEMU on test images, compare every output with
@@ -193,5 +218,6 @@ def firmware(
         timeout=timeout,
         run=not no_run,
         clock=clock,
+        strip=strip,
     )
     click.echo(json.dumps(report, indent=2) if as_json else _summary(report, os.path.abspath(out), profile))

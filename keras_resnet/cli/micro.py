@@ -9,7 +9,14 @@ import json
 
 import click
 
-from keras_resnet.cli.options import CONTEXT, c_name_option, command_errors, json_option, limit_option
+from keras_resnet.cli.options import (
+    CONTEXT,
+    c_name_option,
+    command_errors,
+    json_option,
+    limit_option,
+    strip_option,
+)
 
 
 def _micro_summary(report: dict) -> str:
@@ -39,9 +46,10 @@ def _micro_summary(report: dict) -> str:
 @c_name_option()
 @click.option("--parity", help="Also compare TFLM with LiteRT on this SOURCE's test split.")
 @limit_option(default=100, show_default=True)
+@strip_option()
 @json_option()
 @command_errors
-def micro(model, out, name, parity, limit, as_json):
+def micro(model, out, name, parity, limit, strip, as_json):
     """Export FILE.tflite for TFLite-Micro: C array, op resolver, settings, and the measured tensor arena.
 
     Writes NAME_model_data.cc/.h, NAME_op_resolver.h, NAME_model_settings.h and NAME_micro.json into OUT.
@@ -49,5 +57,5 @@ def micro(model, out, name, parity, limit, as_json):
     """
     from keras_resnet.lite.micro import micro as export_micro
 
-    report = export_micro(model, out, name=name, parity=parity, limit=limit)
+    report = export_micro(model, out, name=name, parity=parity, limit=limit, strip=strip)
     click.echo(json.dumps(report, indent=2) if as_json else _micro_summary(report))

@@ -293,6 +293,16 @@ def limit_option(**kwargs):
     )
 
 
+def strip_option():
+    """--strip: `strip=True` of convert, micro and firmware (`keras_resnet.lite.strip`)."""
+    return click.option(
+        "--strip",
+        is_flag=True,
+        help="Leave out what a microcontroller never reads: tensor names, signatures, metadata (the class "
+        "names stay in the .json sidecar).",
+    )
+
+
 def c_name_option():
     """`--name`: the C name of a model in generated sources."""
     return click.option("--name", help="C name of the model (default: the file name), prefix of the generated files.")

@@ -171,10 +171,6 @@ def build_record(model, tflite_bytes: bytes, mode: str, io: str, classes, calibr
     }
 
 
-def sidecar_path(tflite_path) -> str:
-    return os.path.splitext(os.fspath(tflite_path))[0] + ".json"
-
-
 def report_path(tflite_path) -> str:
     return os.path.splitext(os.fspath(tflite_path))[0] + ".eval.json"
 

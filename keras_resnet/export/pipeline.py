@@ -128,6 +128,8 @@ def convert(
     preprocess: str | None = None,
     class_names=None,
     unsafe_load: bool = False,
+    fold: bool | None = None,
+    strip: bool = False,
 ) -> dict:
     """Convert a Keras model to a TFLite file `out`, with its metadata, sidecar and verification.
 
@@ -163,6 +165,11 @@ def convert(
         class_names: The class names to record; default: classes.txt beside a model file (a training run
             dir), else the classes of `verify`'s or `calib`'s data.
         unsafe_load: Allow Lambda layers in a model file (their code runs: only for files you trust).
+        fold: Fold the input normalisation into the first convolution (`keras_resnet.export.fold`: no SUB and
+            MUL over the input pixels; the first feature map's border changes). Default: for mode="int8"
+            without `qat` or `magnitude_prune`; False keeps the normalisation as layers.
+        strip: Leave out what a microcontroller never reads (`keras_resnet.lite.strip`: tensor names,
+            signatures, metadata); the record is then in the sidecar only.
 
     Returns:
         The metadata record written to the sidecar (format, model, mode, io, input and output quantization,
@@ -177,10 +184,18 @@ def convert(
     out = os.fspath(out)
     tune = qat or magnitude_prune is not None
     _check_request(model, out, mode, io_type, calib, calib_samples, qat, magnitude_prune, data, weights, preprocess)
+    if fold and (mode != "int8" or tune):
+        raise UserError(
+            f"fold=True folds the normalisation for a full-integer model converted as it is: use it with "
+            f"mode='int8' and without qat or magnitude_prune. Received: fold=True, mode={mode!r}"
+        )
+    fold = mode == "int8" and not tune if fold is None else fold
     _check_data(calib, calib_samples, verify, limit, data if tune else None, train_samples)
 
     from keras_resnet.export import convert as conv
+    from keras_resnet.export.fold import fold_normalization
     from keras_resnet.lite import metadata
+    from keras_resnet.lite.strip import strip_strings
     from keras_resnet.models.loading import open_model
     from keras_resnet.training.datasets import load
 
@@ -199,16 +214,23 @@ def convert(
     if tune:
         say(f"fine-tuning on {len(tuning)} images of {data} for {epochs} epoch(s)")
         net, to_convert = _fine_tuned(net, tuning, qat, magnitude_prune, epochs, lr, two_four, report)
+    folded_into = None
+    if fold:
+        to_convert, folded_into = fold_normalization(to_convert)
+        if folded_into:
+            say(f"folded the input normalisation into {folded_into}")
     say(f"converting {net.name} to {mode}")
     tflite = conv.convert_keras(to_convert, mode, representative, io_type, input_size)
     classes = _class_names(model, class_names, test or calib_images or tuning)
     record = conv.build_record(net, tflite, mode, io_type, classes, calibration)
+    record["preprocessing"]["folded_into"] = folded_into
+    record["stripped"] = strip
     if verify:
         say(f"verifying on {verify} (test split)")
         report["verification"] = {**conv.verify(to_convert, tflite, test), "source": verify}
-    tflite = metadata.embed(tflite, record)
+    tflite = strip_strings(tflite) if strip else metadata.embed(tflite, record)
     write_bytes(out, tflite)
-    write_json(conv.sidecar_path(out), record)
+    write_json(metadata.sidecar_path(out), record)
     if report:
         report = {
             **report,
@@ -223,7 +245,7 @@ def convert(
         **record,
         "out": out,
         "bytes": len(tflite),
-        "sidecar": conv.sidecar_path(out),
+        "sidecar": metadata.sidecar_path(out),
         "eval_report": conv.report_path(out) if report else None,
         **extra,
     }

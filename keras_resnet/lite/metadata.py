@@ -8,6 +8,7 @@ and scripts can read. NumPy + flatbuffers only (LiteRT's schema), so devices can
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 
@@ -28,15 +29,34 @@ def embed(model_bytes: bytes, record: dict) -> bytes:
     entry = schema().MetadataT()
     entry.name = METADATA_NAME
     entry.buffer = len(model.buffers) - 1
-    model.metadata = [m for m in (model.metadata or []) if _name(m) != METADATA_NAME] + [entry]
+    model.metadata = [m for m in (model.metadata or []) if entry_name(m) != METADATA_NAME] + [entry]
     builder = flatbuffers.Builder(len(model_bytes) + 4096)
     builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
     return bytes(builder.Output())
 
 
-def _name(entry) -> str:
+def entry_name(entry) -> str:
+    """The name of a metadata entry of the object API, as text."""
     name = entry.name
     return name.decode() if isinstance(name, bytes) else (name or "")
+
+
+def sidecar_path(tflite_path) -> str:
+    """The record's `.json` file beside a `.tflite` file."""
+    return os.path.splitext(os.fspath(tflite_path))[0] + ".json"
+
+
+def record_of(tflite_path, model_bytes: bytes) -> dict | None:
+    """The record embedded in `model_bytes`, else the one in the sidecar beside `tflite_path` (a model stripped
+    for a microcontroller carries none; None: no file), else None."""
+    record = read(model_bytes)
+    if record is None and tflite_path is not None and os.path.isfile(sidecar_path(tflite_path)):
+        with open(sidecar_path(tflite_path)) as f:
+            try:
+                record = json.load(f)
+            except ValueError:
+                return None
+    return record if isinstance(record, dict) else None
 
 
 def read(model_bytes: bytes) -> dict | None:

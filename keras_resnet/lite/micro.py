@@ -20,6 +20,7 @@ from keras_resnet.files import check_directory, write_json, write_text
 from keras_resnet.lite import flatbuffer, metadata, tflm
 from keras_resnet.lite.runtime import TFLiteModel
 from keras_resnet.lite.safety import check_model
+from keras_resnet.lite.strip import strip_strings
 
 __all__ = ["micro", "export", "budget", "parity", "c_name", "recommended_arena", "BOARDS"]
 
@@ -289,10 +290,11 @@ def parity(data: bytes, model: flatbuffer.Model, pixels: np.ndarray, arena_bytes
 # --- export ---------------------------------------------------------------------------------------------
 
 
-def class_names(data: bytes, model: flatbuffer.Model) -> list[str]:
-    """Class names from the model's embedded record, else class_0 ... class_{n-1}."""
+def class_names(path, data: bytes, model: flatbuffer.Model) -> list[str]:
+    """Class names from the model's record (embedded, or in the sidecar beside the file at `path`, None: no
+    file), else class_0 ... class_{n-1}."""
     try:
-        record = metadata.read(data)
+        record = metadata.record_of(path, data)
     except UserError:  # a damaged record only costs the names, never the export
         record = None
     classes = (record or {}).get("classes")
@@ -330,8 +332,9 @@ def budget(data: bytes) -> dict:
     }
 
 
-def export(data: bytes, out_dir, name: str) -> dict:
-    """Write the C array, op resolver and settings headers for `data` into `out_dir`; return the report."""
+def export(data: bytes, out_dir, name: str, classes: list[str] | None = None) -> dict:
+    """Write the C array, op resolver and settings headers for `data` into `out_dir`; return the report.
+    `classes`: the class names (default: the embedded record's)."""
     model = flatbuffer.read(data)
     name = c_name(name)
     resolver = resolver_header(model, name)  # refuses unsupported operators before measuring
@@ -340,7 +343,7 @@ def export(data: bytes, out_dir, name: str) -> dict:
         "name": name,
         **sizes,
         **TFLiteModel(data).io_record(),
-        "classes": class_names(data, model),
+        "classes": classes or class_names(None, data, model),
         "operators": model.op_names(),
     }
     files = {
@@ -372,7 +375,9 @@ def default_c_name(model, name: str | None) -> str:
         ) from None
 
 
-def micro(model, out, *, name: str | None = None, parity: str | None = None, limit: int = 100) -> dict[str, Any]:
+def micro(
+    model, out, *, name: str | None = None, parity: str | None = None, limit: int = 100, strip: bool = False
+) -> dict[str, Any]:
     """Export a .tflite file for TFLite-Micro: C array, op resolver, settings and the measured tensor arena.
 
     Writes NAME_model_data.cc/.h, NAME_op_resolver.h, NAME_model_settings.h, model.h and the report
@@ -386,6 +391,8 @@ def micro(model, out, *, name: str | None = None, parity: str | None = None, lim
         parity: A data SOURCE (`folder:PATH`, `npz:PATH` or `tfds:NAME[:SPLIT]`): also compare TFLite-Micro's
             outputs with LiteRT's on its test split.
         limit: Images of `parity`'s test split (class-balanced).
+        strip: Export the model without what a microcontroller never reads (`keras_resnet.lite.strip`: tensor
+            names, signatures, metadata): fewer bytes of flash, the same outputs.
 
     Returns:
         The report written to NAME_micro.json: model and out paths, name, flash_bytes, arena (measured and
@@ -411,8 +418,15 @@ def micro(model, out, *, name: str | None = None, parity: str | None = None, lim
     directory = os.path.abspath(os.fspath(out))
     check_directory(directory)
     os.makedirs(directory, exist_ok=True)
-    report = {"model": os.path.abspath(os.fspath(model)), "out": directory, **export(parsed.data, directory, name)}
+    classes = class_names(model, parsed.data, parsed)
+    data = strip_strings(parsed.data) if strip else parsed.data
+    report = {
+        "model": os.path.abspath(os.fspath(model)),
+        "out": directory,
+        "stripped": strip,
+        **export(data, directory, name, classes),
+    }
     if pixels is not None:
-        report["parity"] = _parity(parsed.data, parsed, pixels, report["arena"]["recommended_bytes"])
+        report["parity"] = _parity(data, flatbuffer.read(data), pixels, report["arena"]["recommended_bytes"])
     write_json(os.path.join(directory, f"{name}_micro.json"), report)
     return report

@@ -46,6 +46,7 @@ from keras_resnet.lite.firmware.targets import (
 )
 from keras_resnet.lite.runtime import TFLiteModel
 from keras_resnet.lite.safety import check_model
+from keras_resnet.lite.strip import strip_strings
 
 __all__ = ["firmware", "build", "Request", "REPORT"]
 
@@ -77,6 +78,7 @@ class Request:
     platform: str = "semihosting"
     link_flags: tuple[str, ...] = ()
     clock: float | None = None  # Hz: the time the instruction count implies at this clock
+    strip: bool = False  # the model without names, signatures and metadata (`keras_resnet.lite.strip`)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class Job:
     build: link.Build
     data: bytes
     model: flatbuffer.Model
+    classes: list[str]
     name: str
     inputs: np.ndarray
     reference: dict
@@ -108,6 +111,7 @@ def firmware(
     timeout: float = qemu.RUN_TIMEOUT_S,
     run: bool = True,
     clock: float | str | None = None,
+    strip: bool = False,
 ) -> dict[str, Any]:
     """Build a .tflite file into a bare-metal Cortex-M firmware (or the same program for the host), run it in
     QEMU on test images, compare every output with TFLite-Micro and LiteRT on this machine, and measure its
@@ -142,6 +146,8 @@ def firmware(
         clock: A core clock, in Hz or as text like "120MHz": the report then gives the time per inference the
             instruction count implies at it, a lower bound on the single-issue Cortex-M4 and M33, an estimate
             on the M7 (dual issue) and M55 (MVE beats). Default: no time.
+        strip: Build the model in without what a microcontroller never reads (`keras_resnet.lite.strip`:
+            tensor names, signatures, metadata): less flash, the same outputs.
 
     Returns:
         The report written to OUT/firmware.json: model, target, board, kernels, inputs, tflm (tree and
@@ -174,6 +180,7 @@ def firmware(
         timeout=timeout,
         run=run,
         clock=speed.parse_clock(clock),
+        strip=strip,
     )
     return build(request)
 
@@ -209,6 +216,10 @@ def build(request: Request) -> dict:
     out = _check_out(request.out)
     _check_tools(target, request.run)
     data, model = checked_model(request.model, target)
+    classes = micro.class_names(request.model, data, model)
+    if request.strip:
+        data = strip_strings(data)
+        model = flatbuffer.read(data)
     tree = library.tree(request.tflm)
     inputs, labels, source = test_inputs(model, request)
     lib = link.Build(
@@ -224,6 +235,7 @@ def build(request: Request) -> dict:
         build=lib,
         data=data,
         model=model,
+        classes=classes,
         name=c_name,
         inputs=inputs,
         reference=host_reference(data, model, inputs),
@@ -375,7 +387,7 @@ def _build(job: Job, sized: project.Memory, folder: str, arena_note: str) -> str
     target = job.build.target
     settings = {
         **TFLiteModel(job.data).io_record(),
-        "classes": micro.class_names(job.data, job.model),
+        "classes": job.classes,
         "arena": {"measured_bytes": job.reference["arena_bytes"]},
     }
     written = project.write_sources(folder, job.data, job.model, job.name, settings, arena_note, sized)
