@@ -1,5 +1,6 @@
-"""Firmware that is built and run: TFLite-Micro's library from the vendored tree, bare-metal ELFs for Cortex-M
-cores run in QEMU, the same program on the host, every output against the host's TFLite-Micro and LiteRT.
+"""Firmware on the Cortex-M55 with CMSIS-NN, the default target: bit-exact outputs against the host's
+TFLite-Micro and LiteRT, the memory budget, exact instruction counts, a model that does not fit, and every bad
+request in one line. The other cores and the host: test_firmware_cores.py; the fixtures: conftest.py.
 
 Needs Debian's toolchain (`make firmware-tools`; CI runs it) and ../shared/vendor/tflite-micro.tar.gz;
 skipped, saying which is missing, without them. Libraries are cached in .cache/firmware across runs."""
@@ -8,103 +9,23 @@ import json
 import os
 import shutil
 import subprocess
-import tarfile
 
 import numpy as np
 import pytest
-from filelock import FileLock
+from firmware_support import (
+    FLASH_SECTIONS,
+    KIB,
+    RAM_SECTIONS,
+    check_instructions,
+    check_outputs,
+    firmware,
+    sections,
+    size_of,
+)
 
-from helpers import CACHE, ROOT, SHARED, run_cli
+from helpers import run_cli
 
-TARBALL = SHARED / "vendor" / "tflite-micro.tar.gz"
-RESNET20 = ROOT / "tflite" / "reference" / "resnet20_cifar10_jpg.keras"
-TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-size", "qemu-system-arm", "make")
-KIB = 1024
-# Where the sections of the Cortex_DFP linker script live: flash holds code, constants, the copy and zero tables
-# and .data's initial values; RAM holds .data, .bss, the heap and the stack.
-FLASH_SECTIONS = (".text", ".ARM.exidx", ".copy.table", ".zero.table", ".data")
-RAM_SECTIONS = (".data", ".bss", ".heap", ".stack")
-
-
-@pytest.fixture(scope="session")
-def tflm_tree():
-    """The vendored TFLite-Micro tree, extracted once into .cache/, and the toolchain present."""
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not installed: run `make firmware-tools` (Debian packages, as root)")
-    if not TARBALL.exists():
-        pytest.skip(f"the vendored TFLite-Micro tree is not at {TARBALL}")
-    tree = CACHE / "tflite-micro"
-    CACHE.mkdir(exist_ok=True)
-    with FileLock(f"{tree}.lock"):  # the test workers share it: one extracts, the others wait
-        if not (tree / ".complete").exists():
-            shutil.rmtree(tree, ignore_errors=True)
-            tree.mkdir(parents=True)
-            with tarfile.open(TARBALL) as archive:
-                archive.extractall(tree, filter="tar")
-            (tree / ".complete").touch()
-    return next(p for p in tree.iterdir() if p.is_dir())
-
-
-@pytest.fixture(autouse=True)
-def library_cache(monkeypatch):
-    monkeypatch.setenv("RESNET_TFLITE_CACHE", str(CACHE / "firmware"))
-
-
-def int8_model(keras_model, cifar_jpg, path):
-    from keras_resnet.export.convert import calibration_data, convert_keras, model_input_shape, representative_from
-
-    images = calibration_data(f"folder:{cifar_jpg}", model_input_shape(keras_model), samples=100)
-    path.write_bytes(convert_keras(keras_model, "int8", representative_from(images.x)))
-    return path
-
-
-@pytest.fixture(scope="module")
-def resnet8(tmp_path_factory, cifar_jpg):
-    """A full-width int8 ResNet-8 trained for two epochs on 2,000 CIFAR-10 (JPEG) images (seeded)."""
-    import keras
-
-    import keras_resnet as kr
-    from keras_resnet import sources
-
-    keras.utils.set_random_seed(0)
-    net = kr.ResNet8(preprocess="cifar10")
-    data = sources.load(f"folder:{cifar_jpg}", "train", limit=2000)
-    net.compile(keras.optimizers.SGD(0.05, momentum=0.9), "sparse_categorical_crossentropy")
-    net.fit(data.x.astype("float32"), data.y, batch_size=64, epochs=2, verbose=0)
-    return int8_model(net, cifar_jpg, tmp_path_factory.mktemp("resnet8") / "resnet8.tflite")
-
-
-@pytest.fixture(scope="module")
-def resnet20(tmp_path_factory, cifar_jpg):
-    """The trained reference ResNet-20 of tflite/reference/ as int8."""
-    from keras_resnet.models.saving import load_keras_model
-
-    return int8_model(load_keras_model(RESNET20), cifar_jpg, tmp_path_factory.mktemp("resnet20") / "resnet20.tflite")
-
-
-def firmware(model, tflm_tree, out, *options):
-    result = run_cli("resnet-tflite", "firmware", model, "--tflm", tflm_tree, "--out", out, *options, timeout=3000)
-    report = json.loads((out / "firmware.json").read_text()) if result.returncode == 0 else None
-    return result, report
-
-
-def size_of(elf, *formats) -> list[str]:
-    return subprocess.run(
-        ["arm-none-eabi-size", *formats, str(elf)], capture_output=True, text=True, check=True
-    ).stdout.splitlines()
-
-
-def sections(elf) -> dict:
-    """{section: bytes} as `arm-none-eabi-size -A` prints them."""
-    return {f[0]: int(f[1]) for f in (line.split() for line in size_of(elf, "-A")) if len(f) == 3 and f[1].isdigit()}
-
-
-def check_outputs(report, images):
-    outputs = report["outputs"]
-    assert outputs["images"] == images
-    assert outputs["tflm_host"]["bit_exact_images"] == images and outputs["tflm_host"]["max_abs_diff_steps"] == 0
-    assert outputs["litert"]["top1_agreement"] == 1.0, outputs
+pytestmark = pytest.mark.usefixtures("firmware_cache")
 
 
 def test_resnet8_on_cortex_m55_with_cmsis_nn_is_bit_exact_and_fits_the_budget(resnet8, tflm_tree, cifar_jpg, tmp_path):
@@ -132,25 +53,6 @@ def test_resnet8_on_cortex_m55_with_cmsis_nn_is_bit_exact_and_fits_the_budget(re
     assert report["arena"]["host_bytes"] > 0 and report["arena"]["target_used_bytes"] > 0
     # ... and the instructions of every image and operator
     check_instructions(report, 20, resnet8)
-
-
-def check_instructions(report, images, model):
-    """Counts for every image and every operator; the operators add up to the inference less the loop between
-    their events (TFLite-Micro's loop over the operators and Invoke's entry and exit, which no event covers:
-    82 instructions an operator measured, at most speed.LOOP_OVERHEAD_PER_OPERATOR plus a fixed part)."""
-    from keras_resnet.lite import flatbuffer
-    from keras_resnet.lite.firmware import speed
-
-    counted = report["instructions"]
-    assert len(counted["per_inference"]) == images and min(counted["per_inference"]) > 0
-    operators = flatbuffer.read_file(model).operators
-    assert [r["op"] for r in counted["operators"]] == [op.name for op in operators]
-    outside = counted["per_inference"][0] - sum(r["instructions"] for r in counted["operators"])
-    assert outside == counted["outside_operators"]
-    assert 0 < outside <= speed.LOOP_OVERHEAD_PER_OPERATOR * len(operators) + speed.LOOP_OVERHEAD_FIXED
-    assert all(r["instructions"] > 0 for r in counted["operators"])
-    assert counted["macs"] == sum(r["macs"] for r in counted["operators"]) > 0
-    return counted
 
 
 @pytest.fixture(scope="module")
@@ -245,87 +147,6 @@ def test_the_trained_resnet20_on_a_board_it_fits_and_not_on_one_it_does_not(resn
     assert small.returncode == 1 and len(lines) == 1, small.stderr
     assert "does not fit the board" in lines[0] and "FLASH region overflowed by" in lines[0]
     assert not (tmp_path / "small").exists() and not list(tmp_path.glob(".small*"))
-
-
-def test_reference_kernels_on_cortex_m4(resnet8, tflm_tree, cifar_jpg, tmp_path):
-    result, report = firmware(
-        resnet8,
-        tflm_tree,
-        tmp_path / "fw",
-        "--target",
-        "cortex-m4",
-        "--kernels",
-        "reference",
-        "--data",
-        f"folder:{cifar_jpg}",
-        "--limit",
-        20,
-    )
-    assert result.returncode == 0, result.stderr
-    check_outputs(report, 20)
-    assert report["board"] == "mps2-an386" and report["kernels"] == "reference"
-    counted = check_instructions(report, 20, resnet8)
-    assert "clock" not in counted and counted["instructions_per_mac"] > 1
-
-
-@pytest.fixture(scope="module")
-def float_resnet8(tmp_path_factory):
-    """A half-width ResNet-8 with Keras' seeded initial weights, converted float32 (TFLite's default): the
-    normalisation in its graph, so that it takes the raw pixels as float32."""
-    import keras
-
-    import keras_resnet as kr
-    from keras_resnet.export.convert import convert_keras
-
-    keras.utils.set_random_seed(0)
-    path = tmp_path_factory.mktemp("float") / "r8_float.tflite"
-    path.write_bytes(convert_keras(kr.ResNet8(preprocess="cifar10", width=0.5), "float32"))
-    return path
-
-
-def test_a_float_model_runs_on_the_cortex_m4_fpu_and_is_refused_without_it(
-    float_resnet8, resnet8, tflm_tree, cifar_jpg, tmp_path
-):
-    data = ("--data", f"folder:{cifar_jpg}", "--limit", 4, "--kernels", "reference")
-    result, report = firmware(float_resnet8, tflm_tree, tmp_path / "fw", "--target", "cortex-m4+fp", *data)
-    assert result.returncode == 0, result.stderr
-    assert report["target"] == "cortex-m4+fp" and report["board"] == "mps2-an386"
-    # the float outputs: within a hair of the host's TFLite-Micro (another FPU, other roundings), the same class
-    # as LiteRT's on every image
-    outputs = report["outputs"]
-    assert outputs["images"] == 4 and "max_abs_diff_steps" not in outputs["tflm_host"]
-    assert outputs["tflm_host"]["max_abs_diff_relative"] < 1e-4 and outputs["tflm_host"]["output_range"] > 0
-    assert outputs["litert"]["top1_agreement"] == 1.0, outputs
-    assert "largest difference" in result.stdout and "steps" not in result.stdout
-    # ... computed on the FPU: a hard-float ELF, single precision, its arguments in VFP registers
-    attributes = subprocess.run(
-        ["arm-none-eabi-readelf", "-A", str(tmp_path / "fw" / "firmware.elf")], capture_output=True, text=True
-    ).stdout
-    assert "Tag_ABI_VFP_args: VFP registers" in attributes and "Tag_FP_arch: VFPv4-D16" in attributes
-    # ... and counted as an int8 model is
-    check_instructions(report, 4, float_resnet8)
-    # an int8 model runs on the hard-float target too, bit for bit
-    result, report = firmware(resnet8, tflm_tree, tmp_path / "int8", "--target", "cortex-m4+fp", *data)
-    assert result.returncode == 0, result.stderr
-    check_outputs(report, 4)
-    # the soft-float cortex-m4 refuses the float model in one line, naming the target that runs it
-    refused, _ = firmware(float_resnet8, tflm_tree, tmp_path / "soft", "--target", "cortex-m4", *data)
-    lines = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
-    assert refused.returncode == 1 and len(lines) == 1 and "Traceback" not in refused.stderr, refused.stderr
-    assert "computes in floating point" in lines[0] and "build it for cortex-m4+fp" in lines[0]
-    assert lines[0].endswith("Received: --target cortex-m4") and not (tmp_path / "soft").exists()
-
-
-def test_the_same_program_on_the_host(resnet8, tflm_tree, cifar_jpg, tmp_path):
-    result, report = firmware(
-        resnet8, tflm_tree, tmp_path / "fw", "--target", "host", "--data", f"folder:{cifar_jpg}", "--limit", 20
-    )
-    assert result.returncode == 0, result.stderr
-    check_outputs(report, 20)
-    assert (tmp_path / "fw" / "firmware").exists() and report["stack"]["used_bytes"] == -1
-    assert report["instructions"] is None and not (tmp_path / "fw" / "instructions.png").exists()  # not counted
-    rerun = subprocess.run([str(tmp_path / "fw" / "run.sh")], capture_output=True, text=True)
-    assert rerun.returncode == 0 and rerun.stdout.count("FW_OUT") == 20
 
 
 def test_an_arena_below_the_measured_one_fails_cleanly(resnet8, tflm_tree, tmp_path):
@@ -451,27 +272,4 @@ def test_a_missing_tool_is_named_with_its_package(resnet8, tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         "error: arm-none-eabi-gcc is not installed: it comes with Debian's gcc-arm-none-eabi (sudo apt-get install "
         "gcc-arm-none-eabi, or `make firmware-tools` in this checkout). Received: no arm-none-eabi-gcc on PATH"
-    )
-
-
-def test_a_firmware_for_a_board_larger_than_qemus_is_built_and_sized_without_a_run(resnet20, tflm_tree, tmp_path):
-    result, report = firmware(
-        resnet20,
-        tflm_tree,
-        tmp_path / "fw",
-        "--target",
-        "cortex-m4",
-        "--kernels",
-        "reference",
-        "--flash",
-        "8M",
-        "--ram",
-        "1M",
-        "--no-run",
-    )  # QEMU's board has 4 MB
-    assert result.returncode == 0, result.stderr
-    assert report["outputs"] is None and report["arena"]["target_used_bytes"] is None
-    assert report["memory"]["split"]["flash"]["model"] == os.path.getsize(resnet20)
-    assert (
-        report["memory"]["split"]["ram"]["arena"] == report["arena"]["reserved_bytes"] > report["arena"]["host_bytes"]
     )
