@@ -78,9 +78,13 @@ def copy_source(target: pathlib.Path) -> pathlib.Path:
 
 
 def load_tool(name: str):
-    """A script of tools/ imported as a module (tools/ is not a package)."""
+    """A script of tools/ imported as a module (tools/ is not a package; its scripts import each other, as
+    Python lets a script import the modules beside it)."""
+    if str(ROOT / "tools") not in sys.path:
+        sys.path.append(str(ROOT / "tools"))
     spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # as an import would: dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

@@ -1,0 +1,254 @@
+"""The CIFAR-10 models for microcontrollers, made and measured in one resumable run: each candidate trained
+(with and without distillation), channel-pruned where it says so, converted to int8 (normalisation folded,
+strings stripped), built as firmware and counted on the emulated Cortex-M4 (CMSIS-NN) and Cortex-M55 (Helium),
+with its float32 model on the Cortex-M4's FPU as the baseline. Prints the table and writes it, with a plot of
+accuracy against instructions per inference (the Pareto front), into the results pages.
+
+    .venv/bin/python tools/mcu_models.py --data folder:cifar10-jpg --runs runs/mcu \\
+        --teacher runs/teacher56/best.keras [--epochs 30] [--only mlperf-resnet8,resnet8] [--write-docs]
+
+MLPerf Tiny's image-classification model is a ResNet-8 with three stacks of 16/32/64 filters, one basic block
+each, and 1x1 projection shortcuts where the shape changes: this package's ResNet-8 with shortcut B (its
+projections carry a BatchNorm, which int8 conversion folds into them). It is trained here by the same recipe
+on the same data as every other candidate, so the table compares models, not training. Every step keeps its
+result in `--runs` (a training run dir per candidate, `deploy.json` once it is measured): a stopped run
+continues where it stopped, and a finished step is not repeated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+
+from firmware_speed import FLOAT_KERNELS, FLOAT_TARGET, measure
+
+RECIPE = dict(schedule="onecycle", lr=0.2, nesterov=True, weight_decay=5e-4)  # the cifar recipe as train_cifar10.sh
+FIRMWARE = (("cortex-m4", "cmsis_nn"), ("cortex-m55", "cmsis_nn"))
+RESULTS = "docs/results/mcu-models.md"
+PLOT = "docs/img/mcu_pareto.png"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model to make: a CIFAR ResNet of `depth` (6n+2) and `shortcut`, trained by the recipe (distilled from
+    the teacher with `distill`), or, with `prune`, the trained `base` with those per-stage channel ratios
+    removed and fine-tuned."""
+
+    name: str
+    depth: int
+    shortcut: str = "A"
+    distill: bool = False
+    prune: tuple[float, float, float] | None = None
+    base: str | None = None
+
+
+CANDIDATES = [
+    c
+    for plain in (
+        Candidate("mlperf-resnet8", 8, "B"),
+        Candidate("resnet8", 8),
+        Candidate("resnet14", 14),
+        Candidate("resnet20", 20),
+        Candidate("resnet20-p50", 20, prune=(0.5, 0.5, 0.5), base="resnet20"),
+        Candidate("resnet14-narrow", 14, prune=(0.75, 0.5, 0.25), base="resnet14"),
+    )
+    for c in (
+        plain,
+        Candidate(
+            f"{plain.name}-kd", plain.depth, plain.shortcut, True, plain.prune, plain.base and f"{plain.base}-kd"
+        ),
+    )
+]
+
+
+def train(candidate: Candidate, args) -> str:
+    """The candidate's trained Keras file, trained now (or on from where a stopped run was) unless it is."""
+    import keras_resnet as kr
+
+    run = os.path.join(args.runs, candidate.name)
+    teacher = {"teacher": args.teacher} if candidate.distill else {}
+    if candidate.prune:
+        out = os.path.join(run, "pruned.keras")
+        if not os.path.exists(out):
+            base = train(next(c for c in CANDIDATES if c.name == candidate.base), args)
+            kr.prune(
+                base,
+                out,
+                channels=candidate.prune,
+                data=args.data,
+                epochs=max(1, args.epochs // 3),
+                run_dir=os.path.join(run, "fine-tuning"),
+                resume=os.path.exists(os.path.join(run, "fine-tuning", "config.json")),
+                **teacher,
+            )
+        return out
+    if not os.path.exists(os.path.join(run, "metrics.json")):
+        start = os.path.join(args.runs, f"{candidate.name}.init.keras")
+        if not os.path.exists(start):
+            from keras_resnet.models.saving import save_model
+
+            os.makedirs(args.runs, exist_ok=True)
+            save_model(
+                kr.ResNetCIFAR(candidate.depth, shortcut=candidate.shortcut, preprocess="cifar10", name=candidate.name),
+                start,
+            )
+        resume = os.path.exists(os.path.join(run, "config.json"))
+        kr.fit(start, args.data, run, "cifar", resume=resume, epochs=args.epochs, **RECIPE, **teacher)
+    return os.path.join(run, "last.keras")
+
+
+def deploy(candidate: Candidate, model: str, args) -> dict:
+    """Convert, evaluate and build the candidate's firmware; kept in deploy.json once measured."""
+    import keras_resnet as kr
+
+    run = os.path.join(args.runs, candidate.name)
+    record = os.path.join(run, "deploy.json")
+    if os.path.exists(record):
+        with open(record) as f:
+            return json.load(f)
+    int8 = kr.convert(model, os.path.join(run, "int8.tflite"), mode="int8", calib=args.data, strip=True)
+    float32 = kr.convert(model, os.path.join(run, "float32.tflite"), strip=True)
+    result = {
+        "name": candidate.name,
+        "distilled": candidate.distill,
+        "pruned": candidate.prune,
+        "params": _params(model),
+        "float_top1": kr.evaluate(float32["out"], args.data)["top1"],
+        "int8_top1": kr.evaluate(int8["out"], args.data)["top1"],
+        "firmware": {
+            f"{target}/{kernels}": measure(int8["out"], target, kernels, args.tflm, run) for target, kernels in FIRMWARE
+        },
+        "float32_firmware": measure(float32["out"], FLOAT_TARGET, FLOAT_KERNELS, args.tflm, run),
+    }
+    m4, baseline = result["firmware"]["cortex-m4/cmsis_nn"], result["float32_firmware"]
+    if m4.get("instructions") and baseline.get("instructions"):
+        result["speed_up_over_float32"] = round(baseline["instructions"] / m4["instructions"], 2)
+    from keras_resnet.files import write_json
+
+    write_json(record, result)
+    return result
+
+
+def _params(model: str) -> int:
+    from keras_resnet.models.saving import load_keras_model
+
+    return load_keras_model(model).count_params()
+
+
+def pareto(rows: list[dict]) -> list[str]:
+    """The names of the rows no other row beats on both int8 top-1 and Cortex-M4 instructions."""
+    measured = [r for r in rows if _m4(r)]
+    return [
+        r["name"]
+        for r in measured
+        if not any(
+            o is not r
+            and o["int8_top1"] >= r["int8_top1"]
+            and _m4(o) <= _m4(r)
+            and (o["int8_top1"], _m4(o)) != (r["int8_top1"], _m4(r))
+            for o in measured
+        )
+    ]
+
+
+def _m4(row: dict) -> int | None:
+    return row["firmware"]["cortex-m4/cmsis_nn"].get("instructions")
+
+
+def table(rows: list[dict]) -> str:
+    """Every candidate in Markdown: parameters, MACs, whole-firmware flash and RAM on the Cortex-M4, instructions
+    per inference on the M4 and M55, float32 and int8 top-1, and int8's speed-up over float32 on the M4."""
+    front = set(pareto(rows))
+    lines = [
+        "| model | params | MACs | flash (M4) | RAM (M4) | instructions M4 | instructions M55 | float32 top-1 | "
+        "int8 top-1 | vs float32 (M4) |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in rows:
+        m4, m55 = r["firmware"]["cortex-m4/cmsis_nn"], r["firmware"]["cortex-m55/cmsis_nn"]
+        name = f"**{r['name']}**" if r["name"] in front else r["name"]
+        lines.append(
+            f"| {name} | {r['params']:,} | {_millions(m4.get('macs'))} | {_bytes(m4.get('flash_bytes'))} | "
+            f"{_bytes(m4.get('ram_bytes'))} | {_millions(m4.get('instructions'))} | "
+            f"{_millions(m55.get('instructions'))} | {r['float_top1']:.2%} | {r['int8_top1']:.2%} | "
+            f"{r.get('speed_up_over_float32', '')}{'x' if 'speed_up_over_float32' in r else ''} |"
+        )
+    return "\n".join(lines)
+
+
+def _millions(value) -> str:
+    return f"{value / 1e6:.2f} M" if value else "-"
+
+
+def _bytes(value) -> str:
+    return f"{value:,} B" if value else "-"
+
+
+def plot(rows: list[dict], path: str) -> None:
+    """int8 top-1 against Cortex-M4 instructions per inference, the Pareto front joined."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measured = [r for r in rows if _m4(r)]
+    front = sorted((r for r in measured if r["name"] in pareto(rows)), key=_m4)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in measured:
+        ax.scatter(_m4(r) / 1e6, 100 * r["int8_top1"], marker="o" if r["distilled"] else "s", color="C0")
+        ax.annotate(
+            r["name"], (_m4(r) / 1e6, 100 * r["int8_top1"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
+        )
+    ax.plot([_m4(r) / 1e6 for r in front], [100 * r["int8_top1"] for r in front], color="C1", label="Pareto front")
+    ax.set_xlabel("instructions per inference, Cortex-M4 with CMSIS-NN (millions, QEMU)")
+    ax.set_ylabel("int8 top-1 on CIFAR-10 (JPEG), %")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="CIFAR-10 data SOURCE (train and test splits)")
+    parser.add_argument("--runs", required=True, help="folder of the candidates' runs (resumed when present)")
+    parser.add_argument("--teacher", help="trained .keras teacher for the -kd candidates (skipped without)")
+    parser.add_argument("--epochs", type=int, default=30, help="training epochs (pruned: a third, to fine-tune)")
+    parser.add_argument("--only", help="comma-separated candidate names (default: all)")
+    parser.add_argument("--tflm", help="TFLite-Micro tree (default $TFLM_DIR)")
+    parser.add_argument("--write-docs", action="store_true", help=f"write {RESULTS} and {PLOT}")
+    args = parser.parse_args(argv)
+    chosen = [c for c in CANDIDATES if not args.only or c.name in args.only.split(",")]
+    rows = []
+    for candidate in chosen:
+        if candidate.distill and not args.teacher:
+            print(f"{candidate.name}: skipped (no --teacher)", file=sys.stderr)
+            continue
+        rows.append(deploy(candidate, train(candidate, args), args))
+        print(json.dumps({k: rows[-1][k] for k in ("name", "int8_top1")}), file=sys.stderr, flush=True)
+    print(table(rows))
+    if args.write_docs:
+        plot(rows, PLOT)
+        with open(RESULTS, "w") as f:
+            f.write(_page(rows, " ".join(sys.argv)))
+    return 0
+
+
+def _page(rows: list[dict], command: str) -> str:
+    from keras_resnet.device.sysinfo import cpu
+
+    machine = cpu()
+    return (
+        "# Models for microcontrollers\n\n"
+        f"Written by `{command}` on {machine['model']} ({machine['cores']} cores). CIFAR-10 (JPEG), all test "
+        "images; instructions are executed instructions in QEMU (`-icount shift=7`), not cycles; flash and RAM "
+        "are the whole firmware's. Bold: on the Pareto front of int8 top-1 against Cortex-M4 instructions.\n\n"
+        f"{table(rows)}\n\n![accuracy against instructions](../img/mcu_pareto.png)\n"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
