@@ -61,12 +61,13 @@ def test_folding_follows_an_explicit_padding_and_leaves_other_graphs_alone():
 
 @pytest.fixture(scope="module")
 def converted(trained, cifar_jpg, tmp_path_factory):
-    """The briefly trained ResNet-8 as int8, folded (the default) and not, and folded and stripped."""
+    """The briefly trained ResNet-8 as int8, folded and not (the default), and folded and stripped."""
     folder = tmp_path_factory.mktemp("converted")
     common = dict(mode="int8", calib=f"folder:{cifar_jpg}", calib_samples=100, verify=f"folder:{cifar_jpg}", limit=500)
+    variants = {"folded": {"fold": True}, "unfolded": {}, "stripped": {"fold": True, "strip": True}}
     return {
         variant: kr.convert(trained, folder / f"{variant}.tflite", **common, **options)
-        for variant, options in {"folded": {}, "unfolded": {"fold": False}, "stripped": {"strip": True}}.items()
+        for variant, options in variants.items()
     }
 
 

@@ -20,7 +20,7 @@ from firmware_speed import measure
 
 REFERENCE = os.path.join(os.path.dirname(__file__), "..", "tflite", "reference", "resnet20_cifar10_jpg.keras")
 LEVERS = {  # name: keras_resnet.convert options, each adding one lever to the row before it
-    "int8": {"fold": False},
+    "int8": {},
     "+ folded normalisation": {"fold": True},
     "+ stripped strings": {"fold": True, "strip": True},
 }

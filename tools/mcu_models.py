@@ -109,7 +109,7 @@ def deploy(candidate: Candidate, model: str, args) -> dict:
     if os.path.exists(record):
         with open(record) as f:
             return json.load(f)
-    int8 = kr.convert(model, os.path.join(run, "int8.tflite"), mode="int8", calib=args.data, strip=True)
+    int8 = kr.convert(model, os.path.join(run, "int8.tflite"), mode="int8", calib=args.data, fold=True, strip=True)
     float32 = kr.convert(model, os.path.join(run, "float32.tflite"), strip=True)
     result = {
         "name": candidate.name,

@@ -140,10 +140,10 @@ def _summary(result: dict) -> str:
     "graph (published --weights set their own).",
 )
 @click.option(
-    "--fold/--no-fold",
-    default=None,
-    help="Fold the input normalisation into the first convolution (default: for --int8 without --qat or "
-    "--magnitude-prune; it changes the first feature map's one-pixel border).",
+    "--fold",
+    is_flag=True,
+    help="With --int8, for a microcontroller: fold the input normalisation into the first convolution (no SUB "
+    "and MUL over the pixels; a PADV2, which the Edge TPU does not run; the border changes a little).",
 )
 @strip_option()
 @unsafe_load_option()

@@ -128,7 +128,7 @@ def convert(
     preprocess: str | None = None,
     class_names=None,
     unsafe_load: bool = False,
-    fold: bool | None = None,
+    fold: bool = False,
     strip: bool = False,
 ) -> dict:
     """Convert a Keras model to a TFLite file `out`, with its metadata, sidecar and verification.
@@ -165,9 +165,9 @@ def convert(
         class_names: The class names to record; default: classes.txt beside a model file (a training run
             dir), else the classes of `verify`'s or `calib`'s data.
         unsafe_load: Allow Lambda layers in a model file (their code runs: only for files you trust).
-        fold: Fold the input normalisation into the first convolution (`keras_resnet.export.fold`: no SUB and
-            MUL over the input pixels; the first feature map's border changes). Default: for mode="int8"
-            without `qat` or `magnitude_prune`; False keeps the normalisation as layers.
+        fold: For a microcontroller: fold the input normalisation into the first convolution
+            (`keras_resnet.export.fold`: no SUB and MUL over the input pixels, a PADV2 instead, which the
+            Edge TPU does not run; the first feature map's border changes a little). mode="int8" only.
         strip: Leave out what a microcontroller never reads (`keras_resnet.lite.strip`: tensor names,
             signatures, metadata); the record is then in the sidecar only.
 
@@ -189,7 +189,6 @@ def convert(
             f"fold=True folds the normalisation for a full-integer model converted as it is: use it with "
             f"mode='int8' and without qat or magnitude_prune. Received: fold=True, mode={mode!r}"
         )
-    fold = mode == "int8" and not tune if fold is None else fold
     _check_data(calib, calib_samples, verify, limit, data if tune else None, train_samples)
 
     from keras_resnet.export import convert as conv
