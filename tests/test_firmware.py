@@ -166,7 +166,7 @@ def test_a_run_that_does_not_finish_is_stopped(resnet8, tflm_tree, tmp_path):
 
 @pytest.fixture(scope="module")
 def wrong_models(tmp_path_factory):
-    """A float32 model and an int8 one whose shapes are known only at run time (TF's documented recipe)."""
+    """A float32 model and an int8 one whose image size is known only at run time."""
     import keras
     import tensorflow as tf
 
@@ -187,6 +187,31 @@ def wrong_models(tmp_path_factory):
     (folder / "full").mkdir()
     (folder / "full" / "notes.txt").write_text("not a firmware")
     return folder
+
+
+def test_a_model_whose_batch_is_left_open_runs_as_batch_one(tflm_tree, tmp_path):
+    """TensorFlow's converter by default leaves the batch open (shape_signature [-1, 8, 8, 3]); TFLite-Micro runs
+    such a model with the batch of its shape, 1, and so does the firmware."""
+    import keras
+    import tensorflow as tf
+
+    from keras_resnet.lite import flatbuffer
+
+    keras.utils.set_random_seed(0)
+    layers = keras.layers
+    net = keras.Sequential([keras.Input((8, 8, 3)), layers.Conv2D(4, 3), layers.Flatten(), layers.Dense(3)])
+    converter = tf.lite.TFLiteConverter.from_keras_model(net)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([np.full((1, 8, 8, 3), v, np.float32)] for v in range(0, 255, 40))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    model = tmp_path / "open_batch.tflite"
+    model.write_bytes(converter.convert())
+    tensor = flatbuffer.read_file(model).tensors[flatbuffer.read_file(model).inputs[0]]
+    assert tensor.shape_signature == (-1, 8, 8, 3) and tensor.shape == (1, 8, 8, 3)
+    result, report = firmware(model, tflm_tree, tmp_path / "fw", "--target", "cortex-m55")
+    assert result.returncode == 0, result.stderr
+    check_outputs(report, report["outputs"]["images"])
 
 
 # (id, options after the model, problem, what to do); every row: exit 1 (2 for click's usage errors), one line

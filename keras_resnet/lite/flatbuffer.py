@@ -63,7 +63,10 @@ class Tensor:
 
     @property
     def is_dynamic(self) -> bool:
-        return any(d < 0 for d in self.shape_signature) or any(d < 0 for d in self.shape)
+        """A dimension other than the batch is known only at run time. An open batch (`shape_signature`
+        [-1, 32, 32, 3], as TensorFlow's converter writes it by default) is not: the tensor's `shape` holds
+        batch 1, and interpreters, TFLite-Micro included, run it as that."""
+        return any(d < 0 for d in self.shape_signature[1:]) or any(d < 0 for d in self.shape)
 
     @property
     def quantized(self) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -244,16 +244,7 @@ def build(request: Request) -> dict:
     try:
         if request.run:
             probe = _probe(job)
-            sized = _final_memory(probe, request)
-            program = _build(
-                job,
-                sized,
-                staging,
-                "Measured on the target by resnet-tflite firmware."
-                if request.arena is None
-                else "Given to resnet-tflite firmware (arena).",
-            )
-            final = _run(job, program, staging, sized, probe)
+            sized, program, final = _final(job, probe, staging)
         else:
             probe = final = None
             sized = project.Memory(
@@ -315,8 +306,9 @@ def checked_model(path: str, target: Target) -> tuple[bytes, flatbuffer.Model]:
     dynamic = [t.name for t in model.tensors if t.is_dynamic]
     if dynamic:
         raise UserError(
-            f"{path} has tensors whose shape is known only at run time ({dynamic[0]!r}): firmware needs "
-            f"static shapes; convert it with resnet-tflite convert. Received: model={path!r}"
+            f"{path} has tensors whose shape is known only at run time beyond the batch ({dynamic[0]!r}): "
+            f"firmware needs static shapes; convert it for one input size (resnet-tflite convert --input-size). "
+            f"Received: model={path!r}"
         )
     micro.resolver_methods(model)  # an operator TFLite-Micro lacks is refused now, not at the link
     tflm.check_activations(model)
@@ -358,16 +350,40 @@ def _comparable(outputs: np.ndarray) -> np.ndarray:
     return outputs if np.issubdtype(outputs.dtype, np.floating) else outputs.astype(np.int64)
 
 
+def _probe_arena(job: Job) -> int:
+    """The probe's arena: the host's measurement and a quarter more (64-bit pointers take more), 16 KB at least."""
+    return micro.round_up(max(int(job.reference["arena_bytes"] * 1.25), 16 * KIB), 16)
+
+
 def _probe(job: Job) -> qemu.Run:
     """The probe: the board's whole memory and a generous arena, stack and heap; what the run took."""
     target = job.build.target
-    arena = micro.round_up(max(int(job.reference["arena_bytes"] * 1.25), 16 * KIB), 16)
-    sized = project.Memory(target.flash_max, target.ram_max, arena, PROBE_STACK, PROBE_HEAP)
+    sized = project.Memory(target.flash_max, target.ram_max, _probe_arena(job), PROBE_STACK, PROBE_HEAP)
     say(f"Measuring the firmware on {target.name}: a first build with room to spare ...")
     with tempfile.TemporaryDirectory(prefix=".probe-", dir=os.path.dirname(os.path.abspath(job.request.out))) as folder:
         return _run(
             job, _build(job, sized, folder, "Sized for a measuring run by resnet-tflite firmware."), folder, sized, None
         )
+
+
+def _final(job: Job, probe: qemu.Run, folder: str) -> tuple[project.Memory, str, qemu.Run]:
+    """The final firmware built into `folder` and run: its memory, program and run.
+
+    `arena_used_bytes()` is what the tensors hold once allocated; allocating them may take more for a moment
+    (the memory planner's scratch, beyond the activations of a tiny model): an arena of exactly that which
+    fails to allocate grows by a quarter, up to the probe's, which allocated."""
+    sized = _final_memory(probe, job.request)
+    note = "Given to resnet-tflite firmware (arena)." if job.request.arena is not None else None
+    while True:
+        program = _build(job, sized, folder, note or "Measured on the target by resnet-tflite firmware.")
+        try:
+            return sized, program, _run(job, program, folder, sized, probe)
+        except UserError as err:
+            if note or qemu.EXIT_CODES[2] not in str(err) or sized.arena >= _probe_arena(job):
+                raise
+            grown = min(micro.round_up(int(sized.arena * 1.25), 16), _probe_arena(job))
+            say(f"The arena of {sized.arena:,} bytes did not allocate the tensors: {grown:,} ...")
+            sized = replace(sized, arena=grown)
 
 
 def _final_memory(probe: qemu.Run, request: Request) -> project.Memory:
