@@ -34,7 +34,7 @@ def lever_rows(model: str, data: str, tflm: str | None, work: str) -> list[dict]
 
     rows = []
     for name, options in LEVERS.items():
-        path = os.path.join(work, f"{len(rows)}.tflite")
+        path = os.path.join(work, f"lever{len(rows)}.tflite")
         converted = kr.convert(model, path, mode="int8", calib=data, **options)
         fw = measure(path, TARGET, KERNELS, tflm, work)
         rows.append(
@@ -43,7 +43,7 @@ def lever_rows(model: str, data: str, tflm: str | None, work: str) -> list[dict]
                 "top1": kr.evaluate(path, data)["top1"],
                 "normalisation_ops": [op for op in flatbuffer.read_file(path).op_names() if op in ("SUB", "MUL")],
                 "model_bytes": converted["bytes"],
-                **{k: fw.get(k) for k in ("flash_bytes", "ram_bytes", "instructions")},
+                **{k: fw.get(k) for k in ("flash_bytes", "ram_bytes", "instructions", "error")},
             }
         )
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
@@ -56,6 +56,9 @@ def table(rows: list[dict]) -> str:
         "|---|---|--:|--:|--:|--:|--:|",
     ]
     for r in rows:
+        if r["error"]:
+            lines.append(f"| {r['lever']} | {len(r['normalisation_ops'])} | {r['top1']:.2%} | {r['error']} | | | |")
+            continue
         lines.append(
             f"| {r['lever']} | {len(r['normalisation_ops'])} | {r['top1']:.2%} | {r['model_bytes']:,} B | "
             f"{r['flash_bytes']:,} B | {r['ram_bytes']:,} B | {r['instructions'] / 1e6:.3f} M |"
