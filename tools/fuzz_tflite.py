@@ -147,11 +147,11 @@ def splice(data: bytearray, rng: random.Random, seeds) -> bytearray:
 
 def structural(data: bytearray, rng: random.Random, seeds) -> bytearray:
     """A valid flatbuffer with one wrong field, made through the schema's object API."""
-    import flatbuffers
     import numpy as np
-    from ai_edge_litert import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    from keras_resnet.lite.flatbuffer import pack, unpack
+
+    model = unpack(data)
     graph = model.subgraphs[0]
     tensor = rng.choice(graph.tensors)
     operator = rng.choice(graph.operators) if graph.operators else None
@@ -216,9 +216,7 @@ def structural(data: bytearray, rng: random.Random, seeds) -> bytearray:
             buffer.data = buffer.data[: rng.randrange(len(buffer.data))]
         else:
             buffer.data = np.frombuffer(os.urandom(rng.randint(1, 64)), np.uint8)
-    builder = flatbuffers.Builder(len(data) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytearray(builder.Output())
+    return bytearray(pack(model))
 
 
 MUTATIONS = (flip_bits, set_bytes, overwrite_word, truncate, splice, structural, structural)

@@ -38,6 +38,20 @@ def schema():
     return schema_py_generated
 
 
+def unpack(data: bytes):
+    """The model as the schema's object API holds it (`ModelT`): every field, to change and `pack` again."""
+    return schema().ModelT.InitFromPackedBuf(bytearray(data), 0)
+
+
+def pack(model) -> bytes:
+    """A `ModelT` (`unpack`) written back as a .tflite flatbuffer."""
+    import flatbuffers
+
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
 def _enum_names(enum_class) -> dict[int, str]:
     return {value: name for name, value in vars(enum_class).items() if not name.startswith("_")}
 

@@ -13,16 +13,14 @@ import os
 import numpy as np
 
 from keras_resnet.errors import UserError
-from keras_resnet.lite.flatbuffer import FILE_IDENTIFIER, MALFORMED, schema
+from keras_resnet.lite.flatbuffer import MALFORMED, pack, schema, unpack
 
 METADATA_NAME = "resnet_tflite"
 
 
 def embed(model_bytes: bytes, record: dict) -> bytes:
     """`model_bytes` with `record` stored as JSON metadata (replacing an earlier record of ours)."""
-    import flatbuffers
-
-    model = schema().ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
+    model = unpack(model_bytes)
     buffer = schema().BufferT()
     buffer.data = np.frombuffer(json.dumps(record, sort_keys=True).encode(), dtype=np.uint8)
     model.buffers = list(model.buffers or []) + [buffer]
@@ -30,9 +28,7 @@ def embed(model_bytes: bytes, record: dict) -> bytes:
     entry.name = METADATA_NAME
     entry.buffer = len(model.buffers) - 1
     model.metadata = [m for m in (model.metadata or []) if entry_name(m) != METADATA_NAME] + [entry]
-    builder = flatbuffers.Builder(len(model_bytes) + 4096)
-    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
-    return bytes(builder.Output())
+    return pack(model)
 
 
 def entry_name(entry) -> str:

@@ -20,7 +20,7 @@ from keras_resnet.files import check_directory, write_json, write_text
 from keras_resnet.lite import flatbuffer, metadata, tflm
 from keras_resnet.lite.runtime import TFLiteModel
 from keras_resnet.lite.safety import check_model
-from keras_resnet.lite.strip import strip_strings
+from keras_resnet.lite.strip import stripped
 
 __all__ = ["micro", "export", "budget", "parity", "c_name", "recommended_arena", "BOARDS"]
 
@@ -419,14 +419,14 @@ def micro(
     check_directory(directory)
     os.makedirs(directory, exist_ok=True)
     classes = class_names(model, parsed.data, parsed)
-    data = strip_strings(parsed.data) if strip else parsed.data
+    graph = stripped(parsed) if strip else parsed
     report = {
         "model": os.path.abspath(os.fspath(model)),
         "out": directory,
         "stripped": strip,
-        **export(data, directory, name, classes),
+        **export(graph.data, directory, name, classes),
     }
     if pixels is not None:
-        report["parity"] = _parity(data, flatbuffer.read(data), pixels, report["arena"]["recommended_bytes"])
+        report["parity"] = _parity(graph.data, graph, pixels, report["arena"]["recommended_bytes"])
     write_json(os.path.join(directory, f"{name}_micro.json"), report)
     return report

@@ -9,9 +9,7 @@ reads when a model plans its arena offline. The class names stay in the model's 
 
 from __future__ import annotations
 
-import flatbuffers
-
-from keras_resnet.lite.flatbuffer import FILE_IDENTIFIER, schema
+from keras_resnet.lite import flatbuffer
 from keras_resnet.lite.metadata import entry_name
 
 KEPT_METADATA = ("OfflineMemoryAllocation",)
@@ -19,7 +17,7 @@ KEPT_METADATA = ("OfflineMemoryAllocation",)
 
 def strip_strings(model_bytes: bytes) -> bytes:
     """`model_bytes` with names, description, signatures and metadata (but TFLite-Micro's) removed."""
-    model = schema().ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
+    model = flatbuffer.unpack(model_bytes)
     model.description = None
     model.signatureDefs = None
     for graph in model.subgraphs or []:
@@ -27,12 +25,15 @@ def strip_strings(model_bytes: bytes) -> bytes:
         for tensor in graph.tensors or []:
             tensor.name = None
     kept = [entry for entry in model.metadata or [] if entry_name(entry) in KEPT_METADATA]
-    used = {op_buffer for graph in model.subgraphs or [] for op_buffer in (t.buffer for t in graph.tensors or [])}
+    in_use = {t.buffer for graph in model.subgraphs or [] for t in graph.tensors or []} | {e.buffer for e in kept}
     for entry in model.metadata or []:
-        if entry not in kept and entry.buffer not in used | {e.buffer for e in kept}:
+        if entry.buffer not in in_use:
             model.buffers[entry.buffer].data = None  # emptied, not removed: tensors refer to buffers by index
     model.metadata = kept or None
     model.metadataBuffer = None
-    builder = flatbuffers.Builder(len(model_bytes))
-    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
-    return bytes(builder.Output())
+    return flatbuffer.pack(model)
+
+
+def stripped(model: flatbuffer.Model) -> flatbuffer.Model:
+    """`model` read again after `strip_strings`: what a stripped export builds and runs."""
+    return flatbuffer.read(strip_strings(model.data))

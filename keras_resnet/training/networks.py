@@ -3,6 +3,8 @@ BatchNorm), which layers train in each phase, the multi-worker wrapper and the d
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 
 from keras_resnet.errors import UserError
@@ -29,9 +31,7 @@ def float_model(
     """The float32 model of a run: a registered name built fresh, a registered name with `weights` (transfer
     learning: the file's backbone under a new classifier), or a `.keras` file (fine-tuning) whose classifier
     is replaced when the class count differs."""
-    policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")
-    try:
+    with _float32_policy():
         if is_model_file(model):
             net = load_keras_model(model, unsafe=unsafe_load)
             return net if net.output_shape[-1] == classes else with_classifier(net, classes)
@@ -47,6 +47,15 @@ def float_model(
             )
             return with_classifier(backbone, classes)
         return create_model(model, input_shape=(size, size, 3), classes=classes, preprocess=preprocess, **options)
+
+
+@contextlib.contextmanager
+def _float32_policy():
+    """Within: models are built in float32 whatever the run's mixed-precision policy (restored after)."""
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        yield
     finally:
         keras.config.set_dtype_policy(policy)
 
@@ -142,17 +151,13 @@ def _softened(probabilities, temperature: float):
 
 def teacher_model(distillation: Distillation, classes: int, size: int, unsafe_load: bool = False) -> keras.Model:
     """The float32 teacher of a distilled run, checked against the student's classes and input size."""
-    policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")
-    try:
+    with _float32_policy():
         if is_model_file(distillation.teacher):
             net = load_keras_model(distillation.teacher, unsafe=unsafe_load)
         else:  # a registered name: published weights bring their normalisation; files were trained on ImageNet's
             preprocess = None if is_named(distillation.weights) else "imagenet"
             with teacher_errors():
                 net = create_model(distillation.teacher, weights=distillation.weights, preprocess=preprocess)
-    finally:
-        keras.config.set_dtype_policy(policy)
     shape, outputs = net.input_shape, net.output_shape[-1]
     if outputs != classes or shape[1:3] not in ((size, size), (None, None)):
         raise UserError(

@@ -46,7 +46,7 @@ from keras_resnet.lite.firmware.targets import (
 )
 from keras_resnet.lite.runtime import TFLiteModel
 from keras_resnet.lite.safety import check_model
-from keras_resnet.lite.strip import strip_strings
+from keras_resnet.lite.strip import stripped
 
 __all__ = ["firmware", "build", "Request", "REPORT"]
 
@@ -218,8 +218,8 @@ def build(request: Request) -> dict:
     data, model = checked_model(request.model, target)
     classes = micro.class_names(request.model, data, model)
     if request.strip:
-        data = strip_strings(data)
-        model = flatbuffer.read(data)
+        model = stripped(model)
+        data = model.data
     tree = library.tree(request.tflm)
     inputs, labels, source = test_inputs(model, request)
     lib = link.Build(
@@ -372,16 +372,16 @@ def _final(job: Job, probe: qemu.Run, folder: str) -> tuple[project.Memory, str,
     `arena_used_bytes()` is what the tensors hold once allocated; allocating them may take more for a moment
     (the memory planner's scratch, beyond the activations of a tiny model): an arena of exactly that which
     fails to allocate grows by a quarter, up to the probe's, which allocated."""
-    sized = _final_memory(probe, job.request)
+    sized, most = _final_memory(probe, job.request), _probe_arena(job)
     note = "Given to resnet-tflite firmware (arena)." if job.request.arena is not None else None
     while True:
         program = _build(job, sized, folder, note or "Measured on the target by resnet-tflite firmware.")
         try:
             return sized, program, _run(job, program, folder, sized, probe)
         except UserError as err:
-            if note or qemu.EXIT_CODES[2] not in str(err) or sized.arena >= _probe_arena(job):
+            if note or qemu.EXIT_CODES[2] not in str(err) or sized.arena >= most:
                 raise
-            grown = min(micro.round_up(int(sized.arena * 1.25), 16), _probe_arena(job))
+            grown = min(micro.round_up(int(sized.arena * 1.25), 16), most)
             say(f"The arena of {sized.arena:,} bytes did not allocate the tensors: {grown:,} ...")
             sized = replace(sized, arena=grown)
 
