@@ -149,6 +149,17 @@ def test_the_trained_resnet20_on_a_board_it_fits_and_not_on_one_it_does_not(resn
     assert not (tmp_path / "small").exists() and not list(tmp_path.glob(".small*"))
 
 
+def test_a_stripped_model_runs_bit_exact_in_less_flash(resnet8, tflm_tree, cifar_jpg, tmp_path):
+    from keras_resnet.lite.strip import strip_strings
+
+    data = ("--data", f"folder:{cifar_jpg}", "--limit", 5)
+    result, report = firmware(resnet8, tflm_tree, tmp_path / "fw", "--target", "cortex-m55", "--strip", *data)
+    assert result.returncode == 0, result.stderr
+    check_outputs(report, 5)  # against the host's TFLite-Micro and LiteRT running the file as it is
+    model_flash = report["memory"]["split"]["flash"]["model"]
+    assert model_flash == len(strip_strings(resnet8.read_bytes())) < os.path.getsize(resnet8)
+
+
 def test_an_arena_below_the_measured_one_fails_cleanly(resnet8, tflm_tree, tmp_path):
     result, _ = firmware(resnet8, tflm_tree, tmp_path / "fw", "--target", "cortex-m55", "--arena", 30000)
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
