@@ -12,7 +12,7 @@ import keras_resnet as kr
 from helpers import run_cli
 from keras_resnet.errors import UserError
 from keras_resnet.lite import flatbuffer
-from keras_resnet.lite.firmware import builder, link, memory, project, qemu, speed, targets, toolchain
+from keras_resnet.lite.firmware import builder, make, memory, project, qemu, speed, targets, toolchain
 
 KIB = 1024
 
@@ -78,7 +78,7 @@ MEMORY
 
 
 def test_section_sizes_are_read_from_size_minus_a():
-    sections = link.parse_section_sizes(SIZE_A)
+    sections = make.parse_section_sizes(SIZE_A)
     assert sections == {
         ".text": 4096,
         ".ARM.exidx": 8,
@@ -96,7 +96,7 @@ def test_section_sizes_are_read_from_size_minus_a():
 def test_the_map_splits_flash_and_ram_by_part_without_losing_a_byte(tmp_path):
     path = tmp_path / "firmware.map"
     path.write_text(MAP)
-    split = memory.split(str(path), link.parse_section_sizes(SIZE_A), {"conv.o"})
+    split = memory.split(str(path), make.parse_section_sizes(SIZE_A), {"conv.o"})
     assert split["flash"] == {
         "model": 0x800,
         "tflm_kernels": 0x300 + 0x100,
@@ -216,13 +216,13 @@ def test_float_outputs_are_compared_by_value_and_integer_ones_in_steps():
 
 
 def test_the_hard_float_targets_are_tflite_micros_own_on_the_soft_float_cores_boards(monkeypatch):
-    """cortex-m4+fp and cortex-m7+fp: the flags cortex_m_generic_makefile.inc gives those TARGET_ARCH values
-    (-mcpu=<core>, -mfpu=auto, -mfloat-abi=hard), the device and QEMU board of the soft-float core."""
+    """cortex-m4+fp and cortex-m7+fp: TFLite-Micro's TARGET_ARCH names, on the device and QEMU board of the
+    soft-float core."""
     monkeypatch.setattr(toolchain, "find", lambda program: program)  # no QEMU needed for its command line
     table = targets.TARGETS
     for core in ("cortex-m4", "cortex-m7"):
         soft, hard = table[core], table[f"{core}+fp"]
-        assert hard.arch == f"{core}+fp" and hard.cpu_flags == (f"-mcpu={core}", "-mfpu=auto", "-mfloat-abi=hard")
+        assert hard.arch == f"{core}+fp" and hard.fpu and not soft.fpu
         assert (hard.device, hard.board, hard.flash_max, hard.ram_max) == (
             soft.device,
             soft.board,
@@ -230,7 +230,7 @@ def test_the_hard_float_targets_are_tflite_micros_own_on_the_soft_float_cores_bo
             soft.ram_max,
         )
         assert hard.core == soft.core == core and qemu.command(hard, "fw.elf")[3:5] == ["-cpu", core]
-        assert hard.hard_float and not soft.hard_float and "-mfloat-abi=soft" in soft.cpu_flags
+        assert hard.hard_float and not soft.hard_float
         assert targets.hard_float_variant(soft) == hard.name
     assert [name for name, t in table.items() if t.hard_float] == [
         "cortex-m4+fp",

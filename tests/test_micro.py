@@ -110,7 +110,7 @@ def test_resolver_and_settings_match_the_model(tmp_path, resnet8_int8):
     assert f"constexpr int kOpCount = {len(ops)};" in resolver
     assert resolver.count("TF_LITE_ENSURE_STATUS(resolver.Add") == len(ops) == len(set(ops))
     assert [line.split(".")[1].split("(")[0] for line in resolver.splitlines() if "resolver.Add" in line] == [
-        micro.RESOLVER_METHODS[op] for op in ops
+        micro.resolver_method(op) for op in ops
     ]
     settings = (tmp_path / "resnet8_model_settings.h").read_text()
     litert = TFLiteModel(resnet8_int8)
@@ -119,6 +119,42 @@ def test_resolver_and_settings_match_the_model(tmp_path, resnet8_int8):
     assert f"constexpr int kInputZeroPoint = {zero_point};" in settings
     assert f"constexpr int kTensorArenaSize = {report['arena']['recommended_bytes']};" in settings
     assert "constexpr int kInputHeight = 32;" in settings and "kNumClasses = 10" in settings
+
+
+def test_resolver_methods_follow_the_schema_names_as_tflm_spells_them(tflm_tree):
+    """Every builtin TFLite-Micro's resolver registers gets the method micro_mutable_op_resolver.h defines
+    for it, derived from the schema name alone."""
+    import re
+
+    header = (tflm_tree / "tensorflow/lite/micro/micro_mutable_op_resolver.h").read_text()
+    method = r"TfLiteStatus (Add\w+)\((?:(?!TfLiteStatus).)*?AddBuiltin\(\s*BuiltinOperator_(\w+)"
+    pairs = re.findall(method, header, re.S)
+    assert len(pairs) > 90
+    assert {op: micro.resolver_method(op) for _, op in pairs} == {op: method for method, op in pairs}
+
+
+def test_a_custom_operator_is_refused_in_one_line(tmp_path, resnet8_int8):
+    from keras_resnet.errors import UserError
+
+    graph = flatbuffer.unpack(resnet8_int8)
+    code = graph.operatorCodes[graph.subgraphs[0].operators[0].opcodeIndex]
+    code.builtinCode = code.deprecatedBuiltinCode = 32  # BuiltinOperator.CUSTOM
+    code.customCode = "MyConv"
+    with pytest.raises(UserError, match=r"custom operators.*: MyConv\. "):
+        micro.resolver_methods(flatbuffer.read(flatbuffer.pack(graph)))
+
+
+def test_firmware_refuses_an_operator_the_tflm_tree_has_no_kernel_for(tmp_path):
+    from keras_resnet.errors import UserError
+    from keras_resnet.lite.firmware import library
+
+    header = tmp_path / library.RESOLVER
+    header.parent.mkdir(parents=True)
+    header.write_text("return AddBuiltin(BuiltinOperator_CONV_2D, registration, ParseConv2D);\n")
+    library.check_kernels(library.Tree(str(tmp_path)), ["CONV_2D"])
+    with pytest.raises(UserError, match=r"has no kernel for GELU \(") as error:
+        library.check_kernels(library.Tree(str(tmp_path)), ["CONV_2D", "GELU"])
+    assert "\n" not in str(error.value)
 
 
 @pytest.fixture(scope="module")

@@ -124,7 +124,7 @@ def main():
                 args.tflm,
                 args.data,
                 scratch / f"io-{platform}-{len(flags)}",
-                platform=platform,
+                io=platform,
                 link_flags=flags,
             )
             m = r["memory"]

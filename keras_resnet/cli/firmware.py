@@ -18,6 +18,7 @@ from keras_resnet.cli.options import (
     strip_option,
 )
 from keras_resnet.lite.firmware.library import TREE_ENV
+from keras_resnet.lite.firmware.project import IOS
 from keras_resnet.lite.firmware.qemu import RUN_TIMEOUT_S
 from keras_resnet.lite.firmware.targets import DEFAULT_FLASH, DEFAULT_RAM, DEFAULT_TARGET, KERNELS, KIB, TARGETS
 
@@ -28,6 +29,7 @@ PARTS = {
     "libc": "C library",
     "startup": "startup",
     "application": "application",
+    "inputs": "test inputs",
     "arena": "tensor arena",
     "stack": "stack",
     "heap": "heap",
@@ -71,7 +73,10 @@ def _instructions(report: dict, profile: bool) -> list[str]:
 
 def _summary(report: dict, out: str, profile: bool = False) -> str:
     where = f"QEMU {report['board']}" if report["board"] else "this machine"
-    lines = [f"firmware for {report['target']} ({where}), {report['kernels']} kernels: {out}"]
+    lines = [
+        f"firmware for {report['target']} ({where}), {report['kernels']} kernels, {report['io']} I/O: {out} "
+        f"(make -C {out} builds it again, make -C {out} run runs it)"
+    ]
     mem = report["memory"]
     if "flash_bytes" in mem:
         lines += [
@@ -171,6 +176,14 @@ def _difference(compared: dict) -> str:
     "(a lower bound on cortex-m4 and cortex-m33, an estimate on cortex-m7 and cortex-m55, with an FPU or not).",
 )
 @click.option("--profile", is_flag=True, help="Print every operator's instructions, not only the five costliest.")
+@click.option(
+    "--io",
+    type=click.Choice(IOS),
+    default=IOS[0],
+    show_default=True,
+    help="How a Cortex-M firmware prints and takes its inputs: semihosting (QEMU's host), uart (the board's "
+    "serial port, inputs compiled into flash, as on a board without a debugger), stdio (newlib's, via semihosting).",
+)
 @strip_option()
 @json_option()
 @command_errors
@@ -190,6 +203,7 @@ def firmware(
     no_run,
     clock,
     profile,
+    io,
     strip,
     as_json,
 ):
@@ -198,6 +212,9 @@ def firmware(
     TFLite-Micro and LiteRT on this machine, and measure its flash and RAM from the linked ELF.
 
     Example: resnet-tflite firmware r8_int8.tflite --target cortex-m55 --data folder:cifar10-jpg --out fw/
+
+    OUT is a project: `make -C fw` builds it again (after an edit of main.cc, only what changed), `make -C fw run`
+    runs it in QEMU, `make -C fw size` sizes it.
 
     The Python function is keras_resnet.firmware.
     """
@@ -219,5 +236,6 @@ def firmware(
         run=not no_run,
         clock=clock,
         strip=strip,
+        io=io,
     )
     click.echo(json.dumps(report, indent=2) if as_json else _summary(report, os.path.abspath(out), profile))

@@ -56,62 +56,15 @@ INT8_REGISTRATIONS = {
     "TRANSPOSE_CONV": "transpose_conv.h",
     "UNIDIRECTIONAL_SEQUENCE_LSTM": "unidirectional_sequence_lstm.h",
 }
-# TFLite builtin -> MicroMutableOpResolver method (tensorflow/lite/micro/micro_mutable_op_resolver.h).
-RESOLVER_METHODS = {
-    "ABS": "AddAbs",
-    "ADD": "AddAdd",
-    "ADD_N": "AddAddN",
-    "ARG_MAX": "AddArgMax",
-    "ARG_MIN": "AddArgMin",
-    "AVERAGE_POOL_2D": "AddAveragePool2D",
-    "BATCH_TO_SPACE_ND": "AddBatchToSpaceNd",
-    "CAST": "AddCast",
-    "CONCATENATION": "AddConcatenation",
-    "CONV_2D": "AddConv2D",
-    "DEPTH_TO_SPACE": "AddDepthToSpace",
-    "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D",
-    "DEQUANTIZE": "AddDequantize",
-    "ELU": "AddElu",
-    "EXP": "AddExp",
-    "EXPAND_DIMS": "AddExpandDims",
-    "FULLY_CONNECTED": "AddFullyConnected",
-    "GATHER": "AddGather",
-    "HARD_SWISH": "AddHardSwish",
-    "L2_NORMALIZATION": "AddL2Normalization",
-    "LEAKY_RELU": "AddLeakyRelu",
-    "LOGISTIC": "AddLogistic",
-    "MAXIMUM": "AddMaximum",
-    "MAX_POOL_2D": "AddMaxPool2D",
-    "MEAN": "AddMean",
-    "MINIMUM": "AddMinimum",
-    "MUL": "AddMul",
-    "PACK": "AddPack",
-    "PAD": "AddPad",
+# MicroMutableOpResolver names its method for a builtin by the schema name in CamelCase (CONV_2D: AddConv2D,
+# BATCH_TO_SPACE_ND: AddBatchToSpaceNd); these four are spelled otherwise in micro_mutable_op_resolver.h.
+RESOLVER_SPELLINGS = {
+    "BATCH_MATMUL": "AddBatchMatMul",
+    "CUMSUM": "AddCumSum",
     "PADV2": "AddPadV2",
-    "PRELU": "AddPrelu",
-    "QUANTIZE": "AddQuantize",
-    "REDUCE_MAX": "AddReduceMax",
-    "RELU": "AddRelu",
-    "RELU6": "AddRelu6",
-    "RESHAPE": "AddReshape",
-    "RESIZE_BILINEAR": "AddResizeBilinear",
-    "RESIZE_NEAREST_NEIGHBOR": "AddResizeNearestNeighbor",
-    "RSQRT": "AddRsqrt",
-    "SHAPE": "AddShape",
-    "SOFTMAX": "AddSoftmax",
-    "SPACE_TO_BATCH_ND": "AddSpaceToBatchNd",
-    "SPACE_TO_DEPTH": "AddSpaceToDepth",
-    "SPLIT": "AddSplit",
-    "SPLIT_V": "AddSplitV",
-    "SQUEEZE": "AddSqueeze",
-    "STRIDED_SLICE": "AddStridedSlice",
-    "SUB": "AddSub",
-    "SUM": "AddSum",
-    "TANH": "AddTanh",
-    "TRANSPOSE": "AddTranspose",
-    "TRANSPOSE_CONV": "AddTransposeConv",
-    "UNPACK": "AddUnpack",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM",
 }
+BUILTIN_NAME = re.compile(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)*")
 
 
 # --- names and C source ---------------------------------------------------------------------------------
@@ -160,15 +113,23 @@ def model_data_sources(data: bytes, name: str) -> dict[str, str]:
     return {f"{name}_model_data.h": header, f"{name}_model_data.cc": source}
 
 
+def resolver_method(op: str) -> str:
+    """The MicroMutableOpResolver method that registers builtin `op`, from its schema name."""
+    camel = "".join(part if part[0].isdigit() else part.capitalize() for part in op.split("_"))
+    return RESOLVER_SPELLINGS.get(op, "Add" + camel)
+
+
 def resolver_methods(model: flatbuffer.Model) -> list[str]:
-    """The resolver's Add* calls for exactly the builtins the model uses (a clear error for others)."""
-    missing = [op for op in model.op_names() if op not in RESOLVER_METHODS]
-    if missing:
+    """The resolver's Add* calls for exactly the builtins the model uses; a custom operator is refused (its
+    registration is the user's own code, not TFLite-Micro's)."""
+    custom = sorted({op.name for op in model.operators if op.opcode == "CUSTOM" or not BUILTIN_NAME.fullmatch(op.name)})
+    if custom:
         raise UserError(
-            f"The model uses operators TFLite-Micro's resolver does not offer here: "
-            f"{', '.join(missing)}. Convert the model to int8 (builtins only). Received: {missing}"
+            f"The model uses custom operators, which TFLite-Micro registers only from code of your own "
+            f"(MicroMutableOpResolver::AddCustom): {', '.join(custom)}. Convert it with builtin operators only "
+            f"(int8 builtins). Received: {custom}"
         )
-    return [RESOLVER_METHODS[op] for op in model.op_names()]
+    return [resolver_method(op) for op in model.op_names()]
 
 
 def all_int8(model: flatbuffer.Model) -> bool:
@@ -217,6 +178,19 @@ def model_header(name: str) -> str:
         f'#include "{name}_op_resolver.h"\n\n'
         f"namespace model = {name};\n#define MODEL_DATA g_{name}_model_data\n\n#endif  // MODEL_H_\n"
     )
+
+
+def sources(
+    data: bytes, model: flatbuffer.Model, name: str, info: dict, arena_bytes: int, arena_note: str | None = None
+) -> dict[str, str]:
+    """The model's TFLite-Micro sources by file name: its C array, op resolver, settings (`settings_header`'s
+    `info`, `arena_bytes`, `arena_note`) and model.h; what `micro` writes and `firmware` builds in."""
+    return {
+        **model_data_sources(data, name),
+        f"{name}_op_resolver.h": resolver_header(model, name),
+        "model.h": model_header(name),
+        f"{name}_model_settings.h": settings_header(info, name, arena_bytes, arena_note),
+    }
 
 
 def settings_header(info: dict, name: str, arena_bytes: int, arena_note: str | None = None) -> str:
@@ -337,7 +311,7 @@ def export(data: bytes, out_dir, name: str, classes: list[str] | None = None) ->
     `classes`: the class names (default: the embedded record's)."""
     model = flatbuffer.read(data)
     name = c_name(name)
-    resolver = resolver_header(model, name)  # refuses unsupported operators before measuring
+    resolver_methods(model)  # refuses custom operators before measuring
     sizes = budget(data)  # LiteRT runs the model in this process only after its first run elsewhere passed
     report = {
         "name": name,
@@ -346,12 +320,7 @@ def export(data: bytes, out_dir, name: str, classes: list[str] | None = None) ->
         "classes": classes or class_names(None, data, model),
         "operators": model.op_names(),
     }
-    files = {
-        **model_data_sources(data, name),
-        f"{name}_op_resolver.h": resolver,
-        "model.h": model_header(name),
-        f"{name}_model_settings.h": settings_header(report, name, report["arena"]["recommended_bytes"]),
-    }
+    files = sources(data, model, name, report, report["arena"]["recommended_bytes"])
     for filename, text in files.items():
         write_text(os.path.join(out_dir, filename), text)
     report["files"] = sorted(files)

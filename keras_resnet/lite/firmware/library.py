@@ -13,31 +13,30 @@ for a target takes seconds. `BUILD_TYPE=release` strips TFLite-Micro's error str
 from __future__ import annotations
 
 import functools
-import glob
 import hashlib
-import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 
-from keras_resnet.errors import UserError, say
-from keras_resnet.files import write_json
+from keras_resnet.errors import UserError
 from keras_resnet.lite.firmware import toolchain
 from keras_resnet.lite.firmware.targets import Target
 
 TREE_ENV = "TFLM_DIR"  # the default tree (argument tflm)
 CACHE_ENV = "RESNET_TFLITE_CACHE"
 MAKEFILE = "tensorflow/lite/micro/tools/make/Makefile"
+RESOLVER = "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 DOWNLOADS = "tensorflow/lite/micro/tools/make/downloads"
 NEEDED_DOWNLOADS = ("flatbuffers", "gemmlowp", "ruy", "cmsis/Cortex_DFP", "cmsis/CMSIS/Core/Include", "cmsis_nn")
 BUILD_TYPE = "release"
-FLAGS_VERSION = 1  # bump when the way the library is built changes
-BUILD_TIMEOUT_S = 3600
-BUILD_RECORD = "build.json"  # beside each cached library: what it was built from
+# Kernels every library holds besides the model's own: those of the usual int8 vision, audio and dense models, so
+# that such models share one cached library per target (the linker keeps only the kernels a model registers).
+COMMON_OPS = (
+    "ADD", "AVERAGE_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE", "FULLY_CONNECTED", "MAX_POOL_2D",
+    "MEAN", "MUL", "PAD", "PADV2", "QUANTIZE", "RESHAPE", "SOFTMAX", "SUB",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -100,6 +99,21 @@ def tree(path: str | None) -> Tree:
     return Tree(root)
 
 
+def resolvable_builtins(tr: Tree) -> set[str]:
+    """The builtins the tree's MicroMutableOpResolver registers (`AddBuiltin(BuiltinOperator_<OP>, ...)`)."""
+    return set(re.findall(r"AddBuiltin\(\s*BuiltinOperator_(\w+)", _read(tr, RESOLVER)))
+
+
+def check_kernels(tr: Tree, ops: list[str]) -> None:
+    """Refuse, before anything compiles, a model with an operator the tree has no kernel for."""
+    missing = [op for op in ops if op not in resolvable_builtins(tr)]
+    if missing:
+        raise UserError(
+            f"The TFLite-Micro tree at {tr.root} has no kernel for {', '.join(missing)} (its {RESOLVER} "
+            f"registers no such builtin): use a tree that has one, or a model without it. Received: {missing}"
+        )
+
+
 def cache_root() -> str:
     """Where built libraries are kept: $RESNET_TFLITE_CACHE, else $XDG_CACHE_HOME/resnet-tflite, ~/.cache/..."""
     base = os.environ.get(CACHE_ENV) or os.path.join(
@@ -108,38 +122,94 @@ def cache_root() -> str:
     return os.path.abspath(base)
 
 
-def _make(tr: Tree, target: Target, kernels: str) -> list[str]:
-    """TFLite-Micro's make command line for the target and kernels (Debian's toolchain, not a download)."""
-    command = [toolchain.find("make"), "-f", MAKEFILE, f"BUILD_TYPE={BUILD_TYPE}"]
+def make_variables(target: Target, kernels: str) -> list[str]:
+    """The variables TFLite-Micro's Makefile takes for the target and kernels (Debian's toolchain, not a
+    download; `BUILD_TYPE=release`: no error strings)."""
+    variables = [f"BUILD_TYPE={BUILD_TYPE}"]
     if not target.host:
         gcc = toolchain.find("arm-none-eabi-gcc")
-        command += [
+        variables += [
             "TARGET=cortex_m_generic",
             f"TARGET_ARCH={target.arch}",
             f"TARGET_TOOLCHAIN_ROOT={os.path.dirname(gcc)}/",
         ]
     if kernels == "cmsis_nn":
-        command.append("OPTIMIZED_KERNEL_DIR=cmsis_nn")
-    return command
+        variables.append("OPTIMIZED_KERNEL_DIR=cmsis_nn")
+    return variables
 
 
-def _environment() -> dict:
+def _make(tr: Tree, target: Target, kernels: str) -> list[str]:
+    """TFLite-Micro's make command line for the target and kernels."""
+    return [toolchain.find("make"), "-f", MAKEFILE, *make_variables(target, kernels)]
+
+
+@dataclass(frozen=True)
+class Flags:
+    """How TFLite-Micro's Makefile compiles for a target: its flags for C++ and C, the include folders (relative
+    to the tree), the optimisation of its runtime, and the compilers."""
+
+    cxx: str
+    cc: str
+    includes: list[str]
+    optimization: str
+    cxx_tool: str
+    cc_tool: str
+
+
+FLAG_VARIABLES = {"cxx": "CXXFLAGS", "cc": "CCFLAGS", "includes": "INCLUDES", "optimization": "CORE_OPTIMIZATION_LEVEL"}
+
+
+@functools.cache
+def compile_flags(tr: Tree, target: Target, kernels: str) -> Flags:
+    """The flags TFLite-Micro's Makefile compiles the library with for the target and kernels, asked from its
+    make (each variable printed as make holds it, quotes and all), to compile the firmware's own files alike.
+    The include folders it generates (gen/) are left out: the library is built, nothing else needs them."""
+    printed = toolchain.run(
+        _make(tr, target, kernels) + ["--no-print-directory", "-s", "--eval", _PRINT_RULE, "resnet_tflite_print_flags"],
+        "TFLite-Micro's Makefile",
+        cwd=tr.root,
+        env=environment(),
+    )
+    values = dict(line.split(" ", 1) for line in printed.splitlines() if line.startswith("RESNET_TFLITE_"))
+    found = {key: values.get(f"RESNET_TFLITE_{variable}", "").strip() for key, variable in FLAG_VARIABLES.items()}
+    if not found["cxx"] or "CXX" not in "".join(values):
+        raise UserError(
+            f"TFLite-Micro's Makefile printed no compile flags for {target.name}. Received: {printed[-300:]!r}"
+        )
+    includes = [flag.removeprefix("-I") for flag in found["includes"].split()]
+    return Flags(
+        cxx=found["cxx"],
+        cc=found["cc"],
+        includes=list(dict.fromkeys(i for i in includes if not i.startswith("gen/"))),
+        optimization=found["optimization"],
+        cxx_tool=os.path.basename(values["RESNET_TFLITE_CXX"].strip()),
+        cc_tool=os.path.basename(values["RESNET_TFLITE_CC"].strip()),
+    )
+
+
+_PRINT_RULE = "resnet_tflite_print_flags: ; " + "".join(
+    f"$(info RESNET_TFLITE_{variable} $({variable}))" for variable in [*FLAG_VARIABLES.values(), "CXX", "CC"]
+)
+
+
+def environment() -> dict:
     """The Makefile runs python3 on generator scripts that need NumPy and Pillow: this Python first on PATH."""
     return dict(os.environ, PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
 
 
 def kernel_sources(tr: Tree, target: Target, kernels: str, ops: list[str]) -> list[str]:
-    """The Makefile's kernel sources that define the model's operators (`Register_<OP>()`), with the
-    `*_common.cc` beside each and kernel_util.cc; all of them when one operator is not found."""
+    """The Makefile's kernel sources that define the model's operators and the `COMMON_OPS`
+    (`Register_<OP>()`), with the `*_common.cc` beside each and kernel_util.cc; all of them when one operator is
+    not found."""
     listed = toolchain.run(
         _make(tr, target, kernels) + ["list_library_sources"],
         "TFLite-Micro's Makefile",
         cwd=tr.root,
-        env=_environment(),
+        env=environment(),
     ).split()
     every = [s for s in listed if "/kernels/" in s]
     chosen = set()
-    for op in ops:
+    for op in sorted(set(ops) | set(COMMON_OPS)):
         definition = re.compile(rf"TFLMRegistration\s+Register_{op}(_INT8)?\s*\(\s*\)\s*\{{")
         found = [s for s in every if definition.search(_read(tr, s))]
         if not found:
@@ -154,55 +224,3 @@ def kernel_sources(tr: Tree, target: Target, kernels: str, ops: list[str]) -> li
 def _read(tr: Tree, source: str) -> str:
     with open(os.path.join(tr.root, source), errors="replace") as f:
         return f.read()
-
-
-def library(tr: Tree, target: Target, kernels: str, ops: list[str]) -> str:
-    """The path of libtensorflow-microlite.a for the target, kernels and the model's operators, built once."""
-    sources = kernel_sources(tr, target, kernels, ops)
-    key = json.dumps([FLAGS_VERSION, tr.identity(), target.arch or "host", kernels, BUILD_TYPE, sources])
-    folder = os.path.join(cache_root(), "tflm", hashlib.sha256(key.encode()).hexdigest()[:20])
-    path = os.path.join(folder, "libtensorflow-microlite.a")
-    if os.path.isfile(path):
-        return path
-    os.makedirs(os.path.dirname(folder), exist_ok=True)
-    say(
-        f"Building TFLite-Micro's library for {target.name} with {kernels} kernels ({len(sources)} kernel files; "
-        f"a few minutes, once: it is cached in {folder}) ..."
-    )
-    with tempfile.TemporaryDirectory(prefix=".building-", dir=os.path.dirname(folder)) as work:
-        toolchain.run(
-            _make(tr, target, kernels)
-            + [
-                f"BASE_GENDIR={work}",
-                f"MICROLITE_CC_KERNEL_SRCS={' '.join(sources)}",
-                f"-j{os.cpu_count() or 1}",
-                "microlite",
-            ],
-            f"Building TFLite-Micro's library for {target.name}",
-            cwd=tr.root,
-            env=_environment(),
-            timeout=BUILD_TIMEOUT_S,
-        )
-        built = glob.glob(os.path.join(work, "*", "lib", "libtensorflow-microlite.a"))
-        if len(built) != 1:
-            raise UserError(f"TFLite-Micro's Makefile built no single library under {work}: found {built}")
-        staged = os.path.join(work, "done")
-        os.makedirs(staged)
-        shutil.move(built[0], os.path.join(staged, "libtensorflow-microlite.a"))
-        objects = sorted(os.path.basename(s).rsplit(".", 1)[0] + ".o" for s in sources)
-        write_json(
-            os.path.join(staged, BUILD_RECORD),
-            {"key": json.loads(key), "make": _make(tr, target, kernels), "kernel_objects": objects},
-        )
-        try:
-            os.rename(staged, folder)  # atomic: a killed build leaves no half library in the cache
-        except OSError:
-            if not os.path.isfile(path):  # another build of the same library finished first: use that
-                raise
-    return path
-
-
-def kernel_objects(library_path: str) -> set[str]:
-    """The names of the kernels' object files in a cached library (the rest is TFLite-Micro's runtime)."""
-    with open(os.path.join(os.path.dirname(library_path), BUILD_RECORD)) as f:
-        return set(json.load(f)["kernel_objects"])

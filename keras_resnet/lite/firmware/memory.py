@@ -1,11 +1,11 @@
 """Where a firmware's flash and RAM go, from the linked ELF (`arm-none-eabi-size -A`) and the linker's map.
 
-Flash holds the code and constants (.text with the read-only data, the exception index, the copy and zero
-tables) and the initial values of .data; RAM holds .data, .bss (the tensor arena among it), the heap and the
-stack. Each is split by where its bytes come from: the model array, TFLite-Micro's runtime and its kernels
-(CMSIS-NN's functions among them), the C library (newlib-nano, libm, librdimon, libgcc, libstdc++), the
-startup and the application, and in RAM the arena, the stack and the heap. The split is read from the map;
-whatever the map attributes to no file (alignment padding) is "other", so each split adds up to the total.
+Flash holds the code and constants (.text with the read-only data, the exception index, the copy and zero tables)
+and the initial values of .data; RAM holds .data, .bss (the tensor arena among it), the heap and the stack. Each is
+split by where its bytes come from: the model array, TFLite-Micro's runtime and its kernels (CMSIS-NN's functions
+among them), the C library (newlib-nano, libm, librdimon, libgcc, libstdc++), the startup, the application and the
+test inputs compiled in (with the UART), and in RAM the arena, the stack and the heap. The split is read from the
+map; whatever the map attributes to no file (alignment padding) is "other", so each split adds up to the total.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ def origin(path: str, section: str, kernel_objects: set[str]) -> str:
     name = os.path.basename(path)
     if name.endswith("_model_data.o"):
         return "model"
+    if name == "images.o":  # the test inputs compiled into flash (io="uart")
+        return "inputs"
     if name == "micro_interpreter_graph.o":  # TFLite-Micro's own, compiled with its operator events kept
         return "tflm_runtime"
     if name == "main.o" and "tensor_arena" in section:

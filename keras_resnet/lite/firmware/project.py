@@ -1,10 +1,15 @@
-"""The firmware's source folder: the model as TFLite-Micro sources (`keras_resnet.lite.micro`), main.cc and its
-platform files (this package's src/), the board's linker script, the test images.
+"""The firmware's folder, a project of its own: the model as TFLite-Micro sources (`keras_resnet.lite.micro`),
+main.cc and the platform's files (this package's src/), the Makefile and its config.mk, the board's linker
+script, the test inputs and run.sh.
 
 main.cc is the one program: the firmware of every target is built from it, and it builds in a user's own
-project with the files `resnet-tflite micro` writes. For a Cortex-M target the linker script is Cortex_DFP's
-for the device with its memory regions, stack and heap set; its sizes are plain assignments at its top
-(`__ROM_SIZE = 0x00040000;`), used by MEMORY{}, which `--defsym` cannot override, so they are rewritten.
+project with the files `resnet-tflite micro` writes. The Makefile (src/Makefile) is the one way it is built:
+config.mk gives it the target, the TFLite-Micro tree, the kernels and the compile flags TFLite-Micro's own
+Makefile uses for the target (`library.compile_flags`), for the library and the firmware's files alike.
+
+For a Cortex-M target the linker script is Cortex_DFP's for the device with its memory regions, stack and heap
+set; its sizes are plain assignments at its top (`__ROM_SIZE = 0x00040000;`), used by MEMORY{}, which `--defsym`
+cannot override, so they are rewritten.
 """
 
 from __future__ import annotations
@@ -18,18 +23,34 @@ import numpy as np
 
 from keras_resnet.errors import UserError
 from keras_resnet.lite import micro
+from keras_resnet.lite.firmware import library, qemu
 from keras_resnet.lite.firmware.targets import Target
 
 SOURCES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "src")
-COMMON_SOURCES = ("main.cc", "platform.h")
-# A platform's files (src/): "semihosting" (the default on Cortex-M) talks to QEMU by semihosting calls,
-# "stdio" through newlib's stdio and librdimon (measured for its cost), "host" with the host's C library.
-PLATFORMS = {
-    "semihosting": ("cortex_m.c", "semihost.h", "semihosting.c"),
-    "stdio": ("cortex_m.c", "semihost.h", "stdio_files.c"),
-    "host": ("host.c", "stdio_files.c"),
-}
+COMMON_SOURCES = ("main.cc", "platform.h", "Makefile")
+CONFIG = "config.mk"
 IMAGES = "images.bin"
+IMAGES_SOURCE = "images.c"  # the same inputs compiled into flash, for IO=uart
+# The I/O of a Cortex-M firmware and its files: "semihosting" (the default) talks to QEMU's host by semihosting
+# calls, "uart" writes to the board's UART and reads its inputs from flash, as a board without a debugger does,
+# "stdio" goes through newlib's stdio and librdimon (measured for its cost). The host has one: its C library.
+PLATFORMS = {
+    "semihosting": ("cortex_m.c", "semihosting.c", "newlib_exit.c"),
+    "uart": ("cortex_m.c", "uart.c", "newlib_exit.c", IMAGES_SOURCE),
+    "stdio": ("cortex_m.c", "stdio_files.c"),
+}
+HOST_PLATFORM = {"host": ("host.c", "stdio_files.c")}
+IOS = tuple(PLATFORMS)
+# newlib-nano; with the stdio platform also librdimon, which takes stdio through semihosting
+LIBC = {
+    "semihosting": "--specs=nano.specs --specs=nosys.specs",
+    "uart": "--specs=nano.specs --specs=nosys.specs",
+    "stdio": "--specs=nano.specs --specs=rdimon.specs",
+}
+ELF = "firmware.elf"
+HOST_PROGRAM = "firmware"
+MAP = "firmware.map"
+RUN = "run.sh"
 # TFLite-Micro's interpreter loop, compiled into the firmware in place of the library's copy so that its operator
 # events reach the profiler in a build without error strings (BUILD_TYPE=release makes ScopedMicroProfiler a
 # no-op there); everything else in the file is the tree's own.
@@ -75,13 +96,8 @@ class Memory:
 def write_sources(
     folder: str, data: bytes, model, name: str, settings: dict, arena_note: str, memory: Memory
 ) -> list[str]:
-    """The model's sources (array, resolver, settings with the arena, model.h) and main.cc's, into `folder`."""
-    files = {
-        **micro.model_data_sources(data, name),
-        f"{name}_op_resolver.h": micro.resolver_header(model, name),
-        "model.h": micro.model_header(name),
-        f"{name}_model_settings.h": micro.settings_header(settings, name, memory.arena, arena_note),
-    }
+    """The model's sources (`micro.sources`, with the arena the firmware reserves) into `folder`: their names."""
+    files = micro.sources(data, model, name, settings, memory.arena, arena_note)
     os.makedirs(folder, exist_ok=True)
     for filename, text in files.items():
         with open(os.path.join(folder, filename), "w") as f:
@@ -89,12 +105,79 @@ def write_sources(
     return sorted(files)
 
 
-def copy_platform(folder: str, platform: str) -> list[str]:
-    """main.cc, platform.h and the platform's files, copied into `folder`."""
-    names = [*COMMON_SOURCES, *PLATFORMS[platform]]
+def platforms(target: Target) -> dict[str, tuple[str, ...]]:
+    """The target's I/O choices and the files of each."""
+    return HOST_PLATFORM if target.host else PLATFORMS
+
+
+def copy_platform(folder: str, target: Target) -> list[str]:
+    """main.cc, platform.h, the Makefile and the files of every I/O the target has, copied into `folder`."""
+    names = [
+        *COMMON_SOURCES,
+        *dict.fromkeys(f for files in platforms(target).values() for f in files if f != IMAGES_SOURCE),
+    ]
     for name in names:
         shutil.copy(os.path.join(SOURCES, name), os.path.join(folder, name))
     return names
+
+
+def write_config(
+    folder: str, target: Target, kernels: str, tree, kernel_sources: list[str], app_sources: list[str], io: str
+) -> str:
+    """config.mk: what the Makefile builds in `folder` and how (see src/Makefile)."""
+    flags = library.compile_flags(tree, target, kernels)
+    variables = [  # the cross compiler wherever it is on the machine that runs make
+        "TARGET_TOOLCHAIN_ROOT=$(TOOLCHAIN_ROOT)" if v.startswith("TARGET_TOOLCHAIN_ROOT=") else v
+        for v in library.make_variables(target, kernels)
+    ]
+    includes = " ".join("-I$(TFLM_DIR)" + ("" if i == "." else "/" + i) for i in flags.includes)
+    lines = [
+        f"# Written by resnet-tflite firmware: {target.name}, {kernels} kernels. The Makefile says what each is for.",
+        f"TARGET_ARCH := {target.arch or 'host'}",
+        f"KERNELS := {kernels}",
+        f"DEFAULT_IO := {io}",
+        f"IOS := {' '.join(platforms(target))}",
+        f"TFLM_DIR ?= {tree.root}",
+        f"TFLM_MAKEFILE := {library.MAKEFILE}",
+        f"CXX := {flags.cxx_tool}",
+        f"CC := {flags.cc_tool}",
+        "TOOLCHAIN_ROOT ?= $(dir $(shell command -v $(CC)))",
+        f"TFLM_MAKE_VARIABLES := {' '.join(variables)}",
+        f"TFLM_KERNEL_SOURCES := {' '.join(kernel_sources)}",
+        "# The flags TFLite-Micro's Makefile compiles its library with for this target (its CXXFLAGS, CCFLAGS,",
+        "# INCLUDES and CORE_OPTIMIZATION_LEVEL, as its make printed them): the firmware's files are compiled alike.",
+        f"TFLM_CXXFLAGS := {flags.cxx}",
+        f"TFLM_CCFLAGS := {flags.cc}",
+        f"TFLM_INCLUDES := {includes}",
+        f"OPTIMIZATION := {flags.optimization}",
+        f"APP_SOURCES := {' '.join(app_sources)}",
+        *(f"PLATFORM_SOURCES_{io_name} := {' '.join(files)}" for io_name, files in platforms(target).items()),
+    ]
+    if target.host:
+        lines += [
+            f"PROGRAM := {HOST_PROGRAM}",
+            "MAP :=",
+            "SIZE := size",
+            "LINKER_SCRIPT :=",
+            "LINK_FLAGS :=",
+            "LIBC_host :=",
+        ]
+    else:
+        dfp = f"$(TFLM_DIR)/{library.DOWNLOADS}/cmsis/Cortex_DFP/Device/{target.device}/Source"
+        lines += [
+            f"STARTUP_SOURCES := {dfp}/startup_{target.device}.c {dfp}/system_{target.device}.c",
+            f"PROGRAM := {ELF}",
+            f"MAP := {MAP}",
+            "SIZE := arm-none-eabi-size",
+            f"LINKER_SCRIPT := {LINKER_SCRIPT}",
+            "LINK_FLAGS := $(filter -mcpu=% -mfpu=% -mfloat-abi=% -mthumb,$(TFLM_CXXFLAGS)) -nostartfiles "
+            "-T $(LINKER_SCRIPT) -Wl,--gc-sections -Wl,-Map=$(MAP)",
+            *(f"LIBC_{io_name} := {LIBC[io_name]}" for io_name in PLATFORMS),
+        ]
+    path = os.path.join(folder, CONFIG)
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return CONFIG
 
 
 def profiled_graph(tree_root: str) -> str | None:
@@ -138,8 +221,34 @@ def linker_script(dfp_script: str, target: Target, memory: Memory) -> str:
     )
 
 
-def write_images(folder: str, inputs: np.ndarray) -> str:
-    """The test images as the input tensor holds them, back to back: what main.cc reads through the platform."""
-    path = os.path.join(folder, IMAGES)
-    np.ascontiguousarray(inputs).tofile(path)
-    return path
+def write_images(folder: str, inputs: np.ndarray, target: Target) -> list[str]:
+    """The test inputs as the input tensor holds them, back to back: images.bin, which main.cc reads through
+    semihosting or the host's files, and for a Cortex-M images.c, the same bytes as an array in flash."""
+    data = np.ascontiguousarray(inputs).tobytes()
+    with open(os.path.join(folder, IMAGES), "wb") as f:
+        f.write(data)
+    if target.host:
+        return [IMAGES]
+    rows = (", ".join(f"0x{b:02x}" for b in data[i : i + 16]) for i in range(0, len(data), 16))
+    with open(os.path.join(folder, IMAGES_SOURCE), "w") as f:
+        f.write(
+            f"/* The {len(inputs)} test inputs of images.bin, compiled into flash for IO=uart (uart.c reads them). */\n"
+            "#include <stdint.h>\n\n"
+            f"__attribute__((aligned(16))) const uint8_t platform_inputs[] = {{\n  " + ",\n  ".join(rows) + "\n};\n"
+            f"const uint32_t platform_inputs_bytes = {len(data)}u;\n"
+        )
+    return [IMAGES, IMAGES_SOURCE]
+
+
+def write_run_script(folder: str, target: Target, program: str) -> str:
+    """run.sh: runs the firmware on its test inputs (`./run.sh [IO]`, `make run`), the way the command ran it."""
+    cases = "".join(f"{io}) {qemu.shell_command(target, program, io)} ;;\n" for io in platforms(target))
+    with open(os.path.join(folder, RUN), "w") as f:
+        f.write(
+            "#!/bin/sh\n# Runs the firmware on its test inputs: ./run.sh [IO] (make run IO=... calls it).\n"
+            'cd "$(dirname "$0")"\n'
+            f'case "${{1:-{next(iter(platforms(target)))}}}" in\n{cases}'
+            '*) echo "run.sh: no I/O $1 here (one of: ' + " ".join(platforms(target)) + ')" >&2; exit 64 ;;\nesac\n'
+        )
+    os.chmod(os.path.join(folder, RUN), 0o755)
+    return RUN

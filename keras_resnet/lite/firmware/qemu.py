@@ -1,9 +1,16 @@
-"""Running the firmware: in qemu-system-arm on the target's board, with semihosting so that it reads the test
-images from the host and prints to it, or natively for the host; and reading what main.cc printed."""
+"""Running the firmware: in qemu-system-arm on the target's board, or natively for the host, through the folder's
+run.sh (what `make run` runs too); and reading what main.cc printed.
+
+With semihosting the firmware reads the test inputs from the host's images.bin, prints to the host and ends QEMU
+with its exit code. With the UART, as on a board, it prints to the board's serial port (QEMU's stdout) and reads
+its inputs from flash; a board has nothing to exit to, so the port prints `FW_EXIT <code>` and waits, and run.sh
+stops QEMU on that line with the code."""
 
 from __future__ import annotations
 
 import os
+import shlex
+import signal
 import subprocess
 from dataclasses import dataclass, field
 
@@ -46,12 +53,12 @@ class Run:
     count_error: str | None = None  # why there is no count (the counter went beyond its range)
 
 
-def command(target: Target, program: str) -> list[str]:
-    """The command line that runs the firmware (in the folder that holds its images file)."""
+def command(target: Target, program: str, io: str = "semihosting") -> list[str]:
+    """The command line that runs the firmware with the I/O it was built for (in the folder of its inputs)."""
     if target.host:
         return [program]
     return [
-        toolchain.find("qemu-system-arm"),
+        "qemu-system-arm",
         "-M",
         target.board,
         "-cpu",
@@ -59,37 +66,66 @@ def command(target: Target, program: str) -> list[str]:
         "-nographic",
         "-monitor",
         "none",
-        "-serial",
-        "none",
         "-icount",
         ICOUNT,
-        "-semihosting-config",
-        "enable=on,target=native",
+        *(
+            ["-serial", "stdio"]
+            if io == "uart"
+            else ["-serial", "none", "-semihosting-config", "enable=on,target=native"]
+        ),
         "-kernel",
         program,
     ]
 
 
-def run(target: Target, program: str, folder: str, timeout: float = RUN_TIMEOUT_S) -> Run:
-    """Run the firmware in `folder` (where semihosting finds images.bin); a UserError for a failed run."""
-    argv = command(target, program)
+EXIT_LINE = "FW_EXIT"  # the UART port's last line: `FW_EXIT <code>`
+
+
+def shell_command(target: Target, program: str, io: str) -> str:
+    """`command` as a line of run.sh; for the UART, QEMU stopped at the port's FW_EXIT line with its code."""
+    line = shlex.join(command(target, program, io))
+    if io != "uart":
+        return f"exec {line}"
+    return (
+        f"{line} -pidfile qemu.pid | {{ while IFS= read -r line; do printf '%s\\n' \"$line\"; "
+        f'case "$line" in {EXIT_LINE}*) kill "$(cat qemu.pid)"; rm -f qemu.pid; exit "${{line#{EXIT_LINE} }}" ;; esac; '
+        f'done; echo "run.sh: QEMU ended before the firmware printed {EXIT_LINE}" >&2; exit 1; }}'
+    )
+
+
+def run(target: Target, folder: str, io: str, timeout: float = RUN_TIMEOUT_S) -> Run:
+    """Run the firmware in `folder` through its run.sh; a UserError for a failed run."""
+    if not target.host:
+        toolchain.find("qemu-system-arm")  # run.sh takes it from PATH: say which package has it
+    argv = ["./run.sh", io]
     where = f"QEMU's {target.board}" if not target.host else "this machine"
+    process = subprocess.Popen(
+        argv,
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
     try:
-        done = subprocess.run(argv, cwd=folder, capture_output=True, text=True, errors="replace", timeout=timeout)
+        stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # run.sh and QEMU with it
+        process.communicate()
         raise UserError(
             f"The firmware did not finish on {where} within {timeout:g} s (a hang, or far too many "
-            f"images) and was stopped. Received: {os.path.basename(program)}"
+            f"images) and was stopped. Received: {folder}"
         ) from None
-    lines = done.stdout.splitlines() + done.stderr.splitlines()
-    if done.returncode != 0:
+    lines = stdout.splitlines() + stderr.splitlines()
+    if process.returncode != 0:
         said = [line for line in lines if line.startswith(("FW_ERROR", "FW_FAULT"))]
-        meaning = EXIT_CODES.get(done.returncode, f"exit code {done.returncode}")
+        meaning = EXIT_CODES.get(process.returncode, f"exit code {process.returncode}")
         raise UserError(
             f"The firmware failed on {where}: {meaning}"
-            f"{' (' + '; '.join(said[:2]) + ')' if said else ''}. Received: exit {done.returncode}"
+            f"{' (' + '; '.join(said[:2]) + ')' if said else ''}. Received: exit {process.returncode}"
         )
-    return parse(lines, argv)
+    return parse(lines, command(target, "firmware", io))
 
 
 def float32_from_bits(words: list[str]) -> np.ndarray:

@@ -1,12 +1,11 @@
 """The targets firmware is built for: each Cortex-M core on the QEMU board that has it, and the host.
 
-Compiler flags are those TFLite-Micro's `cortex_m_generic` target builds its library with (its
-`cortex_m_generic_makefile.inc`), so that the firmware and the library share one ABI: plain cortex-m4 and
-cortex-m7 are soft-float there (`+nofp`: the FPU unused), cortex-m4+fp, cortex-m7+fp, cortex-m33 and cortex-m55
-hard-float (`-mfpu=auto`: the core's own FPU, single precision on the M4, double on the M7). Only a hard-float
-target runs a float model: CMSIS's SystemInit turns the FPU on at start-up when the compiler uses it. Each
-`+fp` target runs on its core's board. Memory bases are where QEMU 7.2's
-boards keep code and data (`info mtree`): the MPS3 AN547 boots the M55 from its 512 KB ITCM and has a 512 KB
+A target's name is TFLite-Micro's `TARGET_ARCH` for its `cortex_m_generic` target, whose makefile gives the compile
+flags (asked from it: `library.compile_flags`): plain cortex-m4 and cortex-m7 are soft-float there (`+nofp`: the
+FPU unused), cortex-m4+fp, cortex-m7+fp, cortex-m33 and cortex-m55 hard-float (the core's own FPU, single
+precision on the M4, double on the M7). Only a hard-float target runs a float model: CMSIS's SystemInit turns the
+FPU on at start-up when the compiler uses it. Each `+fp` target runs on its core's board. Memory bases are where
+QEMU 7.2's boards keep code and data (`info mtree`): the MPS3 AN547 boots the M55 from its 512 KB ITCM and has a 512 KB
 DTCM; the AN505 runs the M33 in the secure world, so code and RAM use the secure aliases (its SRAM at
 0x20000000 holds only 32 KB).
 """
@@ -23,12 +22,12 @@ MIB = 1024 * KIB
 
 @dataclass(frozen=True)
 class Target:
-    """One core: how to compile for it (TFLite-Micro's TARGET_ARCH and flags, the CMSIS device) and where it
+    """One core: how to compile for it (TFLite-Micro's TARGET_ARCH, the CMSIS device) and where it
     runs (the QEMU board, its memory). `arch` None is the host."""
 
     name: str
     arch: str | None
-    cpu_flags: tuple[str, ...]
+    fpu: bool  # built hard-float: floats computed on the FPU
     device: str | None  # Cortex_DFP's Device/<device> and the -D<device> define
     board: str | None  # qemu-system-arm -M
     flash_base: int = 0
@@ -48,22 +47,19 @@ class Target:
     @property
     def hard_float(self) -> bool:
         """Whether it computes floats on an FPU (the host too): float models are built only for these."""
-        return self.host or "-mfloat-abi=hard" in self.cpu_flags
-
-
-HARD_FLOAT = ("-mfpu=auto", "-mfloat-abi=hard")
+        return self.host or self.fpu
 
 
 def _with_fpu(soft: Target) -> Target:
     """The hard-float variant of a soft-float target: TFLite-Micro's `<core>+fp` TARGET_ARCH, the same board."""
-    return replace(soft, name=f"{soft.name}+fp", arch=f"{soft.arch}+fp", cpu_flags=(f"-mcpu={soft.core}", *HARD_FLOAT))
+    return replace(soft, name=f"{soft.name}+fp", arch=f"{soft.arch}+fp", fpu=True)
 
 
 _M4, _M7 = (
     Target(
         "cortex-m4",
         "cortex-m4",
-        ("-mcpu=cortex-m4+nofp", "-mfpu=fpv4-sp-d16", "-mfloat-abi=soft"),
+        False,
         "ARMCM4",
         "mps2-an386",
         0x00000000,
@@ -74,7 +70,7 @@ _M4, _M7 = (
     Target(
         "cortex-m7",
         "cortex-m7",
-        ("-mcpu=cortex-m7+nofp", "-mfpu=fpv4-sp-d16", "-mfloat-abi=soft"),
+        False,
         "ARMCM7",
         "mps2-an500",
         0x00000000,
@@ -93,7 +89,7 @@ TARGETS = {
         Target(
             "cortex-m33",
             "cortex-m33",
-            ("-mcpu=cortex-m33", *HARD_FLOAT),
+            True,
             "ARMCM33",
             "mps2-an505",
             0x10000000,
@@ -104,7 +100,7 @@ TARGETS = {
         Target(
             "cortex-m55",
             "cortex-m55",
-            ("-mcpu=cortex-m55", *HARD_FLOAT),
+            True,
             "ARMCM55",
             "mps3-an547",
             0x00000000,
@@ -112,7 +108,7 @@ TARGETS = {
             512 * KIB,
             512 * KIB,
         ),
-        Target("host", None, (), None, None),
+        Target("host", None, True, None, None),
     )
 }
 KERNELS = ("cmsis_nn", "reference")

@@ -1,7 +1,8 @@
 /* The Cortex-M side of the platform: start-up between the CMSIS startup and newlib, stack and heap
- * accounting, and a fault handler that reports and exits instead of spinning. Files and console are
- * semihosting.c's (QEMU's host, through semihosting calls) or stdio_files.c's (newlib's stdio, which
- * librdimon takes to the host the same way, at a few kilobytes more of flash and a heap).
+ * accounting, the instruction counter, and a fault handler that reports and exits instead of spinning. Console,
+ * inputs and exit are the I/O's: semihosting.c's (QEMU's host, through semihosting calls), uart.c's (the board's
+ * UART, inputs in flash) or stdio_files.c's (newlib's stdio, which librdimon takes to the host through
+ * semihosting, at a few kilobytes more of flash and a heap).
  *
  * Cortex_DFP's startup runs Reset_Handler -> SystemInit -> __cmsis_start (which copies .data) -> _start.
  * On a hard-float target (-mfloat-abi=hard: cortex-m4+fp, cortex-m7+fp, cortex-m33, cortex-m55) SystemInit
@@ -18,7 +19,6 @@
 #include <stdlib.h>
 
 #include "platform.h"
-#include "semihost.h"
 
 extern uint32_t __bss_start__, __bss_end__, __StackLimit, __StackTop, __HeapLimit;
 extern char end; /* the start of the linker script's heap */
@@ -66,25 +66,7 @@ void* _sbrk(ptrdiff_t increment) {
 long platform_heap_used(void) { return (long)(heap_end - &end); }
 long platform_heap_size(void) { return (long)((char*)&__HeapLimit - &end); }
 
-/* ---- semihosting calls -------------------------------------------------------------------------- */
-
-int semihost(int operation, void* argument) {
-  register int r0 __asm__("r0") = operation;
-  register void* r1 __asm__("r1") = argument;
-  __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
-  return r0;
-}
-
-#define APPLICATION_EXIT 0x20026 /* ADP_Stopped_ApplicationExit */
-
-void semihost_exit(int code) {
-  uint32_t block[2] = {APPLICATION_EXIT, (uint32_t)code};
-  semihost(SYS_EXIT_EXTENDED, block);
-  for (;;) {
-  }
-}
-
-/* ---- faults: a line on the host's console and exit code 70, not a silent hang ---------------------- */
+/* ---- faults: a line on the console and exit code 70, not a silent hang ------------------------------ */
 
 __attribute__((noreturn, used)) void platform_fault(const uint32_t* frame, uint32_t exc_return) {
   static char message[96];
@@ -102,8 +84,8 @@ __attribute__((noreturn, used)) void platform_fault(const uint32_t* frame, uint3
   }
   *out++ = '\n';
   *out = '\0';
-  semihost(SYS_WRITE0, message); /* not through the C library, which may be what broke */
-  semihost_exit(70);
+  platform_write(message); /* semihosting or the UART directly: not through the C library, which may be what broke */
+  platform_exit(70);
 }
 
 __attribute__((naked)) void HardFault_Handler(void) {

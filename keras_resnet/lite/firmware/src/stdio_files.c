@@ -1,6 +1,7 @@
 /* platform.h's text out and images in, with the C library's stdio: the host's own files on a workstation,
  * the host's files through semihosting under QEMU (newlib's librdimon), a UART where a board retargets it. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "platform.h"
 
@@ -24,3 +25,5 @@ void platform_close(int handle) {
   fclose(files[handle]);
   files[handle] = NULL;
 }
+
+void platform_exit(int code) { exit(code); }
