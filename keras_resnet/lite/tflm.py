@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -98,7 +100,10 @@ def measure_arena(data: bytes, model: flatbuffer.Model) -> int:
     """The smallest arena (bytes) in which TFLM allocates and runs the model, by bisection.
 
     First the model must run with a generous arena; if it does not, the failure is not about memory
-    (an unsupported operator, say) and TFLM's own message is reported.
+    (an unsupported operator, say) and TFLM's own message is reported. The bisection itself runs in a child
+    process (`bisect_elsewhere`): for some arenas a few bytes short of what a model needs, TFLM's memory
+    planner writes out of bounds and the process dies (tflite-micro 0.dev20261023: a two-layer
+    fully-connected int8 model of 64 inputs, at 1,960 to 1,990 bytes), which no `try` can catch.
     """
     x = zeros_input(model)
     high = max(64 * KIB, 4 * len(data))
@@ -108,9 +113,56 @@ def measure_arena(data: bytes, model: flatbuffer.Model) -> int:
         high *= 4
     low = 0  # fails (an empty arena holds nothing)
     while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (low, middle) if runs_with_arena(data, middle, x) else (middle, high)
+        low, high = bisect_elsewhere(data, low, high)
     return high
+
+
+BISECT_TIMEOUT_S = 600
+
+
+def bisect_elsewhere(data: bytes, low: int, high: int) -> tuple[int, int]:
+    """Bisect the arena between `low` (too small) and `high` (fits) in a child process
+    (`python -m keras_resnet.lite.tflm`); the bounds it reached. A probe that crashes the child counts as too
+    small (TFLM only crashes where it cannot allocate), and the caller goes on from there in a new child."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])))
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_resnet.lite.tflm", str(low), str(high)],
+        input=data,
+        capture_output=True,
+        env=env,
+        timeout=BISECT_TIMEOUT_S,
+    )
+    trying = None
+    for fields in (line.split() for line in done.stdout.decode(errors="replace").splitlines()):
+        if len(fields) == 2 and fields[0] == "trying":
+            trying = int(fields[1])
+        elif len(fields) == 2 and fields[0] in ("fits", "short"):
+            size, trying = int(fields[1]), None
+            low, high = (low, size) if fields[0] == "fits" else (size, high)
+    if done.returncode != 0:
+        if trying is None:  # not a probe that crashed: the child itself failed
+            raise UserError(
+                f"Measuring TFLite-Micro's arena failed in its child process (exit code {done.returncode}): "
+                f"{done.stderr.decode(errors='replace').strip()[-500:]}"
+            )
+        low = trying
+    return low, high
+
+
+def _bisect_main(argv: list[str]) -> int:
+    """`python -m keras_resnet.lite.tflm LOW HIGH < model.tflite`: `measure_arena`'s bisection between LOW (too
+    small) and HIGH (fits), each probe said on stdout before it runs ("trying N") and after ("fits N", "short N")."""
+    low, high = int(argv[0]), int(argv[1])
+    data = sys.stdin.buffer.read()
+    x = zeros_input(flatbuffer.read(data))
+    while high - low > 1:
+        middle = (low + high) // 2
+        print("trying", middle, flush=True)
+        fits = runs_with_arena(data, middle, x)
+        print("fits" if fits else "short", middle, flush=True)
+        low, high = (low, middle) if fits else (middle, high)
+    return 0
 
 
 def outputs(data: bytes, arena_bytes: int, xs: np.ndarray) -> np.ndarray:
@@ -139,3 +191,7 @@ def quantized_inputs(model: flatbuffer.Model, pixels: np.ndarray) -> np.ndarray:
     if np.issubdtype(dtype, np.floating):
         return pixels.astype(dtype)
     return quantize(pixels, tensor.scale[0], tensor.zero_point[0], dtype)
+
+
+if __name__ == "__main__":
+    sys.exit(_bisect_main(sys.argv[1:]))

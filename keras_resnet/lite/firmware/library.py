@@ -31,11 +31,12 @@ RESOLVER = "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 DOWNLOADS = "tensorflow/lite/micro/tools/make/downloads"
 NEEDED_DOWNLOADS = ("flatbuffers", "gemmlowp", "ruy", "cmsis/Cortex_DFP", "cmsis/CMSIS/Core/Include", "cmsis_nn")
 BUILD_TYPE = "release"
-# Kernels every library holds besides the model's own: those of the usual int8 vision, audio and dense models, so
-# that such models share one cached library per target (the linker keeps only the kernels a model registers).
+# Kernels every library holds besides the model's own: those of the usual int8 vision, audio and dense models (with
+# SHAPE, STRIDED_SLICE and PACK, which Keras' Flatten becomes when the batch is left open), so that such models
+# share one cached library per target (the linker keeps only the kernels a model registers).
 COMMON_OPS = (
     "ADD", "AVERAGE_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE", "FULLY_CONNECTED", "MAX_POOL_2D",
-    "MEAN", "MUL", "PAD", "PADV2", "QUANTIZE", "RESHAPE", "SOFTMAX", "SUB",
+    "MEAN", "MUL", "PACK", "PAD", "PADV2", "QUANTIZE", "RESHAPE", "SHAPE", "SOFTMAX", "STRIDED_SLICE", "SUB",
 )  # fmt: skip
 
 
