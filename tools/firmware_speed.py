@@ -4,13 +4,15 @@ on the Cortex-M4 with its FPU, the baseline that quantization speeds up.
 
 Every firmware is built and run by `keras_resnet.firmware` (QEMU under `-icount shift=7`: executed
 instructions, exact; not cycles), on seeded random inputs (the count barely depends on the data: a few
-hundredths of a percent between images). Give the .tflite files on the command line: ours (e.g. the int8
-ResNet-8 and ResNet-20 of `resnet-tflite convert --int8`) and anyone else's. An int8 file is built for every
-core and kernel set asked for; a float32 file (`resnet-tflite convert` without a mode) once, for cortex-m4+fp
-with TFLite-Micro's float kernels (the reference ones: CMSIS-NN has none), and each int8 row on that core gets
-its speed-up over the float32 file of the same network (the one with the same MACs).
+hundredths of a percent between images). It makes ours, ResNet-8 and ResNet-20 as int8 and float32 files
+(Keras' seeded initial weights, the CIFAR-10 normalisation in the graph, calibrated on `--data` or on seeded
+random pixels: counts and sizes do not depend on the weights), unless `--no-ours`; give anyone else's .tflite
+files on the command line. An int8 file is built for every core and kernel set asked for; a float32 file
+(`resnet-tflite convert` without a mode) once, for cortex-m4+fp with TFLite-Micro's float kernels (the
+reference ones: CMSIS-NN has none), and each int8 row on that core gets its speed-up over the float32 file of
+the same network (the one with the same MACs).
 
-    .venv/bin/python tools/firmware_speed.py r8_float.tflite r8_int8.tflite r20_int8.tflite --tflm $TFLM_DIR \\
+    .venv/bin/python tools/firmware_speed.py [their.tflite ...] --tflm $TFLM_DIR [--no-ours] [--data SOURCE] \\
         [--targets cortex-m4,cortex-m7,cortex-m33,cortex-m55] [--kernels cmsis_nn,reference] [--json out.json]
 
 Each TFLite-Micro library is built once per target and kernels (minutes) and cached; each firmware then
@@ -32,6 +34,7 @@ from keras_resnet.lite.firmware import firmware
 from keras_resnet.lite.firmware.targets import KERNELS, TARGETS
 
 CORES = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
+OURS = ("resnet8", "resnet20")
 FLOAT_TARGET = "cortex-m4+fp"  # the baseline: the same core as cortex-m4, its FPU used
 FLOAT_KERNELS = "reference"  # TFLite-Micro's float kernels, whichever kernel set is built
 
@@ -40,6 +43,31 @@ def dtype(model: str) -> str:
     """ "float32" for a model that computes in floating point, else "int8"."""
     tensors = flatbuffer.read_file(model).tensors
     return "float32" if any(t.dtype.startswith("float") for t in tensors if not t.is_constant) else "int8"
+
+
+def our_models(folder: str, data: str | None) -> list[str]:
+    """Our ResNet-8 and ResNet-20 as float32 and int8 .tflite files in `folder` (seeded initial weights)."""
+    import keras
+    import numpy as np
+
+    from keras_resnet.export.convert import calibration_data, convert_keras, model_input_shape, representative_from
+    from keras_resnet.models.builders import create_model
+
+    paths = []
+    for name in OURS:
+        keras.utils.set_random_seed(0)
+        model = create_model(name, preprocess="cifar10")
+        shape = model_input_shape(model)
+        pixels = (
+            calibration_data(data, shape, samples=100).x
+            if data
+            else np.random.default_rng(0).uniform(0, 255, (100, *shape)).astype(np.float32)
+        )
+        for mode, calibration in (("float32", None), ("int8", representative_from(pixels))):
+            paths.append(os.path.join(folder, f"{name}_{mode}.tflite"))
+            with open(paths[-1], "wb") as f:
+                f.write(convert_keras(model, mode, calibration))
+    return paths
 
 
 def builds(models: list[str], targets: list[str], kernels: list[str]) -> list[tuple[str, str, str]]:
@@ -129,7 +157,9 @@ def speed_up_lines(rows: list[dict]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="+", help=".tflite files (int8, or float32 for the FPU baseline)")
+    parser.add_argument("models", nargs="*", help="other .tflite files (int8, or float32 for the FPU baseline)")
+    parser.add_argument("--no-ours", action="store_true", help="without our ResNet-8 and ResNet-20")
+    parser.add_argument("--data", help="calibration images SOURCE for ours (default: seeded random pixels)")
     parser.add_argument("--tflm", help="TFLite-Micro tree (default $TFLM_DIR)")
     parser.add_argument("--targets", default=",".join(CORES), help="cores for the int8 files")
     parser.add_argument("--kernels", default=",".join(KERNELS), help="kernel sets for the int8 files")
@@ -137,7 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory(prefix="firmware-speed-") as work:
-        for model, target, kernels in builds(args.models, args.targets.split(","), args.kernels.split(",")):
+        models = ([] if args.no_ours else our_models(work, args.data)) + args.models
+        if not models:
+            parser.error("no model: give .tflite files, or leave out --no-ours")
+        for model, target, kernels in builds(models, args.targets.split(","), args.kernels.split(",")):
             rows.append(measure(model, target, kernels, args.tflm, work))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     add_speed_ups(rows)
