@@ -207,6 +207,7 @@ def test_micro_exports_a_foreign_model(name, request, tmp_path):
     assert f"g_{stem}_model_data_len = {model.stat().st_size};" in data
 
 
+@pytest.mark.slow  # the host build is tested in test_firmware_cores.py; this one adds a model
 def test_a_foreign_model_runs_the_same_program_on_the_host(ds_cnn, tflm_tree, tmp_path):
     """The DS-CNN as the same program built for this machine: bit-exact against the host's TFLite-Micro."""
     result, report = firmware(ds_cnn, tflm_tree, tmp_path / "fw", "--target", "host")
