@@ -80,7 +80,7 @@ def cached_library(tree: Tree, target: Target, kernels: str, ops: list[str]) -> 
     )
     with tempfile.TemporaryDirectory(prefix=".building-", dir=os.path.dirname(folder)) as work:
         project.copy_platform(work, target)
-        project.write_config(work, target, kernels, tree, list(sources), [], "host" if target.host else "semihosting")
+        project.write_config(work, target, kernels, tree, list(sources), [], project.default_io(target))
         staged = os.path.join(work, "done")
         make(
             work,

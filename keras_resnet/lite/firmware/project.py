@@ -110,7 +110,12 @@ def platforms(target: Target) -> dict[str, tuple[str, ...]]:
     return HOST_PLATFORM if target.host else PLATFORMS
 
 
-def copy_platform(folder: str, target: Target) -> list[str]:
+def default_io(target: Target) -> str:
+    """The I/O a firmware has unless asked otherwise: semihosting on a Cortex-M, the C library on the host."""
+    return next(iter(platforms(target)))
+
+
+def copy_platform(folder: str, target: Target) -> None:
     """main.cc, platform.h, the Makefile and the files of every I/O the target has, copied into `folder`."""
     names = [
         *COMMON_SOURCES,
@@ -118,12 +123,11 @@ def copy_platform(folder: str, target: Target) -> list[str]:
     ]
     for name in names:
         shutil.copy(os.path.join(SOURCES, name), os.path.join(folder, name))
-    return names
 
 
 def write_config(
     folder: str, target: Target, kernels: str, tree, kernel_sources: list[str], app_sources: list[str], io: str
-) -> str:
+) -> None:
     """config.mk: what the Makefile builds in `folder` and how (see src/Makefile)."""
     flags = library.compile_flags(tree, target, kernels)
     variables = [  # the cross compiler wherever it is on the machine that runs make
@@ -174,10 +178,8 @@ def write_config(
             "-T $(LINKER_SCRIPT) -Wl,--gc-sections -Wl,-Map=$(MAP)",
             *(f"LIBC_{io_name} := {LIBC[io_name]}" for io_name in PLATFORMS),
         ]
-    path = os.path.join(folder, CONFIG)
-    with open(path, "w") as f:
+    with open(os.path.join(folder, CONFIG), "w") as f:
         f.write("\n".join(lines) + "\n")
-    return CONFIG
 
 
 def profiled_graph(tree_root: str) -> str | None:
@@ -221,14 +223,14 @@ def linker_script(dfp_script: str, target: Target, memory: Memory) -> str:
     )
 
 
-def write_images(folder: str, inputs: np.ndarray, target: Target) -> list[str]:
+def write_images(folder: str, inputs: np.ndarray, target: Target) -> None:
     """The test inputs as the input tensor holds them, back to back: images.bin, which main.cc reads through
     semihosting or the host's files, and for a Cortex-M images.c, the same bytes as an array in flash."""
     data = np.ascontiguousarray(inputs).tobytes()
     with open(os.path.join(folder, IMAGES), "wb") as f:
         f.write(data)
     if target.host:
-        return [IMAGES]
+        return
     rows = (", ".join(f"0x{b:02x}" for b in data[i : i + 16]) for i in range(0, len(data), 16))
     with open(os.path.join(folder, IMAGES_SOURCE), "w") as f:
         f.write(
@@ -237,18 +239,16 @@ def write_images(folder: str, inputs: np.ndarray, target: Target) -> list[str]:
             f"__attribute__((aligned(16))) const uint8_t platform_inputs[] = {{\n  " + ",\n  ".join(rows) + "\n};\n"
             f"const uint32_t platform_inputs_bytes = {len(data)}u;\n"
         )
-    return [IMAGES, IMAGES_SOURCE]
 
 
-def write_run_script(folder: str, target: Target, program: str) -> str:
+def write_run_script(folder: str, target: Target, program: str) -> None:
     """run.sh: runs the firmware on its test inputs (`./run.sh [IO]`, `make run`), the way the command ran it."""
     cases = "".join(f"{io}) {qemu.shell_command(target, program, io)} ;;\n" for io in platforms(target))
     with open(os.path.join(folder, RUN), "w") as f:
         f.write(
             "#!/bin/sh\n# Runs the firmware on its test inputs: ./run.sh [IO] (make run IO=... calls it).\n"
             'cd "$(dirname "$0")"\n'
-            f'case "${{1:-{next(iter(platforms(target)))}}}" in\n{cases}'
+            f'case "${{1:-{default_io(target)}}}" in\n{cases}'
             '*) echo "run.sh: no I/O $1 here (one of: ' + " ".join(platforms(target)) + ')" >&2; exit 64 ;;\nesac\n'
         )
     os.chmod(os.path.join(folder, RUN), 0o755)
-    return RUN

@@ -125,7 +125,7 @@ def run(target: Target, folder: str, io: str, timeout: float = RUN_TIMEOUT_S) ->
             f"The firmware failed on {where}: {meaning}"
             f"{' (' + '; '.join(said[:2]) + ')' if said else ''}. Received: exit {process.returncode}"
         )
-    return parse(lines, command(target, "firmware", io))
+    return parse(lines, argv)
 
 
 def float32_from_bits(words: list[str]) -> np.ndarray:
