@@ -10,15 +10,18 @@ from helpers import load_tool
 tool = load_tool("mcu_models")
 
 
-def row(name, top1, m4, distilled=False):
-    firmware = {"macs": 12_500_000, "instructions": m4, "flash_bytes": 100_000, "ram_bytes": 50_000}
+def row(name, top1, m4, distilled=False, macs=12_500_000, params=78_000, flash=100_000, ram=50_000):
+    firmware = {"macs": macs, "instructions": m4, "flash_bytes": flash, "ram_bytes": ram}
     return {
         "name": name,
         "distilled": distilled,
-        "params": 78_000,
+        "params": params,
         "float_top1": top1 + 0.001,
         "int8_top1": top1,
-        "firmware": {"cortex-m4/cmsis_nn": firmware, "cortex-m55/cmsis_nn": {**firmware, "instructions": m4 // 5}},
+        "firmware": {
+            "cortex-m4/cmsis_nn": firmware,
+            "cortex-m55/cmsis_nn": {**firmware, "instructions": m4 and m4 // 5},
+        },
         "speed_up_over_float32": 3.3,
     }
 
@@ -41,7 +44,56 @@ def test_every_distilled_candidate_has_its_undistilled_twin_and_pruning_starts_f
     assert {"mlperf-resnet8", "mlperf-resnet8-kd"} <= names
     for c in tool.CANDIDATES:
         assert (c.name.removesuffix("-kd") in names) and (c.base is None or c.base in names)
-        assert c.base is None or (c.base.endswith("-kd") == c.distill)
+        assert c.base is None or not c.base.endswith("-kd")  # distilled or not, pruned from the same model
+
+
+def test_what_beats_mlperf_is_under_its_published_firmware_on_every_axis_at_its_architectures_accuracy():
+    published = tool.MLPERF_PUBLISHED
+    rows = [
+        row("mlperf-resnet8", 0.85, 29_000_000),
+        row("small", 0.851, 14_000_000, flash=119_000, ram=47_000),
+        row("less-accurate", 0.849, 14_000_000),
+        row("more-ram", 0.86, 14_000_000, ram=published["ram_bytes"]),
+        row("unmeasured", 0.9, None),
+    ]
+    assert tool.beats_mlperf(rows) == ["mlperf-resnet8", "small"]
+    assert tool.beats_mlperf(rows[1:]) == []  # without the architecture trained here there is no bar to clear
+
+
+def test_each_lever_is_measured_against_the_model_it_changes():
+    rows = [
+        row("resnet8", 0.85, 30_000_000),
+        row("resnet8-kd", 0.86, 30_000_000, distilled=True),
+        row("resnet8-p50", 0.83, 15_000_000, macs=6_250_000, params=39_000, flash=80_000, ram=40_000),
+        row("resnet8-p50-kd", 0.84, 15_000_000, distilled=True, macs=6_250_000),
+        row("resnet14-kd", 0.87, 50_000_000, distilled=True),  # its twin is not in the table
+    ]
+    lines = tool.levers(rows).splitlines()[2:]
+    assert lines == [
+        "| distillation | resnet8 | resnet8-kd | 100% | 100% | 1.00x | +0 B | +0 B | +1.00 points |",
+        "| distillation | resnet8-p50 | resnet8-p50-kd | 200% | 100% | 1.00x | +20,000 B | +10,000 B | +1.00 points |",
+        "| pruning | resnet8 | resnet8-p50 | 50% | 50% | 0.50x | -20,000 B | -10,000 B | -2.00 points |",
+    ]
+
+
+def test_the_front_is_kept_with_what_makes_it_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(tool, "MODELS", str(tmp_path / "kept"))
+    runs = tmp_path / "runs"
+    for name, trained in (("a", "last.keras"), ("b", "pruned.keras"), ("c", "last.keras")):
+        training = runs / name / ("fine-tuning" if trained == "pruned.keras" else "")
+        training.mkdir(parents=True, exist_ok=True)
+        for file in (trained, "int8.tflite", "deploy.json"):
+            (runs / name / file).write_text(f"{name} {file}")
+        for file in ("config.json", "history.csv"):
+            (training / file).write_text(f"{name} {file}")
+    tool.keep_front([row("a", 0.80, 10e6), row("b", 0.85, 20e6), row("c", 0.79, 25e6)], str(runs))
+    kept = sorted(p.name for p in (tmp_path / "kept").iterdir())
+    assert kept == [
+        f"{n}{suffix}"
+        for n in "ab"
+        for suffix in (".config.json", ".deploy.json", ".history.csv", ".keras", "_int8.tflite")
+    ]
+    assert (tmp_path / "kept" / "b.keras").read_text() == "b pruned.keras"
 
 
 @pytest.mark.slow
