@@ -104,5 +104,17 @@ def test_one_candidate_end_to_end(trained, cifar_jpg, tmp_path, firmware_cache, 
     args = ["--data", f"folder:{data}", "--runs", str(tmp_path / "runs"), "--teacher", str(trained)]
     assert tool.main([*args, "--epochs", "1", "--only", "mlperf-resnet8-kd", "--tflm", str(tflm_tree)]) == 0
     record = json.loads((tmp_path / "runs" / "mlperf-resnet8-kd" / "deploy.json").read_text())
-    assert record["distilled"] and record["firmware"]["cortex-m4/cmsis_nn"]["instructions"] > 0
+    m4 = record["firmware"]["cortex-m4/cmsis_nn"]
+    assert record["distilled"] and m4["instructions"] > 0 and m4["bit_exact_images"] == m4["images"] == 3
     assert record["speed_up_over_float32"] > 1 and "| **mlperf-resnet8-kd** |" in capsys.readouterr().out
+
+
+def test_the_page_says_which_firmware_outputs_differ_from_the_host():
+    exact = row("a", 0.80, 10e6)
+    for fw in exact["firmware"].values():
+        fw.update(images=3, bit_exact_images=3)
+    differing = {**exact, "name": "b", "firmware": {**exact["firmware"], "cortex-m55/cmsis_nn": {"images": 3}}}
+    assert tool._bit_exactness([exact]) == (
+        "All 2 int8 firmwares give outputs bit-exact with TFLite-Micro on the host for their inputs."
+    )
+    assert tool._bit_exactness([exact, differing]).endswith(": b on cortex-m55/cmsis_nn.")

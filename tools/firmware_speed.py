@@ -96,6 +96,7 @@ def measure(model: str, target: str, kernels: str, tflm: str | None, work: str) 
     else:
         return {"model": model, "target": target, "kernels": kernels, "error": "does not fit the emulated board"}
     counted = report["instructions"] or {}
+    compared = report["outputs"] or {}
     return {
         "model": os.path.basename(model),
         "dtype": dtype(model),
@@ -106,6 +107,8 @@ def measure(model: str, target: str, kernels: str, tflm: str | None, work: str) 
         "instructions_per_mac": counted.get("instructions_per_mac"),
         "flash_bytes": report["memory"]["flash_bytes"],
         "ram_bytes": report["memory"]["ram_bytes"],
+        "images": compared.get("images"),
+        "bit_exact_images": compared.get("tflm_host", {}).get("bit_exact_images"),
         "costliest": [
             (r["op"], r["instructions"]) for r in sorted(counted.get("operators", []), key=lambda r: -r["instructions"])
         ][:3],

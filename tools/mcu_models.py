@@ -324,6 +324,15 @@ def keep_front(rows: list[dict], runs: str) -> None:
             shutil.copyfile(source, os.path.join(MODELS, name + kept))
 
 
+def _bit_exactness(rows: list[dict]) -> str:
+    """Whether every int8 firmware's outputs equal the host TFLite-Micro's, the inputs they were counted on."""
+    runs = [(r["name"], key, fw) for r in rows for key, fw in r["firmware"].items() if fw.get("images")]
+    differing = [f"{name} on {key}" for name, key, fw in runs if fw.get("bit_exact_images") != fw["images"]]
+    if differing:
+        return f"Outputs that differ from TFLite-Micro on the host: {', '.join(differing)}."
+    return f"All {len(runs)} int8 firmwares give outputs bit-exact with TFLite-Micro on the host for their inputs."
+
+
 def _page(rows: list[dict], command: str) -> str:
     from keras_resnet.device.sysinfo import cpu
 
@@ -339,6 +348,7 @@ def _page(rows: list[dict], command: str) -> str:
         "candidate's own, on this machine (a pruned one's fine-tuning). Bold: on the Pareto front of int8 top-1 "
         "against Cortex-M4 instructions.\n\n"
         f"{table(rows)}\n\n![accuracy against instructions](../img/mcu_pareto.png)\n\n"
+        f"{_bit_exactness(rows)}\n\n"
         "## Against MLPerf Tiny's ResNet-8\n\n"
         f"MLPerf Tiny's published int8 ResNet-8, built by `firmware` for the Cortex-M4 with CMSIS-NN: "
         f"{published['flash_bytes']:,} B of flash, {published['ram_bytes']:,} B of RAM, "
