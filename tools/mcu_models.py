@@ -43,7 +43,8 @@ PLOT = "docs/img/mcu_pareto.png"
 
 @dataclass(frozen=True)
 class Candidate:
-    """A model to make: a CIFAR ResNet of `depth` (6n+2) and `shortcut`, trained by the recipe (distilled from
+    """A model to make: a CIFAR ResNet of `depth` (6n+2), `shortcut` and `width` (the builder's channel
+    multiplier: narrower stages, the first of which sets the peak RAM), trained by the recipe (distilled from
     the teacher with `distill`), or, with `prune`, the trained undistilled `base` with those per-stage channel
     ratios removed and fine-tuned (by distillation with `distill`, the one lever its twin lacks)."""
 
@@ -53,6 +54,7 @@ class Candidate:
     distill: bool = False
     prune: tuple[float, float, float] | None = None
     base: str | None = None
+    width: float = 1.0
 
 
 CANDIDATES = [
@@ -60,6 +62,7 @@ CANDIDATES = [
     for plain in (
         Candidate("mlperf-resnet8", 8, "B"),
         Candidate("resnet8", 8),
+        Candidate("resnet8-w75", 8, width=0.75),
         Candidate("resnet8-p50", 8, prune=(0.5, 0.5, 0.5), base="resnet8"),
         Candidate("resnet14", 14),
         Candidate("resnet20", 20),
@@ -68,7 +71,7 @@ CANDIDATES = [
     )
     for c in (
         plain,
-        Candidate(f"{plain.name}-kd", plain.depth, plain.shortcut, True, plain.prune, plain.base),
+        Candidate(f"{plain.name}-kd", plain.depth, plain.shortcut, True, plain.prune, plain.base, plain.width),
     )
 ]
 
@@ -105,6 +108,7 @@ def train(candidate: Candidate, args) -> str:
                     candidate.depth,
                     shortcut=candidate.shortcut,
                     variant=VARIANT,
+                    width=candidate.width,
                     preprocess="cifar10",
                     name=candidate.name,
                 ),
