@@ -79,6 +79,9 @@ def test_each_lever_is_measured_against_the_model_it_changes():
 
 def test_the_front_is_kept_with_what_makes_it_again(tmp_path, monkeypatch):
     monkeypatch.setattr(tool, "MODELS", str(tmp_path / "kept"))
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "README.md").write_text("what is kept")
+    (tmp_path / "kept" / "off-the-front.keras").write_text("beaten since")
     runs = tmp_path / "runs"
     for name, trained in (("a", "last.keras"), ("b", "pruned.keras"), ("c", "last.keras")):
         training = runs / name / ("fine-tuning" if trained == "pruned.keras" else "")
@@ -89,7 +92,7 @@ def test_the_front_is_kept_with_what_makes_it_again(tmp_path, monkeypatch):
             (training / file).write_text(f"{name} {file}")
     tool.keep_front([row("a", 0.80, 10e6), row("b", 0.85, 20e6), row("c", 0.79, 25e6)], str(runs))
     kept = sorted(p.name for p in (tmp_path / "kept").iterdir())
-    assert kept == [
+    assert kept == ["README.md"] + [
         f"{n}{suffix}"
         for n in "ab"
         for suffix in (".config.json", ".deploy.json", ".history.csv", ".keras", "_int8.tflite")

@@ -276,7 +276,8 @@ def _minutes(seconds) -> str:
 
 
 def plot(rows: list[dict], path: str) -> None:
-    """int8 top-1 against Cortex-M4 instructions per inference, the Pareto front joined."""
+    """int8 top-1 against Cortex-M4 instructions per inference, the Pareto front joined, and the instructions of
+    MLPerf Tiny's published ResNet-8 as a line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -291,9 +292,13 @@ def plot(rows: list[dict], path: str) -> None:
             r["name"], (_m4(r) / 1e6, 100 * r["int8_top1"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
         )
     ax.plot([_m4(r) / 1e6 for r in front], [100 * r["int8_top1"] for r in front], color="C1", label="Pareto front")
+    ax.axvline(MLPERF_PUBLISHED["instructions"] / 1e6, color="C2", linestyle="--", label="MLPerf Tiny's ResNet-8")
+    ax.scatter([], [], marker="o", color="C0", label="distilled")
+    ax.scatter([], [], marker="s", color="C0", label="labels only")
+    ax.ticklabel_format(useOffset=False)
     ax.set_xlabel("instructions per inference, Cortex-M4 with CMSIS-NN (millions, QEMU)")
     ax.set_ylabel("int8 top-1 on CIFAR-10 (JPEG), %")
-    ax.legend(loc="lower right")
+    ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -329,9 +334,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def keep_front(rows: list[dict], runs: str) -> None:
-    """Copy the models on the Pareto front into MODELS: the trained Keras file, its int8 firmware model, the
-    training config and history, and what was measured."""
+    """Copy the models on the Pareto front into MODELS, in place of those it held: the trained Keras file, its
+    int8 firmware model, the training config and history, and what was measured."""
     os.makedirs(MODELS, exist_ok=True)
+    for stale in os.listdir(MODELS):
+        if stale != "README.md":
+            os.remove(os.path.join(MODELS, stale))
     for name in pareto(rows):
         run = os.path.join(runs, name)
         trained = os.path.join(
