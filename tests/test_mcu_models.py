@@ -109,7 +109,7 @@ def test_one_candidate_end_to_end(trained, cifar_jpg, tmp_path, firmware_cache, 
     assert tool.main([*args, "--epochs", "1", "--only", "mlperf-resnet8-kd", "--tflm", str(tflm_tree)]) == 0
     record = json.loads((tmp_path / "runs" / "mlperf-resnet8-kd" / "deploy.json").read_text())
     m4 = record["firmware"]["cortex-m4/cmsis_nn"]
-    assert record["distilled"] and m4["instructions"] > 0 and m4["bit_exact_images"] == m4["images"] == 3
+    assert record["distilled"] and m4["instructions"] > 0 and m4["bit_exact_images"] == m4["images"] > 0
     assert record["speed_up_over_float32"] > 1 and "| **mlperf-resnet8-kd** |" in capsys.readouterr().out
 
 
