@@ -2,6 +2,7 @@
 candidate made end to end: trained, distilled, converted, built and counted."""
 
 import json
+import os
 
 import pytest
 
@@ -122,3 +123,24 @@ def test_the_page_says_which_firmware_outputs_differ_from_the_host():
         "All 2 int8 firmwares give outputs bit-exact with TFLite-Micro on the host for their inputs."
     )
     assert tool._bit_exactness([exact, differing]).endswith(": b on cortex-m55/cmsis_nn.")
+
+
+def test_a_pruned_candidate_is_cut_from_its_trained_base_into_its_own_run(tmp_path, monkeypatch):
+    import argparse
+
+    import keras_resnet
+
+    base = tmp_path / "resnet8"
+    base.mkdir()
+    (base / "metrics.json").write_text("{}")  # trained already: not trained again
+    calls = []
+
+    def prune(model, out, **options):
+        assert os.path.isdir(os.path.dirname(out))  # where the pruned model and its fine-tuning are kept
+        calls.append((model, options["channels"], options.get("teacher")))
+
+    monkeypatch.setattr(keras_resnet, "prune", prune)
+    args = argparse.Namespace(runs=str(tmp_path), teacher="t.keras", data="folder:d", epochs=30)
+    candidate = next(c for c in tool.CANDIDATES if c.name == "resnet8-p50-kd")
+    assert tool.train(candidate, args) == str(tmp_path / "resnet8-p50-kd" / "pruned.keras")
+    assert calls == [(str(base / "last.keras"), (0.5, 0.5, 0.5), "t.keras")]

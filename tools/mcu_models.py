@@ -85,6 +85,7 @@ def train(candidate: Candidate, args) -> str:
     if candidate.prune:
         out = os.path.join(run, "pruned.keras")
         if not os.path.exists(out):
+            os.makedirs(run, exist_ok=True)
             base = train(next(c for c in CANDIDATES if c.name == candidate.base), args)
             kr.prune(
                 base,
